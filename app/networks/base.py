@@ -1,0 +1,114 @@
+"""The ``Network`` plug-in shape and the data it takes and returns.
+
+An adapter gets an ``httpx.AsyncClient`` (and any configuration) in its constructor, takes and returns
+the dataclasses below, and raises :class:`app.kit.errors.RetryableError`, :class:`PermanentError` or
+:class:`AuthError`. It never touches the database or the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """One image attached to a post.
+
+    ``path`` is a local file Ardoise stored (for networks that upload bytes); ``url`` is its public URL on
+    Ardoise (for networks that fetch media themselves, like Instagram).
+    """
+
+    path: str
+    url: str
+    content_type: str
+    alt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """What a reply answers: the remote id (and, for atproto, the cid/root) of the item."""
+
+    remote_id: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """What to publish on one account.
+
+    ``idempotency_key`` is chosen once per delivery before the first attempt and is the same on every
+    retry: adapters pass it to the network (Mastodon ``Idempotency-Key``, Bluesky record key) so a retry
+    never makes a second post. ``link`` is the post's permalink on the Ardoise page, used when the text
+    is too long for the network (see docs/networks.md).
+    """
+
+    text: str
+    idempotency_key: str
+    media: Sequence[MediaItem] = ()
+    link: str | None = None
+    reply_to: ReplyTarget | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCredentials:
+    """Decrypted credentials and identifiers of one linked account (handle, token, instance URL...)."""
+
+    data: Mapping[str, str]
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.data.get(key, default)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """What ``verify`` learned about the account. ``refreshed`` holds credentials to store back."""
+
+    handle: str
+    remote_id: str = ""
+    display_name: str = ""
+    refreshed: Mapping[str, str] | None = None
+    limits: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """Where the post landed. ``refreshed`` holds credentials to store back (a renewed session)."""
+
+    remote_id: str
+    url: str = ""
+    refreshed: Mapping[str, str] | None = None
+    skipped: str | None = None  # a reason when the network cannot take this post (e.g. Instagram, text only)
+
+
+class Network(Protocol):
+    """One social network. ``name`` is the registry key, also stored in the DB and used in URLs."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]  # short display name used in SMS receipts ("Bsky", "Masto", "FB")
+    max_chars: ClassVar[int]
+
+    def measure(self, text: str) -> int:
+        """Length of ``text`` as this network counts it (graphemes, weighted characters...)."""
+        ...
+
+    async def verify(self, creds: NetworkCredentials) -> AccountInfo:
+        """Check the credentials work; raise AuthError when they do not."""
+        ...
+
+    async def publish(self, post: Post, creds: NetworkCredentials) -> PublishResult:
+        """Publish ``post``. Must be safe to call again with the same ``post.idempotency_key``."""
+        ...
+
+    async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
+        """Before a retry: did an earlier attempt with this idempotency key already reach the network?"""
+        ...
+
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+        """Remove a published post. Deleting something already gone is a success."""
+        ...
+
+    def redact(self, creds: NetworkCredentials) -> Sequence[str]:
+        """Secret values to scrub from anything logged or stored."""
+        ...
