@@ -1,0 +1,1 @@
+"""Linked social-network accounts: link (credentials verified, stored encrypted), test, disable."""

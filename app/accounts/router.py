@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.accounts import service as account_service
+from app.accounts.schemas import AccountCreate, AccountList, AccountRead, AccountTest
+from app.audit import service as audit
+from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
+from app.errors import BadGateway, Conflict, NotFound, Unprocessable
+from app.kit.errors import AdapterError, AuthError
+from app.kit.time import utcnow
+from app.models import AccountStatus, Business, NetworkAccount
+from app.networks.base import NetworkCredentials
+from app.posts.tasks import credentials as stored_credentials
+
+router = APIRouter(prefix="/api/v1/businesses/{business_id}/accounts", tags=["accounts"])
+
+
+@router.get("", response_model=AccountList)
+async def list_accounts(biz: BusinessDep, session: SessionDep, page: PageDep) -> AccountList:
+    q = select(NetworkAccount).where(col(NetworkAccount.business_id) == biz.id).order_by(col(NetworkAccount.id))
+    if page.before_id is not None:
+        q = q.where(col(NetworkAccount.id) < page.before_id)
+    rows = list((await session.execute(q.limit(page.limit))).scalars())
+    return AccountList(items=[account_service.to_read(a) for a in rows])
+
+
+@router.post("", status_code=201, response_model=AccountRead)
+async def link_account(body: AccountCreate, biz: BusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountRead:
+    """Link an account: the credentials are verified with the network first, then stored encrypted."""
+    if body.network == "page":
+        raise Conflict("every business already has its page account")
+    if body.network not in rt.networks:
+        raise Unprocessable(f"unknown network {body.network!r}; known: {', '.join(sorted(rt.networks))}")
+    net = rt.network(body.network)
+    try:
+        info = await net.verify(NetworkCredentials(data=body.credentials))
+    except AuthError as exc:
+        raise Unprocessable(f"{body.network} refused these credentials: {exc.reason}") from None
+    except AdapterError as exc:
+        raise BadGateway(f"{body.network} could not be reached to verify the account: {exc.reason}") from None
+    creds = dict(body.credentials)
+    if info.refreshed:
+        creds.update(info.refreshed)
+    assert biz.id is not None
+    async with rt.db.write() as session:
+        acct = await account_service.link(session, business_id=biz.id, network=body.network, handle=info.handle,
+                                          credentials=creds, settings=dict(body.settings), vault=rt.vault,
+                                          actor=who.actor)
+        acct.last_checked_at = utcnow()
+    return account_service.to_read(acct)
+
+
+async def _account(rt: RuntimeDep, biz: Business, account_id: int) -> NetworkAccount:
+    async with rt.db.read() as session:
+        acct = await session.get(NetworkAccount, account_id)
+    if acct is None or acct.business_id != biz.id:
+        raise NotFound(f"no account {account_id} in business {biz.id}")
+    return acct
+
+
+@router.post("/{account_id}/test", response_model=AccountTest)
+async def test_account(account_id: int, biz: BusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountTest:
+    """Verify the account's credentials now; a working account that was broken is active again."""
+    acct = await _account(rt, biz, account_id)
+    try:
+        info = await rt.network(acct.network).verify(stored_credentials(rt, acct, biz))
+        ok, detail, handle = True, "ok", info.handle
+    except AdapterError as exc:
+        ok, detail, handle = False, exc.reason, acct.handle
+    async with rt.db.write() as session:
+        a = await session.get(NetworkAccount, account_id)
+        assert a is not None
+        a.last_checked_at = utcnow()
+        if ok and a.status == AccountStatus.broken.value:
+            a.status, a.status_reason = AccountStatus.active.value, ""
+        session.add(a)
+        await audit.record(session, actor=who.actor, action="account.test", business_id=biz.id,
+                           target=f"account:{account_id}", detail=detail[:200])
+    return AccountTest(ok=ok, handle=handle, detail=detail)
+
+
+@router.delete("/{account_id}", status_code=204)
+async def disable_account(account_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep) -> Response:
+    acct = await session.get(NetworkAccount, account_id)
+    if acct is None or acct.business_id != biz.id:
+        raise NotFound(f"no account {account_id} in business {biz.id}")
+    if acct.network == "page":
+        raise Conflict("the built-in page cannot be removed")
+    acct.status = AccountStatus.disabled.value
+    acct.credentials = ""
+    session.add(acct)
+    await audit.record(session, actor=who.actor, action="account.disable", business_id=biz.id,
+                       target=f"account:{account_id}")
+    return Response(status_code=204)

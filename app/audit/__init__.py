@@ -1,0 +1,1 @@
+"""The audit log: every write, with the key or member that made it."""

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.deps import PageDep, PrincipalDep, SessionDep
+from app.models import AuditEvent
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+class AuditRead(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    business_id: int | None
+    action: str
+    target: str
+    detail: str
+
+
+class AuditList(BaseModel):
+    items: list[AuditRead]
+    next_cursor: str | None = None
+
+
+@router.get("", response_model=AuditList)
+async def list_audit(session: SessionDep, who: PrincipalDep, page: PageDep) -> AuditList:
+    q = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(page.limit)
+    if who.business_id is not None:
+        q = q.where(col(AuditEvent.business_id) == who.business_id)
+    if page.before_id is not None:
+        q = q.where(col(AuditEvent.id) < page.before_id)
+    rows = list((await session.execute(q)).scalars())
+    items = [AuditRead(id=a.id or 0, at=a.at, actor=a.actor, business_id=a.business_id, action=a.action,
+                       target=a.target, detail=a.detail) for a in rows]
+    return AuditList(items=items, next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit))

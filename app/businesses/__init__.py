@@ -1,0 +1,1 @@
+"""Tenants: businesses, their SMS numbers and their built-in page account."""

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+
+from app.kit.phone import InvalidPhone, normalize_e164
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def _tz(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (use an IANA name such as America/Toronto)") from None
+    return v
+
+
+def _numbers(v: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in v:
+        try:
+            n = normalize_e164(raw)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None
+        if n not in out:
+            out.append(n)
+    return out
+
+
+class BusinessCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(min_length=1, max_length=64, description="lowercase letters, digits and dashes; used in /b/{slug}")
+    timezone: str = Field(default="America/Toronto", max_length=64)
+    language: Literal["fr", "en"] = "fr"
+    sms_numbers: list[str] = Field(default_factory=list, max_length=20)
+    publish_mode: Literal["confirm", "direct"] = "confirm"
+    phone: str | None = Field(default=None, max_length=32)
+
+    _tz = field_validator("timezone")(_tz)
+    _nums = field_validator("sms_numbers")(_numbers)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG.match(v):
+            raise ValueError("use lowercase letters, digits and dashes (e.g. bistro-lardoise)")
+        return v
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        try:
+            return normalize_e164(v)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None
+
+
+class BusinessUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    language: Literal["fr", "en"] | None = None
+    sms_numbers: list[str] | None = Field(default=None, max_length=20)
+    publish_mode: Literal["confirm", "direct"] | None = None
+    phone: str | None = Field(default=None, max_length=32)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return None if v is None else _tz(v)
+
+    @field_validator("sms_numbers")
+    @classmethod
+    def _nums(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _numbers(v)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return BusinessCreate._phone(v)  # type: ignore[operator]
+
+
+class BusinessRead(BaseModel):
+    id: int
+    name: str
+    slug: str
+    timezone: str
+    language: str
+    sms_numbers: list[str]
+    publish_mode: str
+    phone: str | None
+    page_url: str
+    feed_url: str
+    created_at: datetime
+
+
+class BusinessList(BaseModel):
+    items: list[BusinessRead]
+    next_cursor: str | None = None

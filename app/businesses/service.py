@@ -1,0 +1,79 @@
+"""Businesses. Services take a session and never commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.audit import service as audit
+from app.businesses.schemas import BusinessCreate, BusinessRead, BusinessUpdate
+from app.errors import Conflict
+from app.kit.time import utcnow
+from app.models import Business, BusinessNumber, NetworkAccount
+
+
+async def numbers_of(session: AsyncSession, business_id: int) -> list[str]:
+    rows = await session.execute(
+        select(col(BusinessNumber.number)).where(col(BusinessNumber.business_id) == business_id)
+        .order_by(col(BusinessNumber.id))
+    )
+    return [r[0] for r in rows]
+
+
+async def to_read(session: AsyncSession, biz: Business, public_url: str) -> BusinessRead:
+    assert biz.id is not None
+    return BusinessRead(
+        id=biz.id, name=biz.name, slug=biz.slug, timezone=biz.timezone, language=biz.language,
+        sms_numbers=await numbers_of(session, biz.id), publish_mode=biz.publish_mode, phone=biz.phone,
+        page_url=f"{public_url}/b/{biz.slug}", feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
+        created_at=biz.created_at,
+    )
+
+
+async def create(session: AsyncSession, *, data: BusinessCreate, actor: str) -> Business:
+    """Create a business with its SMS numbers and its built-in page account."""
+    existing = (await session.execute(select(Business).where(col(Business.slug) == data.slug))).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict(f"the slug {data.slug!r} is taken")
+    biz = Business(name=data.name, slug=data.slug, timezone=data.timezone, language=data.language,
+                   publish_mode=data.publish_mode, phone=data.phone)
+    session.add(biz)
+    await session.flush()
+    assert biz.id is not None
+    for n in data.sms_numbers:
+        session.add(BusinessNumber(business_id=biz.id, number=n))
+    session.add(NetworkAccount(business_id=biz.id, network="page", handle=biz.slug))
+    await audit.record(session, actor=actor, action="business.create", business_id=biz.id, target=biz.slug)
+    return biz
+
+
+async def update(session: AsyncSession, *, biz: Business, data: BusinessUpdate, actor: str) -> Business:
+    assert biz.id is not None
+    fields = data.model_dump(exclude_unset=True)
+    numbers = fields.pop("sms_numbers", None)
+    for k, v in fields.items():
+        setattr(biz, k, v)
+    if numbers is not None:
+        await session.execute(delete(BusinessNumber).where(col(BusinessNumber.business_id) == biz.id))
+        for n in numbers:
+            session.add(BusinessNumber(business_id=biz.id, number=n))
+    session.add(biz)
+    await audit.record(session, actor=actor, action="business.update", business_id=biz.id,
+                       detail=",".join(sorted(data.model_fields_set)))
+    return biz
+
+
+async def remove(session: AsyncSession, *, biz: Business, actor: str) -> None:
+    """Soft delete: the business disappears from the API and its page, its history stays for the audit."""
+    assert biz.id is not None
+    biz.deleted_at = utcnow()
+    biz.slug = f"{biz.slug}~deleted~{biz.id}"[:64]
+    session.add(biz)
+    await session.execute(delete(BusinessNumber).where(col(BusinessNumber.business_id) == biz.id))
+    await audit.record(session, actor=actor, action="business.delete", business_id=biz.id)
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Business | None:
+    biz = (await session.execute(select(Business).where(col(Business.slug) == slug))).scalar_one_or_none()
+    return None if biz is None or biz.deleted_at is not None else biz

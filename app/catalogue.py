@@ -1,0 +1,133 @@
+"""Every message Ardoise sends to owners, French and English side by side.
+
+Rules (checked by tests/test_catalogue.py for every entry, with realistic values): GSM-7 only and one
+SMS segment unless ``SEGMENTS`` says otherwise. Keep é è à ù É (they are GSM-7); write e for ê, c for ç,
+' for ’. Placeholders use ``str.format``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["fr", "en"]
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # Receipts: "Publie #12: Page OK, Bluesky OK, Mastodon en attente"
+    "receipt": {"fr": "Publie #{number}: {parts}", "en": "Posted #{number}: {parts}"},
+    "receipt_none": {"fr": "#{number} enregistre, aucun compte actif.", "en": "#{number} saved, no active account."},
+    "st_ok": {"fr": "OK", "en": "OK"},
+    "st_pending": {"fr": "en attente", "en": "pending"},
+    "st_failed": {"fr": "ECHEC", "en": "FAILED"},
+    "st_skipped": {"fr": "ignore", "en": "skipped"},
+    "st_deleted": {"fr": "retire", "en": "removed"},
+    "followup_failed": {
+        "fr": "#{number} {network}: echec ({reason}). Rien a faire, votre conseiller est avise.",
+        "en": "#{number} {network}: failed ({reason}). Nothing to do, your adviser was told.",
+    },
+    "account_broken": {
+        "fr": "{network} deconnecte: votre conseiller est avise. Vos autres comptes marchent.",
+        "en": "{network} disconnected: your adviser was told. Your other accounts still work.",
+    },
+    "undo_receipt": {"fr": "#{number} retire: {parts}", "en": "#{number} removed: {parts}"},
+    "undo_none": {"fr": "Aucune publication a retirer.", "en": "No post to remove."},
+    "undo_unknown": {"fr": "Publication #{number} introuvable.", "en": "Post #{number} not found."},
+    "undo_already": {"fr": "#{number} est deja retire.", "en": "#{number} is already removed."},
+    "help": {
+        "fr": "Ardoise: PUBLIER texte | ANNULER n | ETAT | M (mentions) | R n texte | LANGUE EN | ARRET pour ne plus "
+        "recevoir de SMS",
+        "en": "Ardoise: POST text | UNDO n | STATUS | M (mentions) | R n text | LANGUAGE FR | STOP to get no more "
+        "texts",
+    },
+    "help_short": {
+        "fr": "Commande inconnue. Ex: PUBLIER Menu du jour. AIDE pour la liste.",
+        "en": "Unknown command. E.g. POST Today's special. HELP for the list.",
+    },
+    "invalid": {"fr": "{keyword}: {reason}. AIDE pour l'aide.", "en": "{keyword}: {reason}. HELP for help."},
+    "stop": {
+        "fr": "Ardoise: vous ne recevrez plus de SMS. Texto DEBUT pour revenir.",
+        "en": "Ardoise: you will get no more texts. Text START to come back.",
+    },
+    "start": {"fr": "Ardoise: SMS reactives. AIDE pour les commandes.", "en": "Ardoise: texts are back on. HELP for commands."},
+    "confirm_publish": {"fr": "Publier ce texte? Repondez OUI (30 min).", "en": "Post this? Reply YES (30 min)."},
+    "confirm_photo": {"fr": "Publier cette photo? Repondez OUI (30 min).", "en": "Post this photo? Reply YES (30 min)."},
+    "confirm_suggest": {
+        "fr": "Vouliez-vous dire {keyword}? Repondez OUI pour confirmer.",
+        "en": "Did you mean {keyword}? Reply YES to confirm.",
+    },
+    "nothing_to_confirm": {"fr": "Rien a confirmer.", "en": "Nothing to confirm."},
+    "cancelled": {"fr": "Annule, rien n'est publie.", "en": "Cancelled, nothing was posted."},
+    "pin_needed": {"fr": "Code requis: repondez PIN et votre code.", "en": "PIN needed: reply PIN and your code."},
+    "pin_wrong": {"fr": "PIN incorrect.", "en": "Wrong PIN."},
+    "pin_none": {"fr": "Aucune action en attente d'un PIN.", "en": "No action is waiting for a PIN."},
+    "language": {"fr": "Langue: francais. LANGUAGE EN for English.", "en": "Language: English. LANGUE FR pour le francais."},
+    "rate_limited": {
+        "fr": "Trop de messages. Reessayez dans une heure.",
+        "en": "Too many messages. Please try again in an hour.",
+    },
+    "too_long": {
+        "fr": "Message trop long ({length} car., max 1600). Rien n'est publie.",
+        "en": "Message too long ({length} chars, max 1600). Nothing was posted.",
+    },
+    "too_many_media": {
+        "fr": "Trop de photos ({count}, max 10). Rien n'est publie.",
+        "en": "Too many photos ({count}, max 10). Nothing was posted.",
+    },
+    "media_failed": {
+        "fr": "Photo illisible ou trop lourde. Rien n'est publie.",
+        "en": "Photo unreadable or too large. Nothing was posted.",
+    },
+    "empty_post": {"fr": "Rien a publier: ajoutez un texte ou une photo.", "en": "Nothing to post: add text or a photo."},
+    "which_business": {"fr": "Pour quelle entreprise? Repondez {choices}", "en": "For which business? Reply {choices}"},
+    "status": {"fr": "Etat: {accounts}.{pending}", "en": "Status: {accounts}.{pending}"},
+    "status_pending": {"fr": " En cours: {posts}.", "en": " Going out: {posts}."},
+    "acct_ok": {"fr": "OK", "en": "OK"},
+    "acct_broken": {"fr": "deconnecte", "en": "disconnected"},
+    "acct_disabled": {"fr": "desactive", "en": "disabled"},
+}
+
+# Entries allowed more than one segment (none today: every message to an owner fits one SMS).
+SEGMENTS: dict[str, int] = {}
+
+# Short network names for receipts: four of them must fit one GSM-7 segment.
+NETWORK_LABELS: dict[str, str] = {
+    "page": "Page",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+    "google": "Google",
+    "x": "X",
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The message ``key`` in ``lang`` (French when the language is unknown), filled with ``values``."""
+    entry = MESSAGES[key]
+    template = entry.get(lang) or entry["fr"]
+    return template.format(**values)
+
+
+def label(network: str) -> str:
+    return NETWORK_LABELS.get(network, network.capitalize())
+
+MESSAGES.update({
+    "not_yet": {
+        "fr": "Cette commande arrive bientot. AIDE pour les commandes actuelles.",
+        "en": "This command is coming soon. HELP for the current commands.",
+    },
+    "bad_missing_number": {"fr": "il manque le numero", "en": "the number is missing"},
+    "bad_bad_number": {"fr": "numero invalide", "en": "invalid number"},
+    "bad_missing_text": {"fr": "il manque le texte", "en": "the text is missing"},
+    "bad_extra_text": {"fr": "sans texte svp", "en": "no text please"},
+    "bad_missing_pin": {"fr": "il manque le code", "en": "the code is missing"},
+    "bad_bad_pin": {"fr": "le code a 4 a 8 chiffres", "en": "the code has 4 to 8 digits"},
+    "bad_missing_language": {"fr": "ecrivez LANGUE FR ou LANGUE EN", "en": "write LANGUAGE EN or LANGUAGE FR"},
+    "bad_bad_language": {"fr": "ecrivez LANGUE FR ou LANGUE EN", "en": "write LANGUAGE EN or LANGUAGE FR"},
+    "bad_missing_time": {"fr": "ex: HEURES 8h 17h", "en": "e.g. HOURS 8am 5pm"},
+    "bad_bad_time": {"fr": "heure invalide, ex: HEURES 8h 17h", "en": "invalid time, e.g. HOURS 8am 5pm"},
+    "bad_too_many_times": {"fr": "4 heures au plus", "en": "4 times at most"},
+    "bad_bad_duration": {"fr": "ex: PAUSE 3j", "en": "e.g. PAUSE 3d"},
+    "bad_missing_value": {"fr": "ecrivez OUI ou NON", "en": "write ON or OFF"},
+    "bad_bad_value": {"fr": "ecrivez OUI ou NON", "en": "write ON or OFF"},
+    "bad_bad_page": {"fr": "page invalide", "en": "invalid page"},
+})

@@ -1,0 +1,389 @@
+"""One inbound SMS → route to a business and member → parse → act → at most one reply.
+
+Everything here runs inside the job's write transaction; the reply is queued in it, so a crash either
+loses nothing (the job runs again) or has done everything (the inbound row is marked processed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.audit import service as audit
+from app.catalogue import label, t
+from app.commands import parser as p
+from app.kit.time import utcnow
+from app.members.service import check_pin
+from app.messages import service as sms_service
+from app.models import (
+    AccountStatus,
+    Business,
+    BusinessNumber,
+    InboundMessage,
+    InboundStatus,
+    Member,
+    NetworkAccount,
+    OutboundMessage,
+    PendingAction,
+    Post,
+    PostStatus,
+    PublishMode,
+)
+from app.posts import service as post_service
+from app.runtime import Runtime
+
+log = structlog.get_logger("ardoise.commands")
+
+CANONICAL: dict[type, tuple[str, str]] = {
+    p.Publish: ("PUBLIER", "POST"), p.Undo: ("ANNULER", "UNDO"), p.Status: ("ETAT", "STATUS"),
+    p.Help: ("AIDE", "HELP"), p.Language: ("LANGUE", "LANGUAGE"), p.Reply: ("REPONDRE", "REPLY"),
+    p.Like: ("J", "LIKE"), p.Mentions: ("MENTIONS", "MENTIONS"), p.Hours: ("HEURES", "HOURS"),
+    p.Pause: ("PAUSE", "PAUSE"), p.Resume: ("REPRISE", "RESUME"), p.Alerts: ("ALERTES", "ALERTS"),
+    p.Pin: ("PIN", "PIN"), p.Start: ("DEBUT", "START"), p.Stop: ("ARRET", "STOP"), p.Confirm: ("OUI", "YES"),
+}
+
+
+@dataclass
+class Routed:
+    business: Business | None
+    member: Member | None
+    candidates: list[Business] = field(default_factory=list)
+    memberships: list[tuple[Business, Member]] = field(default_factory=list)
+
+
+async def route(s: AsyncSession, inbound: InboundMessage) -> Routed:
+    """``To`` → business; where a number serves several businesses, the sender's membership decides."""
+    bizs = list((await s.execute(
+        select(Business).join(BusinessNumber, col(BusinessNumber.business_id) == col(Business.id))
+        .where(col(BusinessNumber.number) == inbound.to, col(Business.deleted_at).is_(None))
+        .order_by(col(Business.id))
+    )).scalars())
+    if not bizs:
+        return Routed(None, None)
+    members = list((await s.execute(
+        select(Member).where(col(Member.phone) == inbound.peer,
+                             col(Member.business_id).in_([b.id for b in bizs])).order_by(col(Member.id))
+    )).scalars())
+    pairs = [(b, m) for m in members for b in bizs if b.id == m.business_id]
+    if len(pairs) == 1:
+        return Routed(pairs[0][0], pairs[0][1], bizs, pairs)
+    if not pairs:
+        return Routed(bizs[0] if len(bizs) == 1 else None, None, bizs, [])
+    return Routed(None, None, bizs, pairs)
+
+
+@dataclass
+class Ctx:
+    rt: Runtime
+    s: AsyncSession
+    inbound: InboundMessage
+    biz: Business
+    member: Member
+    media: list[dict[str, str]]
+    media_error: bool = False
+    pin_ok: bool = False
+    replied: bool = False
+
+    @property
+    def lang(self) -> str:
+        return self.member.language
+
+    async def reply(self, key: str, *, ignore_opt_out: bool = False, **values: Any) -> None:
+        if self.replied or not self.member.phone:
+            return  # exactly one SMS per command
+        self.replied = True
+        await sms_service.queue_sms(self.s, self.rt.settings, to=self.member.phone, text=t(key, self.lang, **values),
+                                    kind="reply", business_id=self.biz.id, member=self.member,
+                                    sender=self.inbound.to or None, in_reply_to_id=self.inbound.id,
+                                    ignore_opt_out=ignore_opt_out)
+
+
+async def reply_stranger(rt: Runtime, s: AsyncSession, inbound: InboundMessage, biz: Business | None, lang: str,
+                         key: str) -> None:
+    await sms_service.queue_sms(s, rt.settings, to=inbound.peer, text=t(key, lang), kind="reply",
+                                business_id=biz.id if biz else None, sender=inbound.to or None,
+                                in_reply_to_id=inbound.id)
+
+
+async def handle(rt: Runtime, s: AsyncSession, inbound: InboundMessage, media: list[dict[str, str]],
+                 media_error: bool) -> str:
+    """Process one stored inbound SMS. Returns a short note for the operator (what happened)."""
+    routed = await route(s, inbound)
+    body = inbound.body or ""
+    parsed = p.parse(body)
+    if routed.memberships and routed.member is None:
+        return await _ambiguous(rt, s, inbound, routed, body)
+    if routed.member is None or routed.business is None:
+        biz = routed.business or (routed.candidates[0] if routed.candidates else None)
+        inbound.business_id = biz.id if biz else None
+        inbound.status = InboundStatus.ignored.value
+        if isinstance(parsed, p.Help):
+            lang = parsed.keyword_lang or (biz.language if biz else "fr")
+            await reply_stranger(rt, s, inbound, biz, lang, "help")
+            return "help to a non-member"
+        return "not a member: no reply" if biz else "unknown number: no reply"
+    return await handle_member(rt, s, inbound, routed.business, routed.member, parsed, media, media_error)
+
+
+async def _ambiguous(rt: Runtime, s: AsyncSession, inbound: InboundMessage, routed: Routed, body: str) -> str:
+    """One number, several businesses for this sender: a digit answers an earlier question, else ask."""
+    first_member = routed.memberships[0][1]
+    assert first_member.id is not None
+    pending = await _pending(s, [m.id for _, m in routed.memberships if m.id is not None], "choose")
+    choice = body.strip().rstrip(".")
+    if pending is not None and choice.isdigit():
+        options: list[int] = [int(x) for x in pending.payload.get("options", [])]  # type: ignore[union-attr]
+        idx = int(choice) - 1
+        if 0 <= idx < len(options):
+            pair = next((bm for bm in routed.memberships if bm[0].id == options[idx]), None)
+            await s.delete(pending)
+            if pair is not None:
+                original = str(pending.payload.get("text", ""))
+                stored = [dict(m) for m in pending.payload.get("media", [])]  # type: ignore[union-attr]
+                return await handle_member(rt, s, inbound, pair[0], pair[1], p.parse(original), stored, False)
+    choices = " ".join(f"{i + 1} {b.name}" for i, (b, _) in enumerate(routed.memberships))
+    await s.execute(delete(PendingAction).where(col(PendingAction.member_id) == first_member.id,
+                                                col(PendingAction.needs) == "choose"))
+    s.add(PendingAction(member_id=first_member.id, kind="choose", needs="choose",
+                        payload={"text": body, "options": [b.id for b, _ in routed.memberships]},
+                        expires_at=utcnow() + timedelta(minutes=30)))
+    inbound.status = InboundStatus.processed.value
+    inbound.business_id = routed.memberships[0][0].id
+    await sms_service.queue_sms(s, rt.settings, to=inbound.peer, kind="reply",
+                                text=t("which_business", first_member.language, choices=choices),
+                                business_id=inbound.business_id, member=first_member, sender=inbound.to or None,
+                                in_reply_to_id=inbound.id)
+    return "asked which business"
+
+
+async def _pending(s: AsyncSession, member_ids: Sequence[int], needs: str) -> PendingAction | None:
+    if not member_ids:
+        return None
+    return (await s.execute(
+        select(PendingAction).where(col(PendingAction.member_id).in_(member_ids), col(PendingAction.needs) == needs,
+                                    col(PendingAction.expires_at) > utcnow())
+        .order_by(col(PendingAction.id).desc()).limit(1)
+    )).scalar_one_or_none()
+
+
+async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> bool:
+    since = utcnow() - timedelta(hours=1)
+    n = (await s.execute(select(func.count()).select_from(InboundMessage).where(
+        col(InboundMessage.member_id) == member.id, col(InboundMessage.created_at) >= since,
+        col(InboundMessage.id) != inbound.id))).scalar_one()
+    return int(n) >= rt.settings.sms_commands_per_hour
+
+
+async def handle_member(rt: Runtime, s: AsyncSession, inbound: InboundMessage, biz: Business, member: Member,
+                        parsed: p.ParseResult, media: list[dict[str, str]], media_error: bool) -> str:
+    assert member.id is not None and biz.id is not None
+    inbound.business_id, inbound.member_id = biz.id, member.id
+    inbound.status = InboundStatus.processed.value
+    ctx = Ctx(rt, s, inbound, biz, member, media, media_error)
+    unseen = member.last_seen_at is None or utcnow() - member.last_seen_at > timedelta(days=rt.settings.pin_unseen_days)
+    member.last_seen_at = utcnow()
+    s.add(member)
+    if await _rate_limited(rt, s, member, inbound):
+        inbound.status = InboundStatus.ignored.value
+        since = utcnow() - timedelta(hours=1)
+        told = (await s.execute(select(func.count()).select_from(OutboundMessage).where(
+            col(OutboundMessage.member_id) == member.id, col(OutboundMessage.kind) == "rate_limited",
+            col(OutboundMessage.created_at) >= since))).scalar_one()
+        if not told and member.phone:
+            await sms_service.queue_sms(s, rt.settings, to=member.phone, text=t("rate_limited", member.language),
+                                        kind="rate_limited", business_id=biz.id, member=member,
+                                        sender=inbound.to or None, in_reply_to_id=inbound.id)
+        return "rate limited"
+    note = await dispatch(ctx, parsed, unseen=unseen)
+    await audit.record(s, actor=f"member:{member.id}", action=f"sms.{note.split(':')[0]}", business_id=biz.id,
+                       target=f"in:{inbound.id}", detail=note)
+    return note
+
+
+async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str:  # noqa: C901
+    m = ctx.member
+    if isinstance(cmd, p.Help):
+        await ctx.reply("help", ignore_opt_out=True)
+        return "help"
+    if isinstance(cmd, p.Stop):
+        await sms_service.opt_out_number(ctx.s, m.phone or "")
+        m.opted_out = True
+        await ctx.reply("stop", ignore_opt_out=True)
+        return "stop"
+    if isinstance(cmd, p.Start):
+        await sms_service.opt_out_number(ctx.s, m.phone or "", opted_out=False)
+        m.opted_out = False
+        await ctx.reply("start", ignore_opt_out=True)
+        return "start"
+    if m.opted_out:
+        ctx.inbound.status = InboundStatus.ignored.value
+        return "opted out: ignored until START"
+    if len(ctx.media) > ctx.rt.settings.sms_max_media:
+        await ctx.reply("too_many_media", count=len(ctx.media))
+        return "refused: too many media"
+    if isinstance(cmd, p.TooLong):
+        await ctx.reply("too_long", length=cmd.length)
+        return "refused: too long"
+    if isinstance(cmd, p.Language):
+        m.language = cmd.lang
+        await ctx.reply("language")
+        return f"language: {cmd.lang}"
+    if isinstance(cmd, p.Publish):
+        return await publish(ctx, cmd.text, unseen=unseen)
+    if isinstance(cmd, p.Unknown | p.Empty):
+        text = cmd.text if isinstance(cmd, p.Unknown) else ""
+        if not text and not ctx.media:
+            await ctx.reply("empty_post" if ctx.media_error is False else "media_failed")
+            return "empty"
+        if ctx.biz.publish_mode == PublishMode.direct.value:
+            return await publish(ctx, text, unseen=unseen)
+        await _ask(ctx, "confirm", {"action": "publish", "text": text, "media": ctx.media})
+        await ctx.reply("confirm_publish" if text else "confirm_photo")
+        return "asked to confirm a publish"
+    if isinstance(cmd, p.Suggest):
+        words = ctx.inbound.body.strip().split(None, 1)
+        fr, en = CANONICAL.get(type(cmd.command), ("AIDE", "HELP"))
+        keyword = fr if ctx.lang == "fr" else en
+        corrected = keyword + (" " + words[1] if len(words) > 1 else "")
+        await _ask(ctx, "confirm", {"action": "command", "text": corrected, "media": ctx.media})
+        await ctx.reply("confirm_suggest", keyword=keyword)
+        return f"suggested {keyword}"
+    if isinstance(cmd, p.Confirm):
+        return await confirm(ctx, cmd.yes)
+    if isinstance(cmd, p.Pin):
+        return await pin(ctx, cmd.code)
+    if isinstance(cmd, p.Undo):
+        return await undo(ctx, cmd.number)
+    if isinstance(cmd, p.Status):
+        return await status(ctx)
+    if isinstance(cmd, p.Invalid):
+        reason = t(f"bad_{cmd.reason}", ctx.lang)
+        await ctx.reply("invalid", keyword=cmd.keyword, reason=reason)
+        return f"invalid: {cmd.keyword} {cmd.reason}"
+    if isinstance(cmd, p.LoneWord):
+        await ctx.reply("help_short")
+        return "unknown word"
+    # Mentions, replies, likes and digest settings come with the mentions feature.
+    await ctx.reply("not_yet")
+    return f"not yet: {type(cmd).__name__}"
+
+
+async def _ask(ctx: Ctx, needs: str, payload: dict[str, Any]) -> None:
+    assert ctx.member.id is not None
+    await ctx.s.execute(delete(PendingAction).where(col(PendingAction.member_id) == ctx.member.id,
+                                                    col(PendingAction.needs) == needs))
+    payload = {**payload, "inbound_id": ctx.inbound.id}
+    ctx.s.add(PendingAction(member_id=ctx.member.id, kind=str(payload.get("action", "")), needs=needs,
+                            payload=payload, expires_at=utcnow() + timedelta(minutes=ctx.rt.settings.confirm_minutes)))
+
+
+async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
+    text = text.strip()
+    if ctx.media_error and not ctx.media:
+        await ctx.reply("media_failed")
+        return "refused: media"
+    if not text and not ctx.media:
+        await ctx.reply("empty_post")
+        return "empty"
+    if ctx.member.pin_hash and unseen and not ctx.pin_ok:
+        await _ask(ctx, "pin", {"action": "publish", "text": text, "media": ctx.media})
+        await ctx.reply("pin_needed")
+        return "publish: waiting for PIN"
+    post, _ = await post_service.create(
+        ctx.s, biz=ctx.biz, text=text, media=ctx.media, source="sms", author_member_id=ctx.member.id,
+        source_message_id=ctx.inbound.id, actor=f"member:{ctx.member.id}",
+        receipt_deadline=ctx.rt.settings.receipt_deadline_seconds,
+    )
+    ctx.replied = True  # the receipt job is this command's one SMS
+    return f"publish: #{post.number}"
+
+
+async def _run_pending(ctx: Ctx, action: PendingAction) -> str:
+    payload = action.payload
+    media = [dict(x) for x in payload.get("media", [])]  # type: ignore[union-attr]
+    ctx.media = media
+    await ctx.s.delete(action)
+    if payload.get("action") == "publish":
+        return await publish(ctx, str(payload.get("text", "")))
+    return await dispatch(ctx, p.parse(str(payload.get("text", ""))))
+
+
+async def confirm(ctx: Ctx, yes: bool) -> str:
+    assert ctx.member.id is not None
+    action = await _pending(ctx.s, [ctx.member.id], "confirm")
+    if action is None:
+        await ctx.reply("nothing_to_confirm")
+        return "confirm: nothing pending"
+    if not yes:
+        await ctx.s.delete(action)
+        await ctx.reply("cancelled")
+        return "confirm: cancelled"
+    return await _run_pending(ctx, action)
+
+
+async def pin(ctx: Ctx, code: str) -> str:
+    assert ctx.member.id is not None
+    action = await _pending(ctx.s, [ctx.member.id], "pin")
+    if action is None:
+        await ctx.reply("pin_none")
+        return "pin: nothing pending"
+    if not check_pin(ctx.member.pin_hash, code):
+        tries = int(str(action.payload.get("tries", 0))) + 1
+        if tries >= 3:
+            await ctx.s.delete(action)  # three wrong codes: the action is dropped
+        else:
+            action.payload = {**action.payload, "tries": tries}
+            ctx.s.add(action)
+        await ctx.reply("pin_wrong")
+        return "pin: wrong"
+    ctx.pin_ok = True
+    return await _run_pending(ctx, action)
+
+
+async def undo(ctx: Ctx, number: int | None) -> str:
+    if ctx.member.pin_hash and not ctx.pin_ok:
+        await _ask(ctx, "pin", {"action": "command", "text": f"ANNULER {number}" if number else "ANNULER"})
+        await ctx.reply("pin_needed")
+        return "undo: waiting for PIN"
+    q = select(Post).where(col(Post.business_id) == ctx.biz.id)
+    if number is not None:
+        q = q.where(col(Post.number) == number)
+    else:
+        q = q.where(col(Post.status).notin_([PostStatus.deleting.value, PostStatus.deleted.value]))
+    post = (await ctx.s.execute(q.order_by(col(Post.number).desc()).limit(1))).scalar_one_or_none()
+    if post is None:
+        if number is None:
+            await ctx.reply("undo_none")
+        else:
+            await ctx.reply("undo_unknown", number=number)
+        return "undo: nothing"
+    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
+        await ctx.reply("undo_already", number=post.number)
+        return f"undo: #{post.number} already removed"
+    await post_service.remove(ctx.s, post=post, actor=f"member:{ctx.member.id}", notify_member_id=ctx.member.id,
+                              receipt_deadline=ctx.rt.settings.receipt_deadline_seconds)
+    ctx.replied = True  # the undo receipt job is this command's one SMS
+    return f"undo: #{post.number}"
+
+
+async def status(ctx: Ctx) -> str:
+    accts = list((await ctx.s.execute(select(NetworkAccount).where(
+        col(NetworkAccount.business_id) == ctx.biz.id, col(NetworkAccount.status) != AccountStatus.disabled.value)
+        .order_by(col(NetworkAccount.id)))).scalars())
+    parts = []
+    for a in accts:
+        st = "acct_ok" if a.status == AccountStatus.active.value else "acct_broken"
+        parts.append(f"{label(a.network)} {t(st, ctx.lang)}")
+    going = list((await ctx.s.execute(select(col(Post.number)).where(
+        col(Post.business_id) == ctx.biz.id, col(Post.status) == PostStatus.publishing.value)
+        .order_by(col(Post.number)).limit(5))).scalars())
+    pending = t("status_pending", ctx.lang, posts=", ".join(f"#{n}" for n in going)) if going else ""
+    await ctx.reply("status", accounts=", ".join(parts), pending=pending)
+    return "status"

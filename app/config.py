@@ -1,0 +1,110 @@
+"""Settings: the only reader of the environment. Variables are prefixed ``ARDOISE_``; a ``.env`` file is read too."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "dev-insecure-secret-key-change-me"
+DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
+
+
+class Settings(BaseSettings):
+    """Every setting of Ardoise; docs/configuration.md describes each one."""
+
+    model_config = SettingsConfigDict(env_prefix="ARDOISE_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    database_url: str = "sqlite:///./ardoise.db"
+    public_url: str = "http://127.0.0.1:8000"
+    # Comma-separated; the first key encrypts, every key decrypts (rotation: put the new key first).
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    log_level: str = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    media_dir: Path = Path("./media")
+
+    # Job engine
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_poll_interval: float = Field(default=0.5, gt=0)
+    job_lease_seconds: int = Field(default=120, ge=5)
+    job_max_attempts: int = Field(default=8, ge=1)
+    job_backoff_base: float = Field(default=5.0, gt=0)
+    job_backoff_cap: float = Field(default=3600.0, gt=0)
+    reaper_interval: float = Field(default=15.0, gt=0)
+    receipt_deadline_seconds: float = Field(default=60.0, gt=0)
+
+    # SMS
+    sms_provider: Literal["auto", "console", "twilio"] = "auto"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_auth_token_secondary: SecretStr = SecretStr("")
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_messaging_service_sid: str = ""
+    twilio_media_max_bytes: int = 5 * 1024 * 1024
+    twilio_reconcile_minutes: int = Field(default=5, ge=1)
+    sms_commands_per_hour: int = Field(default=30, ge=1)
+    sms_loop_guard_count: int = Field(default=5, ge=1)
+    sms_loop_guard_minutes: int = Field(default=10, ge=1)
+    sms_max_chars: int = 1600
+    sms_max_media: int = 10
+    confirm_minutes: int = 30
+    pin_unseen_days: int = 30
+
+    # Email
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_enabled: bool = True
+    mail_domain: str = "ardoise.localhost"
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    operator_webhook_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _enforce_secrets(self) -> Settings:
+        if self.env == "prod":
+            keys = self.secret_keys()
+            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < 16 for k in keys):
+                raise ValueError(
+                    "ARDOISE_SECRET_KEY is missing, too short or the development placeholder: "
+                    "set one or more random keys of at least 16 characters in production"
+                )
+        return self
+
+    def secret_keys(self) -> list[str]:
+        return [k.strip() for k in self.secret_key.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def twilio_validation_tokens(self) -> list[str]:
+        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation)."""
+        tokens = [t.get_secret_value() for t in (self.twilio_auth_token, self.twilio_auth_token_secondary)]
+        tokens = [t for t in tokens if t]
+        return tokens or [DEV_TWILIO_TOKEN]
+
+    @property
+    def twilio_dev_token_in_use(self) -> bool:
+        return not self.twilio_auth_token.get_secret_value()
+
+    @property
+    def sms_uses_twilio(self) -> bool:
+        if self.sms_provider == "twilio":
+            return True
+        if self.sms_provider == "console":
+            return False
+        return bool(self.twilio_account_sid and self.twilio_auth_token.get_secret_value())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

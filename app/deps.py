@@ -1,0 +1,110 @@
+"""Request dependencies: the runtime, a session (read for GET, write otherwise), the caller's API key."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.errors import NotFound, Unauthorized, Unprocessable
+from app.kit.crypto import hash_api_key
+from app.models import ApiKey, Business
+from app.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        async with rt.db.read() as session:
+            yield session
+    else:
+        async with rt.db.write() as session:
+            yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    business_id: int | None  # None: operator key, sees every business
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.business_id is None
+
+
+async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send 'Authorization: Bearer <key>' (create one with 'ardoise apikey create')")
+    async with rt.db.read() as session:
+        key = (
+            await session.execute(select(ApiKey).where(col(ApiKey.key_hash) == hash_api_key(token.strip())))
+        ).scalar_one_or_none()
+    if key is None or key.revoked_at is not None or key.id is None:
+        raise Unauthorized("unknown or revoked API key")
+    return Principal(key_id=key.id, business_id=key.business_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_business(business_id: int, session: SessionDep, who: PrincipalDep) -> Business:
+    """The business in the path, if this key may see it. Another tenant's business is a 404, like a missing one."""
+    if who.business_id is not None and who.business_id != business_id:
+        raise NotFound(f"no business {business_id}")
+    biz = await session.get(Business, business_id)
+    if biz is None or biz.deleted_at is not None:
+        raise NotFound(f"no business {business_id}")
+    return biz
+
+
+BusinessDep = Annotated[Business, Depends(get_business)]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    before_id: int | None
+
+    @staticmethod
+    def next_cursor(last_id: int | None, count: int, limit: int) -> str | None:
+        if last_id is None or count < limit:
+            return None
+        return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def get_page(
+    limit: Annotated[int, Query(ge=1, le=200, description="items per page")] = 50,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor from the previous page")] = None,
+) -> Page:
+    before: int | None = None
+    if cursor:
+        try:
+            before = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise Unprocessable("cursor is not one this API gave") from None
+    return Page(limit=limit, before_id=before)
+
+
+PageDep = Annotated[Page, Depends(get_page)]

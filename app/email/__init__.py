@@ -1,0 +1,1 @@
+"""Email: the built-in SMTP listener (more in the email issue)."""

@@ -1,0 +1,1 @@
+"""Admin view of the job engine."""

@@ -1,0 +1,1 @@
+"""Owners and staff who command a business by SMS or email."""

@@ -1,0 +1,1 @@
+"""Inbound and outbound messages: the Twilio webhooks, the outbound queue, delivery status."""

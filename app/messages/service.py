@@ -1,0 +1,110 @@
+"""Queue outbound SMS (composed to GSM-7, counted, deduplicated, loop-guarded) in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.config import Settings
+from app.kit.sms_text import fit_owner_text, segment_info, to_gsm7
+from app.kit.time import utcnow
+from app.models import BusinessNumber, Channel, Member, OutboundMessage, OutboundStatus
+from app.worker import queue
+
+log = structlog.get_logger("ardoise.sms")
+
+# Twilio status order: a late "sent" callback must not overwrite "delivered".
+STATUS_RANK = {"queued": 0, "accepted": 0, "sending": 1, "sent": 2, "receiving": 2, "received": 2, "read": 4,
+               "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3}
+
+
+async def sender_for(session: AsyncSession, business_id: int | None, preferred: str | None = None) -> str:
+    if preferred:
+        return preferred
+    if business_id is None:
+        return ""
+    row = (
+        await session.execute(
+            select(col(BusinessNumber.number)).where(col(BusinessNumber.business_id) == business_id)
+            .order_by(col(BusinessNumber.id)).limit(1)
+        )
+    ).first()
+    return row[0] if row else ""
+
+
+async def queue_sms(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    to: str,
+    text: str,
+    kind: str,
+    business_id: int | None,
+    member: Member | None = None,
+    sender: str | None = None,
+    in_reply_to_id: int | None = None,
+    owner_text: bool = False,
+    ignore_opt_out: bool = False,
+    dedup_key: str | None = None,
+) -> OutboundMessage | None:
+    """Record an SMS and enqueue its sending, in the caller's transaction.
+
+    System text is transliterated to GSM-7; ``owner_text`` (an owner's words echoed back) is transliterated
+    only when that saves a segment. Returns None when nothing is sent: the member opted out, or the same
+    text went to the same number ``sms_loop_guard_count`` times in ``sms_loop_guard_minutes`` (loop guard).
+    """
+    if member is not None and member.opted_out and not ignore_opt_out:
+        log.info("sms.suppressed", reason="opted_out", member_id=member.id, kind=kind)
+        return None
+    body = fit_owner_text(text) if owner_text else to_gsm7(text)
+    since = utcnow() - timedelta(minutes=settings.sms_loop_guard_minutes)
+    same = (
+        await session.execute(
+            select(func.count()).select_from(OutboundMessage).where(
+                col(OutboundMessage.peer) == to, col(OutboundMessage.body) == body,
+                col(OutboundMessage.created_at) >= since,
+            )
+        )
+    ).scalar_one()
+    if same >= settings.sms_loop_guard_count:
+        log.warning("sms.suppressed", reason="loop_guard", to_suffix=to[-4:], kind=kind)
+        return None
+    info = segment_info(body)
+    msg = OutboundMessage(
+        channel=Channel.sms.value, business_id=business_id, member_id=member.id if member else None, peer=to,
+        sender=await sender_for(session, business_id, sender), kind=kind, body=body,
+        encoding=str(info.encoding), segments=info.segments, in_reply_to_id=in_reply_to_id,
+        provider="twilio" if settings.sms_uses_twilio else "console",
+    )
+    session.add(msg)
+    await session.flush()
+    await queue.enqueue(session, "messages.send_sms", {"message_id": msg.id}, dedup_key=dedup_key or f"sms-out:{msg.id}",
+                        business_id=business_id, max_attempts=6)
+    return msg
+
+
+async def apply_status(session: AsyncSession, provider_id: str, status: str, error_code: str | None) -> bool:
+    """Apply a delivery status if it moves the message forward. Returns True when something changed."""
+    rank = STATUS_RANK.get(status, 0)
+    values: dict[str, object] = {"status": status, "status_rank": rank}
+    if error_code:
+        values["error_code"] = error_code
+    res = await session.execute(
+        update(OutboundMessage)
+        .where(col(OutboundMessage.provider_id) == provider_id, col(OutboundMessage.status_rank) <= rank)
+        .values(**values)
+    )
+    return bool(getattr(res, "rowcount", 0))
+
+
+async def opt_out_number(session: AsyncSession, phone: str, opted_out: bool = True) -> int:
+    """Mark every member with this phone as opted out (or back in). Returns how many rows changed."""
+    res = await session.execute(update(Member).where(col(Member.phone) == phone).values(opted_out=opted_out))
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+__all__ = ["OutboundStatus", "apply_status", "opt_out_number", "queue_sms", "sender_for"]

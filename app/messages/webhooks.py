@@ -1,0 +1,117 @@
+"""``/webhooks/twilio/{sms,status}``: verify with Twilio's own validator, store durably, enqueue, answer.
+
+The signature is checked over ``ARDOISE_PUBLIC_URL`` + path + raw query string, never ``request.url``
+(behind a TLS proxy they differ). A forged request gets 403 and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
+
+from app.channels.twilio import provider as twilio
+from app.deps import RuntimeDep
+from app.errors import Forbidden, Unprocessable
+from app.kit.phone import InvalidPhone, normalize_e164
+from app.messages import service as sms_service
+from app.models import Channel, InboundMessage, InboundStatus, Member, StatusEvent
+from app.runtime import Runtime
+from app.worker import queue
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+log = structlog.get_logger("ardoise.webhooks")
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _e164(raw: str) -> str:
+    try:
+        return normalize_e164(raw)
+    except InvalidPhone:
+        return raw.strip()[:32]
+
+
+async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
+    """The form Twilio posted, after its signature checked out (403 otherwise)."""
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        raise Unprocessable("webhook body too large")
+    form = await request.form()
+    fields: dict[str, str] = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    url = rt.settings.public_url + request.url.path
+    if request.scope.get("query_string"):
+        url += "?" + request.scope["query_string"].decode("latin-1")
+    if not twilio.verify_signature(rt.settings.twilio_validation_tokens(), url, fields,
+                                   request.headers.get("x-twilio-signature")):
+        log.warning("twilio.forged", path=request.url.path, has_signature="x-twilio-signature" in request.headers)
+        raise Forbidden("invalid X-Twilio-Signature")
+    return fields
+
+
+FormDep = Annotated[dict[str, str], Depends(verified_form)]
+
+
+async def store_inbound(rt: Runtime, *, sid: str, sender: str, to: str, body: str, media: list[dict[str, str]],
+                        raw: dict[str, Any]) -> int | None:
+    """Insert the inbound SMS once (unique MessageSid) and enqueue its processing in the same transaction.
+
+    Returns the new row's id, or None when this MessageSid was already stored (a retry or the fallback URL).
+    """
+    async with rt.db.write() as s:
+        ins = postgresql.insert(InboundMessage) if not rt.db.is_sqlite else sqlite.insert(InboundMessage)
+        from app.kit.time import utcnow
+
+        stmt = ins.values(channel=Channel.sms.value, provider_id=sid, peer=sender, to=to, body=body, media=media,
+                          raw=raw, status=InboundStatus.received.value, note="", created_at=utcnow())
+        stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(col(InboundMessage.id))
+        new_id = (await s.execute(stmt)).scalar_one_or_none()
+        if new_id is not None:
+            await queue.enqueue(s, "commands.handle_inbound", {"inbound_id": new_id}, dedup_key=f"in:sms:{sid}",
+                                max_attempts=6)
+    return new_id
+
+
+@router.post("/sms", response_class=Response)
+async def inbound_sms(form: FormDep, rt: RuntimeDep) -> Response:
+    try:
+        msg = twilio.parse_inbound(form)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None
+    media = [{"source_url": m.url, "content_type": m.content_type} for m in msg.media]
+    new_id = await store_inbound(rt, sid=msg.provider_id, sender=_e164(msg.sender), to=_e164(msg.to),
+                                 body=msg.body[:10000], media=media, raw=dict(msg.raw))
+    log.info("twilio.inbound", sid=msg.provider_id, new=new_id is not None, media=len(media))
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/status", response_class=Response)
+async def status_callback(form: FormDep, rt: RuntimeDep) -> Response:
+    update = twilio.parse_status(form)
+    if update is None:
+        raise Unprocessable("MessageSid and MessageStatus are required")
+    async with rt.db.write() as s:
+        ins = postgresql.insert(StatusEvent) if not rt.db.is_sqlite else sqlite.insert(StatusEvent)
+        from app.kit.time import utcnow
+
+        stmt = ins.values(provider_id=update.provider_id, status=update.status, error_code=update.error_code,
+                          created_at=utcnow()).on_conflict_do_nothing(index_elements=["provider_id", "status"])
+        fresh = (await s.execute(stmt.returning(col(StatusEvent.id)))).scalar_one_or_none()
+        if fresh is not None:
+            await sms_service.apply_status(s, update.provider_id, update.status, update.error_code)
+            if update.error_code == "21610":
+                from sqlalchemy import select
+
+                from app.models import OutboundMessage
+
+                out = (await s.execute(select(OutboundMessage).where(
+                    col(OutboundMessage.provider_id) == update.provider_id))).scalar_one_or_none()
+                if out is not None:
+                    await sms_service.opt_out_number(s, out.peer)
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+__all__ = ["Member", "router", "store_inbound"]

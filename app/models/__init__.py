@@ -1,0 +1,41 @@
+"""Every table. Alembic imports this package to see the whole schema."""
+
+from app.models.account import AccountStatus, NetworkAccount
+from app.models.business import ApiKey, AuditEvent, Business, BusinessNumber, Lang, PublishMode
+from app.models.job import Job, JobState
+from app.models.member import Member
+from app.models.message import (
+    Channel,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    OutboundStatus,
+    PendingAction,
+    StatusEvent,
+)
+from app.models.post import Delivery, DeliveryStatus, Post, PostStatus
+
+__all__ = [
+    "AccountStatus",
+    "ApiKey",
+    "AuditEvent",
+    "Business",
+    "BusinessNumber",
+    "Channel",
+    "Delivery",
+    "DeliveryStatus",
+    "InboundMessage",
+    "InboundStatus",
+    "Job",
+    "JobState",
+    "Lang",
+    "Member",
+    "NetworkAccount",
+    "OutboundMessage",
+    "OutboundStatus",
+    "PendingAction",
+    "Post",
+    "PostStatus",
+    "PublishMode",
+    "StatusEvent",
+]

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
+from app.errors import Conflict, NotFound, Unprocessable
+from app.models import Business, Delivery, Post, PostStatus
+from app.posts import service as post_service
+from app.posts.schemas import DeliveryRead, PostCreate, PostList, PostRead
+
+router = APIRouter(prefix="/api/v1/businesses/{business_id}/posts", tags=["posts"])
+
+
+def to_read(post: Post, ds: list[Delivery], biz: Business, public_url: str) -> PostRead:
+    assert post.id is not None
+    return PostRead(
+        id=post.id, number=post.number, text=post.text, status=post.status, source=post.source,
+        media=[m.get("url") or m.get("source_url", "") for m in post.media],
+        url=post_service.permalink(public_url, biz, post.number), created_at=post.created_at,
+        deliveries=[DeliveryRead(account_id=d.account_id, network=d.network, status=d.status, url=d.remote_url,
+                                 error=d.last_error, attempts=d.attempts) for d in ds],
+    )
+
+
+@router.post("", status_code=202, response_model=PostRead)
+async def create_post(body: PostCreate, biz: BusinessDep, session: SessionDep, who: PrincipalDep,
+                      rt: RuntimeDep) -> PostRead:
+    text = body.text.strip()
+    if not text and not body.media_urls:
+        raise Unprocessable("a post needs text or at least one image")
+    media = [{"source_url": str(u)} for u in body.media_urls]
+    post, ds = await post_service.create(session, biz=biz, text=text, media=media, source="api", actor=who.actor,
+                                         receipt_deadline=rt.settings.receipt_deadline_seconds)
+    return to_read(post, ds, biz, rt.settings.public_url)
+
+
+@router.get("", response_model=PostList)
+async def list_posts(biz: BusinessDep, session: SessionDep, rt: RuntimeDep, page: PageDep) -> PostList:
+    q = select(Post).where(col(Post.business_id) == biz.id).order_by(col(Post.id).desc()).limit(page.limit)
+    if page.before_id is not None:
+        q = q.where(col(Post.id) < page.before_id)
+    posts = list((await session.execute(q)).scalars())
+    by_post: dict[int, list[Delivery]] = {}
+    if posts:
+        rows = await session.execute(select(Delivery).where(col(Delivery.post_id).in_([p.id for p in posts]))
+                                     .order_by(col(Delivery.id)))
+        for d in rows.scalars():
+            by_post.setdefault(d.post_id, []).append(d)
+    items = [to_read(p, by_post.get(p.id or 0, []), biz, rt.settings.public_url) for p in posts]
+    return PostList(items=items, next_cursor=page.next_cursor(posts[-1].id if posts else None, len(posts), page.limit))
+
+
+async def _post(session: SessionDep, biz: Business, post_id: int) -> Post:
+    post = await session.get(Post, post_id)
+    if post is None or post.business_id != biz.id:
+        raise NotFound(f"no post {post_id} in business {biz.id}")
+    return post
+
+
+@router.get("/{post_id}", response_model=PostRead)
+async def get_post(post_id: int, biz: BusinessDep, session: SessionDep, rt: RuntimeDep) -> PostRead:
+    post = await _post(session, biz, post_id)
+    assert post.id is not None
+    return to_read(post, await post_service.deliveries_of(session, post.id), biz, rt.settings.public_url)
+
+
+@router.delete("/{post_id}", status_code=202, response_model=PostRead)
+async def delete_post(post_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep,
+                      rt: RuntimeDep) -> PostRead:
+    """Remove the post from every network it reached. 202: removal goes on in the background."""
+    post = await _post(session, biz, post_id)
+    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
+        raise Conflict(f"post {post_id} is already being removed")
+    ds = await post_service.remove(session, post=post, actor=who.actor)
+    return to_read(post, ds, biz, rt.settings.public_url)

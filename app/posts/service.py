@@ -1,0 +1,178 @@
+"""Create, fan out and remove posts. Services take a session and never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.audit import service as audit
+from app.catalogue import label, t
+from app.kit.time import utcnow
+from app.models import (
+    AccountStatus,
+    Business,
+    Delivery,
+    DeliveryStatus,
+    NetworkAccount,
+    Post,
+    PostStatus,
+)
+from app.worker import queue
+
+FINISHED = {DeliveryStatus.published.value, DeliveryStatus.failed.value, DeliveryStatus.skipped.value}
+REMOVED = {DeliveryStatus.deleted.value, DeliveryStatus.delete_failed.value, DeliveryStatus.failed.value,
+           DeliveryStatus.skipped.value}
+
+
+def permalink(public_url: str, biz: Business, number: int) -> str:
+    return f"{public_url}/b/{biz.slug}/p/{number}"
+
+
+async def next_number(session: AsyncSession, biz: Business) -> int:
+    """The business's next post number, taken under the row's write lock (no two posts share one)."""
+    res = await session.execute(
+        update(Business).where(col(Business.id) == biz.id).values(post_seq=col(Business.post_seq) + 1)
+        .returning(col(Business.post_seq))
+    )
+    return int(res.scalar_one())
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    biz: Business,
+    text: str,
+    media: Sequence[dict[str, str]] = (),
+    source: str = "api",
+    author_member_id: int | None = None,
+    source_message_id: int | None = None,
+    actor: str,
+    receipt_deadline: float = 60.0,
+) -> tuple[Post, list[Delivery]]:
+    """Create the post, one delivery per active account and their jobs, all in the caller's transaction.
+
+    A post from a member (SMS, email) also gets its receipt job, due after ``receipt_deadline`` seconds at the
+    latest and brought forward as soon as every delivery has finished.
+    """
+    assert biz.id is not None
+    number = await next_number(session, biz)
+    post = Post(business_id=biz.id, number=number, text=text, media=[dict(m) for m in media], source=source,
+                author_member_id=author_member_id, source_message_id=source_message_id)
+    session.add(post)
+    await session.flush()
+    assert post.id is not None
+    accounts = (
+        await session.execute(
+            select(NetworkAccount).where(col(NetworkAccount.business_id) == biz.id,
+                                         col(NetworkAccount.status) != AccountStatus.disabled.value)
+            .order_by(col(NetworkAccount.id))
+        )
+    ).scalars().all()
+    deliveries: list[Delivery] = []
+    for acct in accounts:
+        assert acct.id is not None
+        d = Delivery(post_id=post.id, account_id=acct.id, network=acct.network, idempotency_key=uuid.uuid4().hex)
+        if acct.status == AccountStatus.broken.value:
+            d.status = DeliveryStatus.failed.value
+            d.last_error = f"account disconnected: {acct.status_reason}"[:1000]
+        session.add(d)
+        deliveries.append(d)
+    await session.flush()
+    for d in deliveries:
+        if d.status == DeliveryStatus.pending.value:
+            await queue.enqueue(session, "posts.deliver", {"delivery_id": d.id}, dedup_key=f"deliver:{d.id}",
+                                business_id=biz.id, max_attempts=8)
+    if author_member_id is not None:
+        await queue.enqueue(session, "posts.receipt", {"post_id": post.id}, dedup_key=f"receipt:{post.id}",
+                            run_at=utcnow() + timedelta(seconds=receipt_deadline), business_id=biz.id)
+    await refresh_status(session, post)
+    await audit.record(session, actor=actor, action="post.create", business_id=biz.id, target=f"post:{post.number}",
+                       detail=f"source={source} deliveries={len(deliveries)}")
+    return post, deliveries
+
+
+async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
+    rows = await session.execute(select(Delivery).where(col(Delivery.post_id) == post_id).order_by(col(Delivery.id)))
+    return list(rows.scalars())
+
+
+async def refresh_status(session: AsyncSession, post: Post) -> bool:
+    """Recompute the post's status from its deliveries. Returns True when every delivery has finished."""
+    assert post.id is not None
+    ds = await deliveries_of(session, post.id)
+    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
+        done = all(d.status in REMOVED for d in ds)
+        if done and post.status == PostStatus.deleting.value:
+            post.status = PostStatus.deleted.value
+            session.add(post)
+        return done
+    done = all(d.status in FINISHED for d in ds)
+    if done:
+        ok = [d for d in ds if d.status in (DeliveryStatus.published.value, DeliveryStatus.skipped.value)]
+        failed = [d for d in ds if d.status == DeliveryStatus.failed.value]
+        post.status = (PostStatus.published if not failed else PostStatus.failed if not ok else PostStatus.partial).value
+    else:
+        post.status = PostStatus.publishing.value
+    session.add(post)
+    return done
+
+
+def receipt_parts(ds: Sequence[Delivery], lang: str, *, removal: bool = False) -> str:
+    """``Page OK, Bluesky OK, Mastodon en attente`` in delivery order, one entry per account."""
+    parts = []
+    for d in ds:
+        if removal:
+            if d.status == DeliveryStatus.deleted.value:
+                st = t("st_deleted", lang)
+            elif d.status in (DeliveryStatus.failed.value, DeliveryStatus.skipped.value):
+                continue  # it never reached that network
+            elif d.status == DeliveryStatus.delete_failed.value:
+                st = t("st_failed", lang)
+            else:
+                st = t("st_pending", lang)
+        elif d.status == DeliveryStatus.published.value:
+            st = t("st_ok", lang)
+        elif d.status == DeliveryStatus.failed.value:
+            st = t("st_failed", lang)
+        elif d.status == DeliveryStatus.skipped.value:
+            st = t("st_skipped", lang)
+        else:
+            st = t("st_pending", lang)
+        parts.append(f"{label(d.network)} {st}")
+    return ", ".join(parts)
+
+
+async def remove(session: AsyncSession, *, post: Post, actor: str, notify_member_id: int | None = None,
+                 receipt_deadline: float = 60.0) -> list[Delivery]:
+    """Start removing a post from every network it reached (jobs); pending deliveries are cancelled."""
+    assert post.id is not None
+    post.status = PostStatus.deleting.value
+    post.deleted_at = utcnow()
+    session.add(post)
+    ds = await deliveries_of(session, post.id)
+    for d in ds:
+        if d.status == DeliveryStatus.published.value:
+            d.status = DeliveryStatus.deleting.value
+            session.add(d)
+            await queue.enqueue(session, "posts.remove", {"delivery_id": d.id}, dedup_key=f"remove:{d.id}",
+                                business_id=post.business_id, max_attempts=8)
+        elif d.status == DeliveryStatus.pending.value:
+            # The deliver job sees the post is being removed and removes what it may still publish.
+            d.status = DeliveryStatus.deleting.value
+            session.add(d)
+            await queue.enqueue(session, "posts.remove", {"delivery_id": d.id}, dedup_key=f"remove:{d.id}",
+                                business_id=post.business_id, max_attempts=8)
+    await session.flush()
+    if notify_member_id is not None:
+        await queue.enqueue(session, "posts.undo_receipt", {"post_id": post.id, "member_id": notify_member_id},
+                            dedup_key=f"undo-receipt:{post.id}",
+                            run_at=utcnow() + timedelta(seconds=receipt_deadline), business_id=post.business_id)
+    await refresh_status(session, post)
+    await audit.record(session, actor=actor, action="post.delete", business_id=post.business_id,
+                       target=f"post:{post.number}")
+    return ds

@@ -1,0 +1,352 @@
+"""Jobs of the posts feature: deliver one post to one account, remove it, send the receipts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.catalogue import label, t
+from app.kit import media as media_store
+from app.kit.errors import AuthError, PermanentError, RetryableError
+from app.kit.time import utcnow
+from app.messages import service as sms_service
+from app.models import (
+    AccountStatus,
+    Business,
+    Delivery,
+    DeliveryStatus,
+    Job,
+    JobState,
+    Member,
+    NetworkAccount,
+    Post,
+    PostStatus,
+)
+from app.networks.base import MediaItem, NetworkCredentials
+from app.networks.base import Post as NetPost
+from app.posts import service as post_service
+from app.runtime import Runtime
+from app.worker import queue
+from app.worker.runner import JobInfo
+
+log = structlog.get_logger("ardoise.posts")
+
+
+def credentials(rt: Runtime, acct: NetworkAccount, biz: Business) -> NetworkCredentials:
+    data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
+    data.setdefault("slug", biz.slug)
+    data.setdefault("public_url", rt.settings.public_url)
+    return NetworkCredentials(data=data)
+
+
+async def _fetch_source(rt: Runtime, url: str) -> tuple[bytes, str]:
+    limit = rt.settings.twilio_media_max_bytes
+    if rt.twilio is not None and "twilio.com" in url:
+        return await rt.twilio.fetch_media(url, limit)
+    try:
+        async with rt.http.stream("GET", url, timeout=30, follow_redirects=True) as r:
+            if r.status_code >= 400:
+                exc_cls = RetryableError if r.status_code >= 500 or r.status_code == 429 else PermanentError
+                raise exc_cls(f"media {r.status_code}")
+            chunks, size = [], 0
+            async for chunk in r.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise PermanentError("media too large", code="too_large")
+                chunks.append(chunk)
+            return b"".join(chunks), r.headers.get("content-type", "application/octet-stream")
+    except httpx.HTTPError as exc:
+        raise RetryableError(f"media unreachable: {type(exc).__name__}") from None
+
+
+async def ensure_media(rt: Runtime, post: Post) -> list[dict[str, str]]:
+    """Download media given only as a URL (API ``media_urls``) into Ardoise's media store."""
+    out: list[dict[str, str]] = []
+    changed = False
+    for m in post.media:
+        if m.get("path") and media_store.safe_path(rt.settings.media_dir, m["path"]):
+            out.append(m)
+            continue
+        data, ctype = await _fetch_source(rt, m["source_url"])
+        if not ctype.startswith("image/"):
+            raise PermanentError(f"not an image: {ctype}", code="not_image")
+        name = media_store.store(rt.settings.media_dir, data, ctype)
+        out.append({**m, "path": name, "url": f"{rt.settings.public_url}/media/{name}", "content_type": ctype})
+        changed = True
+    if changed:
+        async with rt.db.write() as s:
+            await s.execute(update(Post).where(col(Post.id) == post.id).values(media=out))
+    return out
+
+
+def net_post(rt: Runtime, post: Post, biz: Business, d: Delivery, media: list[dict[str, str]]) -> NetPost:
+    items = [
+        MediaItem(path=str(Path(rt.settings.media_dir) / m["path"]), url=m.get("url", ""),
+                  content_type=m.get("content_type", "image/jpeg"), alt=m.get("alt", "") or post.text[:200])
+        for m in media
+    ]
+    return NetPost(text=post.text, idempotency_key=d.idempotency_key, media=items,
+                   link=post_service.permalink(rt.settings.public_url, biz, post.number))
+
+
+async def _load(session: AsyncSession, delivery_id: int) -> tuple[Delivery, Post, NetworkAccount, Business] | None:
+    d = await session.get(Delivery, delivery_id)
+    if d is None:
+        return None
+    post = await session.get(Post, d.post_id)
+    acct = await session.get(NetworkAccount, d.account_id)
+    if post is None or acct is None:
+        return None
+    biz = await session.get(Business, post.business_id)
+    if biz is None:
+        return None
+    return d, post, acct, biz
+
+
+async def deliver(rt: Runtime, job: JobInfo) -> None:
+    """Publish one post on one account, exactly once: the idempotency key (or record key) is fixed before the
+    first attempt, and a retry first asks the network whether an earlier attempt got through."""
+    delivery_id = int(job.payload["delivery_id"])
+    async with rt.db.write() as s:
+        loaded = await _load(s, delivery_id)
+        if loaded is None:
+            return
+        d, post, acct, biz = loaded
+        if d.status != DeliveryStatus.pending.value:
+            return
+        d.attempts += 1
+        d.updated_at = utcnow()
+        s.add(d)
+        earlier_attempts = d.attempts > 1
+    net = rt.network(acct.network)
+    creds = credentials(rt, acct, biz)
+    bound = log.bind(delivery_id=delivery_id, network=acct.network, post=post.number, attempt=job.attempt)
+    try:
+        media = await ensure_media(rt, post)
+        npost = net_post(rt, post, biz, d, media)
+        result = await net.find_existing(npost, creds) if earlier_attempts else None
+        if result is None:
+            result = await net.publish(npost, creds)
+    except AuthError as exc:
+        bound.warning("delivery.auth_failed", error=exc.reason)
+        await _failed(rt, delivery_id, exc.reason, broken_account=True)
+        return
+    except PermanentError as exc:
+        bound.warning("delivery.failed", error=exc.reason)
+        await _failed(rt, delivery_id, exc.reason)
+        return
+    except RetryableError as exc:
+        if job.last_attempt:
+            await _failed(rt, delivery_id, f"gave up after {job.attempt} attempts: {exc.reason}")
+            return
+        async with rt.db.write() as s:
+            await s.execute(update(Delivery).where(col(Delivery.id) == delivery_id)
+                            .values(last_error=exc.reason[:1000], updated_at=utcnow()))
+        raise
+    async with rt.db.write() as s:
+        loaded = await _load(s, delivery_id)
+        if loaded is None:
+            return
+        d, post, acct, biz = loaded
+        d.remote_id = result.remote_id
+        d.remote_url = result.url or None
+        d.last_error = result.skipped
+        d.updated_at = utcnow()
+        if d.status == DeliveryStatus.pending.value:
+            d.status = (DeliveryStatus.skipped if result.skipped else DeliveryStatus.published).value
+            d.published_at = utcnow()
+        s.add(d)
+        if result.refreshed:
+            data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
+            data.update(result.refreshed)
+            acct.credentials = rt.vault.encrypt(data)
+            s.add(acct)
+        await _after_change(rt, s, post)
+    bound.info("delivery.published", remote_id=result.remote_id, skipped=result.skipped)
+
+
+async def _after_change(rt: Runtime, s: AsyncSession, post: Post) -> None:
+    if await post_service.refresh_status(s, post) and post.status not in (PostStatus.deleting, PostStatus.deleted):
+        await queue.reschedule(s, f"receipt:{post.id}", utcnow())
+    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value) and post.status == PostStatus.deleted:
+        await queue.reschedule(s, f"undo-receipt:{post.id}", utcnow())
+
+
+async def _failed(rt: Runtime, delivery_id: int, reason: str, *, broken_account: bool = False) -> None:
+    async with rt.db.write() as s:
+        loaded = await _load(s, delivery_id)
+        if loaded is None:
+            return
+        d, post, acct, biz = loaded
+        if d.status not in (DeliveryStatus.pending.value, DeliveryStatus.deleting.value):
+            return
+        d.status = DeliveryStatus.failed.value
+        d.last_error = reason[:1000]
+        d.updated_at = utcnow()
+        s.add(d)
+        if broken_account:
+            await mark_account_broken(rt, s, acct, biz, reason)
+        elif post.receipt_sent and post.author_member_id is not None and not d.owner_notified:
+            # The receipt already went out saying "pending": tell the owner once that it failed.
+            d.owner_notified = True
+            member = await s.get(Member, post.author_member_id)
+            if member is not None and member.phone:
+                await sms_service.queue_sms(
+                    s, rt.settings, to=member.phone, business_id=biz.id, member=member, kind="followup",
+                    text=t("followup_failed", member.language, number=post.number, network=label(d.network),
+                           reason=short_reason(reason)),
+                )
+        await _after_change(rt, s, post)
+
+
+def short_reason(reason: str) -> str:
+    r = reason.lower()
+    if "too long" in r or "too_long" in r:
+        return "trop long"
+    if "gave up" in r or "timeout" in r or "unreachable" in r:
+        return "reseau indisponible"
+    if "image" in r or "media" in r:
+        return "photo refusee"
+    return reason[:40]
+
+
+async def mark_account_broken(rt: Runtime, s: AsyncSession, acct: NetworkAccount, biz: Business, reason: str) -> None:
+    """Mark the account broken and tell the owners (one SMS each) and the operator, once per breakage."""
+    if acct.status == AccountStatus.broken.value:
+        return
+    acct.status = AccountStatus.broken.value
+    acct.status_reason = reason[:500]
+    acct.last_checked_at = utcnow()
+    s.add(acct)
+    owners = (
+        await s.execute(select(Member).where(col(Member.business_id) == biz.id, col(Member.role) == "owner"))
+    ).scalars().all()
+    for m in owners:
+        if m.phone:
+            await sms_service.queue_sms(
+                s, rt.settings, to=m.phone, business_id=biz.id, member=m, kind="account_broken",
+                text=t("account_broken", m.language, network=label(acct.network)),
+                dedup_key=f"broken:{acct.id}:{m.id}:{utcnow().date().isoformat()}",
+            )
+    await queue.enqueue(s, "ops.notify_operator", {"event": "account.broken", "business": biz.slug,
+                                                   "account_id": acct.id, "network": acct.network,
+                                                   "reason": reason[:300]}, business_id=biz.id)
+
+
+async def remove(rt: Runtime, job: JobInfo) -> None:
+    """Remove one delivery's post from its network. Something already gone counts as removed."""
+    delivery_id = int(job.payload["delivery_id"])
+    async with rt.db.write() as s:
+        loaded = await _load(s, delivery_id)
+        if loaded is None:
+            return
+        d, post, acct, biz = loaded
+        if d.status != DeliveryStatus.deleting.value:
+            return
+        if d.remote_id is None:
+            # Never published yet: cancel the deliver job if it has not started; wait for it if it has.
+            res = await s.execute(update(Job).where(col(Job.dedup_key) == f"deliver:{d.id}",
+                                                    col(Job.state) == JobState.queued.value)
+                                  .values(state=JobState.done.value, finished_at=utcnow(),
+                                          last_error="cancelled: post removed"))
+            running = (await s.execute(select(col(Job.state)).where(col(Job.dedup_key) == f"deliver:{d.id}"))).first()
+            if getattr(res, "rowcount", 0) or running is None or running[0] != JobState.running.value:
+                d.status = DeliveryStatus.deleted.value
+                d.updated_at = utcnow()
+                s.add(d)
+                await _after_change(rt, s, post)
+                return
+            raise RetryableError("delivery in flight", retry_after=5)
+    net = rt.network(acct.network)
+    try:
+        await net.delete(d.remote_id, credentials(rt, acct, biz))
+        status, error = DeliveryStatus.deleted.value, None
+    except RetryableError as exc:
+        if not job.last_attempt:
+            raise
+        status, error = DeliveryStatus.delete_failed.value, exc.reason
+    except PermanentError as exc:
+        status, error = DeliveryStatus.delete_failed.value, exc.reason
+    async with rt.db.write() as s:
+        loaded = await _load(s, delivery_id)
+        if loaded is None:
+            return
+        d, post, acct, biz = loaded
+        d.status = status
+        d.last_error = error
+        d.updated_at = utcnow()
+        s.add(d)
+        await _after_change(rt, s, post)
+
+
+async def receipt(rt: Runtime, job: JobInfo) -> None:
+    """The one SMS per publish command: when every delivery finished, or at the deadline with what is known."""
+    post_id = int(job.payload["post_id"])
+    async with rt.db.write() as s:
+        post = await s.get(Post, post_id)
+        if post is None or post.receipt_sent or post.author_member_id is None:
+            return
+        member = await s.get(Member, post.author_member_id)
+        post.receipt_sent = True
+        s.add(post)
+        if member is None or not member.phone:
+            return
+        ds = await post_service.deliveries_of(s, post_id)
+        lang = member.language
+        body = (t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang)) if ds
+                else t("receipt_none", lang, number=post.number))
+        source = post.source_message_id
+        await sms_service.queue_sms(s, rt.settings, to=member.phone, business_id=post.business_id, member=member,
+                                    kind="receipt", text=body, in_reply_to_id=source,
+                                    sender=await _inbound_to(s, source))
+
+
+async def undo_receipt(rt: Runtime, job: JobInfo) -> None:
+    post_id, member_id = int(job.payload["post_id"]), int(job.payload["member_id"])
+    async with rt.db.write() as s:
+        post = await s.get(Post, post_id)
+        member = await s.get(Member, member_id)
+        if post is None or member is None or not member.phone:
+            return
+        ds = await post_service.deliveries_of(s, post_id)
+        parts = post_service.receipt_parts(ds, member.language, removal=True) or "Page"
+        await sms_service.queue_sms(s, rt.settings, to=member.phone, business_id=post.business_id, member=member,
+                                    kind="undo_receipt", text=t("undo_receipt", member.language, number=post.number,
+                                                                parts=parts))
+
+
+async def _inbound_to(s: AsyncSession, inbound_id: int | None) -> str | None:
+    if inbound_id is None:
+        return None
+    from app.models import InboundMessage
+
+    msg = await s.get(InboundMessage, inbound_id)
+    return msg.to if msg is not None and msg.channel == "sms" else None
+
+
+async def notify_operator(rt: Runtime, job: JobInfo) -> None:
+    """POST the event to ``ARDOISE_OPERATOR_WEBHOOK_URL``, signed with HMAC-SHA256 of the body."""
+    url = rt.settings.operator_webhook_url
+    if not url:
+        return
+    body = json.dumps(job.payload, sort_keys=True).encode()
+    sig = rt.vault.sign(body.decode())
+    try:
+        r = await rt.http.post(url, content=body, headers={"Content-Type": "application/json",
+                                                           "X-Ardoise-Signature": f"sha256={sig}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        raise RetryableError(f"operator webhook unreachable: {type(exc).__name__}") from None
+    if r.status_code >= 500 or r.status_code == 429:
+        raise RetryableError(f"operator webhook {r.status_code}")
+    if r.status_code >= 400:
+        raise PermanentError(f"operator webhook {r.status_code}")
+
+
+__all__ = ["deliver", "mark_account_broken", "notify_operator", "receipt", "remove", "timedelta", "undo_receipt"]

@@ -1,0 +1,64 @@
+"""Everything a request handler or a job needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from app.channels.base import SmsProvider
+from app.channels.console import ConsoleSmsProvider
+from app.channels.twilio.provider import TwilioProvider
+from app.config import Settings
+from app.db import Database
+from app.kit.crypto import Vault
+from app.networks.base import Network
+from app.networks.registry import build_networks
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    vault: Vault
+    http: httpx.AsyncClient
+    sms: SmsProvider
+    networks: dict[str, Network] = field(default_factory=dict)
+    twilio: TwilioProvider | None = None
+
+    def network(self, name: str) -> Network:
+        try:
+            return self.networks[name]
+        except KeyError:
+            raise KeyError(f"unknown network {name!r}") from None
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, db: Database | None = None, sms: SmsProvider | None = None) -> Runtime:
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(20.0, connect=5.0),
+        headers={"User-Agent": "Ardoise/0.1 (+https://github.com/ardoise)"},
+        follow_redirects=False,
+    )
+    twilio: TwilioProvider | None = None
+    if settings.sms_uses_twilio:
+        twilio = TwilioProvider(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            base_url=settings.twilio_api_base_url,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            http=http,
+        )
+    provider: SmsProvider = sms or twilio or ConsoleSmsProvider()
+    return Runtime(
+        settings=settings,
+        db=db or Database(settings.database_url),
+        vault=Vault(settings.secret_keys()),
+        http=http,
+        sms=provider,
+        networks=build_networks(http),
+        twilio=twilio,
+    )

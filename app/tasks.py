@@ -1,0 +1,34 @@
+"""The task table handed to the job runner: every job kind and the function that runs it (explicit, no
+decorators). Periodic jobs are listed here too."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.commands import tasks as command_tasks
+from app.config import Settings
+from app.maintenance import tasks as maintenance_tasks
+from app.messages import tasks as message_tasks
+from app.posts import tasks as post_tasks
+from app.worker.runner import TaskFn
+from app.worker.schedule import Periodic
+
+TASKS: dict[str, TaskFn] = {
+    "commands.handle_inbound": command_tasks.handle_inbound,
+    "messages.send_sms": message_tasks.send_sms,
+    "messages.reconcile_twilio": message_tasks.reconcile,
+    "posts.deliver": post_tasks.deliver,
+    "posts.remove": post_tasks.remove,
+    "posts.receipt": post_tasks.receipt,
+    "posts.undo_receipt": post_tasks.undo_receipt,
+    "ops.notify_operator": post_tasks.notify_operator,
+    "maintenance.prune_jobs": maintenance_tasks.prune_jobs,
+}
+
+
+def periodics(settings: Settings) -> list[Periodic]:
+    return [
+        Periodic("messages.reconcile_twilio", timedelta(minutes=settings.twilio_reconcile_minutes),
+                 enabled=lambda: settings.sms_uses_twilio),
+        Periodic("maintenance.prune_jobs", timedelta(hours=6)),
+    ]

@@ -1,0 +1,207 @@
+"""Enqueue and claim jobs.
+
+Enqueue happens on the caller's session, so the job commits (or not) with the domain write. Claiming uses
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (many workers never block each other) and the single SQLite
+writer lock (``BEGIN IMMEDIATE``) in the embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.db import Database
+from app.kit.time import utcnow
+from app.models.job import Job, JobState
+
+
+class Wakeup:
+    """Wakes this process's worker right after a commit that enqueued work (cross-process: polling)."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def _ev(self) -> asyncio.Event:
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def set(self) -> None:
+        self._ev().set()
+
+    async def wait(self, timeout: float) -> None:
+        ev = self._ev()
+        try:
+            await asyncio.wait_for(ev.wait(), timeout)
+        except TimeoutError:
+            pass
+        ev.clear()
+
+
+WAKEUP = Wakeup()
+
+
+def _wake_after_commit(session: AsyncSession) -> None:
+    sync = session.sync_session
+    if sync.info.get("ardoise_wake"):
+        return
+    sync.info["ardoise_wake"] = True
+
+    from sqlalchemy import event
+
+    def _after_commit(_s: Any) -> None:
+        WAKEUP.set()
+
+    def _after_end(_s: Any, _t: Any) -> None:
+        sync.info.pop("ardoise_wake", None)
+
+    event.listen(sync, "after_commit", _after_commit, once=True)
+    event.listen(sync, "after_transaction_end", _after_end, once=True)
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    run_at: datetime | None = None,
+    dedup_key: str | None = None,
+    max_attempts: int = 8,
+    business_id: int | None = None,
+) -> int | None:
+    """Add a job in the caller's transaction. With ``dedup_key``, a second enqueue of the same key is a no-op
+    (returns None). The job is visible to workers when the caller commits."""
+    values: dict[str, Any] = {
+        "kind": kind,
+        "payload": dict(payload or {}),
+        "state": JobState.queued.value,
+        "dedup_key": dedup_key,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": run_at or utcnow(),
+        "business_id": business_id,
+        "created_at": utcnow(),
+    }
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    ins = postgresql.insert(Job) if dialect == "postgresql" else sqlite.insert(Job)
+    stmt = ins.values(**values)
+    if dedup_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+    result = await session.execute(stmt.returning(col(Job.id)))
+    job_id = result.scalar_one_or_none()
+    _wake_after_commit(session)
+    return job_id
+
+
+async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) -> bool:
+    """Bring a queued job forward (e.g. the receipt once every delivery is done)."""
+    res = await session.execute(
+        update(Job)
+        .where(col(Job.dedup_key) == dedup_key, col(Job.state) == JobState.queued.value, col(Job.run_at) > run_at)
+        .values(run_at=run_at)
+    )
+    _wake_after_commit(session)
+    return bool(getattr(res, "rowcount", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+async def claim(db: Database, worker_id: str, limit: int, lease: timedelta) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs, leased to ``worker_id`` until now + ``lease``."""
+    now = utcnow()
+    async with db.write() as session:
+        sub: Select[tuple[int | None]] = (
+            select(col(Job.id))
+            .where(col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
+            .order_by(col(Job.run_at), col(Job.id))
+            .limit(limit)
+        )
+        if not db.is_sqlite:
+            sub = sub.with_for_update(skip_locked=True)
+        stmt = (
+            update(Job)
+            .where(col(Job.id).in_(sub.scalar_subquery()))
+            .values(state=JobState.running.value, attempts=col(Job.attempts) + 1, locked_until=now + lease,
+                    locked_by=worker_id)
+            .returning(col(Job.id), col(Job.kind), col(Job.payload), col(Job.attempts), col(Job.max_attempts))
+        )
+        rows = (await session.execute(stmt)).all()
+    return [ClaimedJob(int(r[0]), str(r[1]), dict(r[2] or {}), int(r[3]), int(r[4])) for r in rows]
+
+
+async def complete(db: Database, job_id: int, worker_id: str) -> None:
+    async with db.write() as session:
+        await session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.locked_by) == worker_id)
+            .values(state=JobState.done.value, finished_at=utcnow(), locked_until=None, last_error=None)
+        )
+
+
+async def fail(
+    db: Database, job_id: int, worker_id: str, *, error: str, retry_at: datetime | None
+) -> None:
+    """Record a failure: back in the queue at ``retry_at``, or dead when ``retry_at`` is None."""
+    values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None}
+    if retry_at is None:
+        values.update(state=JobState.dead.value, finished_at=utcnow())
+    else:
+        values.update(state=JobState.queued.value, run_at=retry_at, locked_by=None)
+    async with db.write() as session:
+        await session.execute(
+            update(Job).where(col(Job.id) == job_id, col(Job.locked_by) == worker_id).values(**values)
+        )
+
+
+async def release(db: Database, job_ids: list[int], worker_id: str) -> None:
+    """Give claimed jobs back untouched (graceful shutdown): the attempt is not counted."""
+    if not job_ids:
+        return
+    async with db.write() as session:
+        await session.execute(
+            update(Job)
+            .where(col(Job.id).in_(job_ids), col(Job.locked_by) == worker_id, col(Job.state) == "running")
+            .values(state=JobState.queued.value, locked_until=None, locked_by=None, attempts=col(Job.attempts) - 1)
+        )
+
+
+async def reap(db: Database) -> int:
+    """Re-queue jobs whose lease expired (their worker died); bury those out of attempts."""
+    now = utcnow()
+    async with db.write() as session:
+        dead = await session.execute(
+            update(Job)
+            .where(col(Job.state) == JobState.running.value, col(Job.locked_until) < now,
+                   col(Job.attempts) >= col(Job.max_attempts))
+            .values(state=JobState.dead.value, finished_at=now, last_error="lease expired on the last attempt")
+        )
+        back = await session.execute(
+            update(Job)
+            .where(col(Job.state) == JobState.running.value, col(Job.locked_until) < now)
+            .values(state=JobState.queued.value, locked_until=None, locked_by=None, run_at=now)
+        )
+    n = int(getattr(back, "rowcount", 0) or 0) + int(getattr(dead, "rowcount", 0) or 0)
+    if n:
+        WAKEUP.set()
+    return n
+
+
+async def depth(db: Database) -> dict[str, int]:
+    async with db.read() as session:
+        rows = (await session.execute(select(col(Job.state), func.count()).group_by(col(Job.state)))).all()
+    return {str(s): int(n) for s, n in rows}

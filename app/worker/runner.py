@@ -1,0 +1,174 @@
+"""The worker loop: claim → run the task → done | retry with backoff | dead.
+
+The runner is handed its task table and a dependency object; it imports no feature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+from app.db import Database
+from app.kit.errors import PermanentError, RetryableError
+from app.kit.time import utcnow
+from app.worker import queue
+
+log = structlog.get_logger("ardoise.worker")
+
+D = TypeVar("D")
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int  # 1 on the first run
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+TaskFn = Callable[[Any, JobInfo], Awaitable[None]]
+
+
+def backoff(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base·2^(attempt-1))), at least 1 s."""
+    r = rng or random
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return max(1.0, r.uniform(ceiling / 2, ceiling))
+
+
+class Runner(Generic[D]):
+    def __init__(
+        self,
+        db: Database,
+        tasks: Mapping[str, TaskFn],
+        deps: D,
+        *,
+        concurrency: int = 4,
+        poll_interval: float = 0.5,
+        lease_seconds: int = 120,
+        backoff_base: float = 5.0,
+        backoff_cap: float = 3600.0,
+        reaper_interval: float = 15.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.tasks = dict(tasks)
+        self.deps = deps
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.lease = timedelta(seconds=lease_seconds)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.reaper_interval = reaper_interval
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30):x}"
+        self._stopping = asyncio.Event()
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self.processed = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+        queue.WAKEUP.set()
+
+    async def run(self) -> None:
+        """Claim and run jobs until :meth:`stop`; then wait for running jobs, up to ``grace`` seconds."""
+        log.info("worker.start", worker=self.worker_id, concurrency=self.concurrency)
+        last_reap = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            try:
+                if loop.time() - last_reap > self.reaper_interval:
+                    last_reap = loop.time()
+                    n = await queue.reap(self.db)
+                    if n:
+                        log.warning("worker.reaped", jobs=n)
+                free = self.concurrency - len(self._active)
+                jobs = await queue.claim(self.db, self.worker_id, free, self.lease) if free > 0 else []
+            except Exception as exc:  # database down: keep the loop alive, try again
+                log.error("worker.claim_failed", error=str(exc)[:300])
+                await asyncio.sleep(min(5.0, self.poll_interval * 4))
+                continue
+            for job in jobs:
+                task = asyncio.create_task(self._run_one(job))
+                self._active[job.id] = task
+                task.add_done_callback(lambda _t, jid=job.id: self._active.pop(jid, None))
+            if not jobs or len(self._active) >= self.concurrency:
+                await queue.WAKEUP.wait(self.poll_interval)
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Graceful stop: let running jobs finish for ``grace`` seconds, then give the rest back."""
+        self.stop()
+        if self._active:
+            done, pending = await asyncio.wait(list(self._active.values()), timeout=grace)
+            ids = [jid for jid, t in list(self._active.items()) if t in pending]
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await queue.release(self.db, ids, self.worker_id)
+            if ids:
+                log.warning("worker.released", jobs=ids)
+        log.info("worker.stopped", worker=self.worker_id, processed=self.processed)
+
+    async def run_until_idle(self, max_rounds: int = 1000) -> int:
+        """Run due jobs until none is left (tests, CLI one-shots). Returns how many ran."""
+        ran = 0
+        for _ in range(max_rounds):
+            await queue.reap(self.db)
+            jobs = await queue.claim(self.db, self.worker_id, self.concurrency, self.lease)
+            if not jobs:
+                break
+            await asyncio.gather(*(self._run_one(j) for j in jobs))
+            ran += len(jobs)
+        return ran
+
+    async def _run_one(self, job: queue.ClaimedJob) -> None:
+        info = JobInfo(job.id, job.kind, job.payload, job.attempts, job.max_attempts)
+        fn = self.tasks.get(job.kind)
+        bound = log.bind(job_id=job.id, kind=job.kind, attempt=job.attempts)
+        try:
+            if fn is None:
+                raise PermanentError(f"no task named {job.kind!r}")
+            await fn(self.deps, info)
+        except asyncio.CancelledError:
+            raise
+        except PermanentError as exc:
+            bound.warning("job.dead", error=exc.reason)
+            await self._safe(queue.fail(self.db, job.id, self.worker_id, error=exc.reason, retry_at=None))
+        except Exception as exc:
+            retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+            reason = exc.reason if isinstance(exc, RetryableError) else f"{type(exc).__name__}: {exc}"
+            if info.last_attempt:
+                bound.error("job.dead", error=reason)
+                await self._safe(queue.fail(self.db, job.id, self.worker_id, error=reason, retry_at=None))
+            else:
+                delay = retry_after if retry_after is not None else backoff(
+                    job.attempts, base=self.backoff_base, cap=self.backoff_cap
+                )
+                if not isinstance(exc, RetryableError):
+                    bound.exception("job.crashed", error=reason)
+                else:
+                    bound.info("job.retry", error=reason, delay=round(delay, 1))
+                retry_at = utcnow() + timedelta(seconds=delay)
+                await self._safe(queue.fail(self.db, job.id, self.worker_id, error=reason, retry_at=retry_at))
+        else:
+            await self._safe(queue.complete(self.db, job.id, self.worker_id))
+        self.processed += 1
+
+    async def _safe(self, aw: Awaitable[None]) -> None:
+        # If the database is down the lease simply expires and the reaper re-queues the job.
+        try:
+            await aw
+        except Exception as exc:
+            log.error("job.bookkeeping_failed", error=str(exc)[:300])
