@@ -47,9 +47,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Ardoise: vous ne recevrez plus de SMS. Texto DEBUT pour revenir.",
         "en": "Ardoise: you will get no more texts. Text START to come back.",
     },
-    "start": {"fr": "Ardoise: SMS reactives. AIDE pour les commandes.", "en": "Ardoise: texts are back on. HELP for commands."},
+    "start": {
+        "fr": "Ardoise: SMS reactives. AIDE pour les commandes.",
+        "en": "Ardoise: texts are back on. HELP for commands.",
+    },
     "confirm_publish": {"fr": "Publier ce texte? Repondez OUI (30 min).", "en": "Post this? Reply YES (30 min)."},
-    "confirm_photo": {"fr": "Publier cette photo? Repondez OUI (30 min).", "en": "Post this photo? Reply YES (30 min)."},
+    "confirm_photo": {
+        "fr": "Publier cette photo? Repondez OUI (30 min).",
+        "en": "Post this photo? Reply YES (30 min).",
+    },
     "confirm_suggest": {
         "fr": "Vouliez-vous dire {keyword}? Repondez OUI pour confirmer.",
         "en": "Did you mean {keyword}? Reply YES to confirm.",
@@ -59,7 +65,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "pin_needed": {"fr": "Code requis: repondez PIN et votre code.", "en": "PIN needed: reply PIN and your code."},
     "pin_wrong": {"fr": "PIN incorrect.", "en": "Wrong PIN."},
     "pin_none": {"fr": "Aucune action en attente d'un PIN.", "en": "No action is waiting for a PIN."},
-    "language": {"fr": "Langue: francais. LANGUAGE EN for English.", "en": "Language: English. LANGUE FR pour le francais."},
+    "language": {
+        "fr": "Langue: francais. LANGUAGE EN for English.",
+        "en": "Language: English. LANGUE FR pour le francais.",
+    },
     "rate_limited": {
         "fr": "Trop de messages. Reessayez dans une heure.",
         "en": "Too many messages. Please try again in an hour.",
@@ -76,7 +85,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Photo illisible ou trop lourde. Rien n'est publie.",
         "en": "Photo unreadable or too large. Nothing was posted.",
     },
-    "empty_post": {"fr": "Rien a publier: ajoutez un texte ou une photo.", "en": "Nothing to post: add text or a photo."},
+    "empty_post": {
+        "fr": "Rien a publier: ajoutez un texte ou une photo.",
+        "en": "Nothing to post: add text or a photo.",
+    },
     "which_business": {"fr": "Pour quelle entreprise? Repondez {choices}", "en": "For which business? Reply {choices}"},
     "status": {"fr": "Etat: {accounts}.{pending}", "en": "Status: {accounts}.{pending}"},
     "status_pending": {"fr": " En cours: {posts}.", "en": " Going out: {posts}."},
@@ -110,24 +122,27 @@ def t(key: str, lang: str, **values: object) -> str:
 def label(network: str) -> str:
     return NETWORK_LABELS.get(network, network.capitalize())
 
-MESSAGES.update({
-    "not_yet": {
-        "fr": "Cette commande arrive bientot. AIDE pour les commandes actuelles.",
-        "en": "This command is coming soon. HELP for the current commands.",
-    },
-    "bad_missing_number": {"fr": "il manque le numero", "en": "the number is missing"},
-    "bad_bad_number": {"fr": "numero invalide", "en": "invalid number"},
-    "bad_missing_text": {"fr": "il manque le texte", "en": "the text is missing"},
-    "bad_extra_text": {"fr": "sans texte svp", "en": "no text please"},
-    "bad_missing_pin": {"fr": "il manque le code", "en": "the code is missing"},
-    "bad_bad_pin": {"fr": "le code a 4 a 8 chiffres", "en": "the code has 4 to 8 digits"},
-    "bad_missing_language": {"fr": "ecrivez LANGUE FR ou LANGUE EN", "en": "write LANGUAGE EN or LANGUAGE FR"},
-    "bad_bad_language": {"fr": "ecrivez LANGUE FR ou LANGUE EN", "en": "write LANGUAGE EN or LANGUAGE FR"},
-    "bad_missing_time": {"fr": "ex: HEURES 8h 17h", "en": "e.g. HOURS 8am 5pm"},
-    "bad_bad_time": {"fr": "heure invalide, ex: HEURES 8h 17h", "en": "invalid time, e.g. HOURS 8am 5pm"},
-    "bad_too_many_times": {"fr": "4 heures au plus", "en": "4 times at most"},
-    "bad_bad_duration": {"fr": "ex: PAUSE 3j", "en": "e.g. PAUSE 3d"},
-    "bad_missing_value": {"fr": "ecrivez OUI ou NON", "en": "write ON or OFF"},
-    "bad_bad_value": {"fr": "ecrivez OUI ou NON", "en": "write ON or OFF"},
-    "bad_bad_page": {"fr": "page invalide", "en": "invalid page"},
-})
+
+MESSAGES.update(
+    {
+        "not_yet": {
+            "fr": "Cette commande arrive bientot. AIDE pour les commandes actuelles.",
+            "en": "This command is coming soon. HELP for the current commands.",
+        },
+        "bad_missing_number": {"fr": "il manque le numero", "en": "the number is missing"},
+        "bad_bad_number": {"fr": "numero invalide", "en": "invalid number"},
+        "bad_missing_text": {"fr": "il manque le texte", "en": "the text is missing"},
+        "bad_extra_text": {"fr": "sans texte svp", "en": "no text please"},
+        "bad_missing_pin": {"fr": "il manque le code", "en": "the code is missing"},
+        "bad_bad_pin": {"fr": "le code a 4 a 8 chiffres", "en": "the code has 4 to 8 digits"},
+        "bad_missing_language": {"fr": "ecrivez LANGUE FR ou LANGUE EN", "en": "write LANGUAGE EN or LANGUAGE FR"},
+        "bad_bad_language": {"fr": "ecrivez LANGUE FR ou LANGUE EN", "en": "write LANGUAGE EN or LANGUAGE FR"},
+        "bad_missing_time": {"fr": "ex: HEURES 8h 17h", "en": "e.g. HOURS 8am 5pm"},
+        "bad_bad_time": {"fr": "heure invalide, ex: HEURES 8h 17h", "en": "invalid time, e.g. HOURS 8am 5pm"},
+        "bad_too_many_times": {"fr": "4 heures au plus", "en": "4 times at most"},
+        "bad_bad_duration": {"fr": "ex: PAUSE 3j", "en": "e.g. PAUSE 3d"},
+        "bad_missing_value": {"fr": "ecrivez OUI ou NON", "en": "write ON or OFF"},
+        "bad_bad_value": {"fr": "ecrivez OUI ou NON", "en": "write ON or OFF"},
+        "bad_bad_page": {"fr": "page invalide", "en": "invalid page"},
+    }
+)

@@ -13,8 +13,11 @@ import typer
 
 from app.config import get_settings
 
-cli = typer.Typer(help="Ardoise: a small business's social media from a basic phone or plain email.",
-                  no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help="Ardoise: a small business's social media from a basic phone or plain email.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 apikey_cli = typer.Typer(help="Admin API keys.", no_args_is_help=True)
 simulate_cli = typer.Typer(help="Act as Twilio would, against a running Ardoise.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
@@ -55,8 +58,9 @@ def serve(
     if demo:
         asyncio.run(_seed_demo())
     app = create_app(settings, worker=worker, smtp=smtp and settings.smtp_enabled)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10
+    )
 
 
 @cli.command("worker")
@@ -78,7 +82,10 @@ def worker_cmd() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        tasks = [asyncio.create_task(runner.run()), asyncio.create_task(run_scheduler(rt.db, periodics(settings), stop))]
+        tasks = [
+            asyncio.create_task(runner.run()),
+            asyncio.create_task(run_scheduler(rt.db, periodics(settings), stop)),
+        ]
         await stop.wait()
         await runner.drain(10.0)
         for t in tasks:
@@ -172,11 +179,25 @@ async def _seed_demo() -> None:
             if (await s.execute(select(Business).where(col(Business.slug) == "demo"))).scalar_one_or_none():
                 return
             biz = await business_service.create(
-                s, data=BusinessCreate(name="Bistro Démo", slug="demo", timezone="America/Toronto", language="fr",
-                                       sms_numbers=[DEMO_NUMBER], publish_mode="confirm"), actor="cli")
-            await member_service.create(s, biz=biz, data=MemberCreate(name="Proprio", phone=DEMO_OWNER,
-                                                                       email="proprio@example.test", language="fr",
-                                                                       role="owner"), actor="cli")
+                s,
+                data=BusinessCreate(
+                    name="Bistro Démo",
+                    slug="demo",
+                    timezone="America/Toronto",
+                    language="fr",
+                    sms_numbers=[DEMO_NUMBER],
+                    publish_mode="confirm",
+                ),
+                actor="cli",
+            )
+            await member_service.create(
+                s,
+                biz=biz,
+                data=MemberCreate(
+                    name="Proprio", phone=DEMO_OWNER, email="proprio@example.test", language="fr", role="owner"
+                ),
+                actor="cli",
+            )
         typer.echo(f"demo business 'Bistro Démo' created: owner {DEMO_OWNER} texts {DEMO_NUMBER}")
     finally:
         await db.dispose()
@@ -205,9 +226,19 @@ def simulate_sms(
     except InvalidPhone as exc:
         raise typer.BadParameter(str(exc)) from None
     sid = "SM" + uuid.uuid4().hex
-    form = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": sender,
-            "To": to, "Body": text, "NumMedia": str(len(media or [])), "NumSegments": "1", "SmsStatus": "received",
-            "ApiVersion": "2010-04-01"}
+    form = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "To": to,
+        "Body": text,
+        "NumMedia": str(len(media or [])),
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
     for i, m in enumerate(media or []):
         form[f"MediaUrl{i}"] = m
         form[f"MediaContentType{i}"] = "image/jpeg"
@@ -241,11 +272,12 @@ async def _await_replies(sid: str, peer: str, wait: float) -> list[str]:
     try:
         while time.time() < deadline and (quiet_until is None or time.time() < quiet_until):
             async with db.read() as s:
-                inbound = (await s.execute(select(InboundMessage).where(col(InboundMessage.provider_id) == sid)))
+                inbound = await s.execute(select(InboundMessage).where(col(InboundMessage.provider_id) == sid))
                 row = inbound.scalar_one_or_none()
                 if row is not None:
-                    q = select(OutboundMessage).where(col(OutboundMessage.peer) == peer,
-                                                      col(OutboundMessage.created_at) >= row.created_at)
+                    q = select(OutboundMessage).where(
+                        col(OutboundMessage.peer) == peer, col(OutboundMessage.created_at) >= row.created_at
+                    )
                     for m in (await s.execute(q.order_by(col(OutboundMessage.id)))).scalars():
                         if m.id not in seen and m.id is not None:
                             seen.add(m.id)

@@ -26,6 +26,7 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "detail": f"database: {type(exc).__name__}"}, status_code=503)
     head = migrate.head_revision()
     if rev != head:
-        return JSONResponse({"status": "unavailable", "detail": f"migrations at {rev}, head is {head}"},
-                            status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "detail": f"migrations at {rev}, head is {head}"}, status_code=503
+        )
     return JSONResponse({"status": "ok", "migration": rev})

@@ -33,9 +33,17 @@ log = structlog.get_logger("ardoise")
 
 def make_runner(rt: Runtime) -> Runner[Runtime]:
     s = rt.settings
-    return Runner(rt.db, TASKS, rt, concurrency=s.worker_concurrency, poll_interval=s.worker_poll_interval,
-                  lease_seconds=s.job_lease_seconds, backoff_base=s.job_backoff_base, backoff_cap=s.job_backoff_cap,
-                  reaper_interval=s.reaper_interval)
+    return Runner(
+        rt.db,
+        TASKS,
+        rt,
+        concurrency=s.worker_concurrency,
+        poll_interval=s.worker_poll_interval,
+        lease_seconds=s.job_lease_seconds,
+        backoff_base=s.job_backoff_base,
+        backoff_cap=s.job_backoff_cap,
+        reaper_interval=s.reaper_interval,
+    )
 
 
 class Background:
@@ -52,8 +60,11 @@ class Background:
     async def start(self) -> None:
         if self.runner is not None:
             self._tasks.append(asyncio.create_task(self.runner.run(), name="worker"))
-            self._tasks.append(asyncio.create_task(
-                run_scheduler(self.rt.db, periodics(self.rt.settings), self._stop), name="scheduler"))
+            self._tasks.append(
+                asyncio.create_task(
+                    run_scheduler(self.rt.db, periodics(self.rt.settings), self._stop), name="scheduler"
+                )
+            )
         if self.smtp_enabled:
             from app.email.smtp import start_smtp
 
@@ -78,18 +89,33 @@ def create_app(
     settings = settings or (runtime.settings if runtime else get_settings())
     configure(settings.log_level, settings.log_format, settings.env)
     add_secrets(settings.secret_keys())
-    add_secrets(t for t in (settings.twilio_auth_token.get_secret_value(),
-                            settings.twilio_auth_token_secondary.get_secret_value()) if t)
+    add_secrets(
+        t
+        for t in (
+            settings.twilio_auth_token.get_secret_value(),
+            settings.twilio_auth_token_secondary.get_secret_value(),
+        )
+        if t
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or build_runtime(settings)
         app.state.runtime = rt
         if settings.twilio_dev_token_in_use:
-            log.warning("twilio.dev_token", detail="ARDOISE_TWILIO_AUTH_TOKEN is not set: Twilio signatures are "
-                        "checked with the development token; set it before pointing Twilio here")
-        log.info("ardoise.start", sms_provider=rt.sms.name, database="sqlite" if rt.db.is_sqlite else "postgresql",
-                 worker=worker, smtp=smtp, public_url=settings.public_url)
+            log.warning(
+                "twilio.dev_token",
+                detail="ARDOISE_TWILIO_AUTH_TOKEN is not set: Twilio signatures are "
+                "checked with the development token; set it before pointing Twilio here",
+            )
+        log.info(
+            "ardoise.start",
+            sms_provider=rt.sms.name,
+            database="sqlite" if rt.db.is_sqlite else "postgresql",
+            worker=worker,
+            smtp=smtp,
+            public_url=settings.public_url,
+        )
         bg = Background(rt, worker=worker, smtp=smtp)
         await bg.start()
         app.state.background = bg
@@ -118,15 +144,26 @@ def create_app(
         except ValueError:
             length = 0
         if length > settings.max_body_bytes:
-            resp: Response = errors.problem(413, "Payload too large",
-                                            f"the body is over {settings.max_body_bytes} bytes", "too_large")
+            resp: Response = errors.problem(
+                413, "Payload too large", f"the body is over {settings.max_body_bytes} bytes", "too_large"
+            )
         else:
             resp = await call_next(request)
         resp.headers["X-Request-ID"] = rid
         structlog.contextvars.clear_contextvars()
         return resp
 
-    for r in (health_router, businesses_router, members_router, accounts_router, posts_router, messages_router,
-              jobs_router, audit_router, webhooks_router, pages_router):
+    for r in (
+        health_router,
+        businesses_router,
+        members_router,
+        accounts_router,
+        posts_router,
+        messages_router,
+        jobs_router,
+        audit_router,
+        webhooks_router,
+        pages_router,
+    ):
         app.include_router(r)
     return app

@@ -28,7 +28,10 @@ TASKS: dict[str, TaskFn] = {
 
 def periodics(settings: Settings) -> list[Periodic]:
     return [
-        Periodic("messages.reconcile_twilio", timedelta(minutes=settings.twilio_reconcile_minutes),
-                 enabled=lambda: settings.sms_uses_twilio),
+        Periodic(
+            "messages.reconcile_twilio",
+            timedelta(minutes=settings.twilio_reconcile_minutes),
+            enabled=lambda: settings.sms_uses_twilio,
+        ),
         Periodic("maintenance.prune_jobs", timedelta(hours=6)),
     ]

@@ -46,9 +46,16 @@ async def link_account(body: AccountCreate, biz: BusinessDep, who: PrincipalDep,
         creds.update(info.refreshed)
     assert biz.id is not None
     async with rt.db.write() as session:
-        acct = await account_service.link(session, business_id=biz.id, network=body.network, handle=info.handle,
-                                          credentials=creds, settings=dict(body.settings), vault=rt.vault,
-                                          actor=who.actor)
+        acct = await account_service.link(
+            session,
+            business_id=biz.id,
+            network=body.network,
+            handle=info.handle,
+            credentials=creds,
+            settings=dict(body.settings),
+            vault=rt.vault,
+            actor=who.actor,
+        )
         acct.last_checked_at = utcnow()
     return account_service.to_read(acct)
 
@@ -77,8 +84,14 @@ async def test_account(account_id: int, biz: BusinessDep, who: PrincipalDep, rt:
         if ok and a.status == AccountStatus.broken.value:
             a.status, a.status_reason = AccountStatus.active.value, ""
         session.add(a)
-        await audit.record(session, actor=who.actor, action="account.test", business_id=biz.id,
-                           target=f"account:{account_id}", detail=detail[:200])
+        await audit.record(
+            session,
+            actor=who.actor,
+            action="account.test",
+            business_id=biz.id,
+            target=f"account:{account_id}",
+            detail=detail[:200],
+        )
     return AccountTest(ok=ok, handle=handle, detail=detail)
 
 
@@ -92,6 +105,7 @@ async def disable_account(account_id: int, biz: BusinessDep, session: SessionDep
     acct.status = AccountStatus.disabled.value
     acct.credentials = ""
     session.add(acct)
-    await audit.record(session, actor=who.actor, action="account.disable", business_id=biz.id,
-                       target=f"account:{account_id}")
+    await audit.record(
+        session, actor=who.actor, action="account.disable", business_id=biz.id, target=f"account:{account_id}"
+    )
     return Response(status_code=204)

@@ -10,19 +10,44 @@ from app.models import NetworkAccount
 
 def to_read(a: NetworkAccount) -> AccountRead:
     assert a.id is not None
-    return AccountRead(id=a.id, network=a.network, handle=a.handle, status=a.status, status_reason=a.status_reason,
-                       last_checked_at=a.last_checked_at, created_at=a.created_at)
+    return AccountRead(
+        id=a.id,
+        network=a.network,
+        handle=a.handle,
+        status=a.status,
+        status_reason=a.status_reason,
+        last_checked_at=a.last_checked_at,
+        created_at=a.created_at,
+    )
 
 
 async def link(
-    session: AsyncSession, *, business_id: int, network: str, handle: str, credentials: dict[str, str],
-    settings: dict[str, str], vault: Vault, actor: str
+    session: AsyncSession,
+    *,
+    business_id: int,
+    network: str,
+    handle: str,
+    credentials: dict[str, str],
+    settings: dict[str, str],
+    vault: Vault,
+    actor: str,
 ) -> NetworkAccount:
     """Store a verified account; credentials are encrypted, never returned by the API nor logged."""
-    acct = NetworkAccount(business_id=business_id, network=network, handle=handle,
-                          credentials=vault.encrypt(credentials) if credentials else "", settings=dict(settings))
+    acct = NetworkAccount(
+        business_id=business_id,
+        network=network,
+        handle=handle,
+        credentials=vault.encrypt(credentials) if credentials else "",
+        settings=dict(settings),
+    )
     session.add(acct)
     await session.flush()
-    await audit.record(session, actor=actor, action="account.link", business_id=business_id,
-                       target=f"account:{acct.id}", detail=f"{network} {handle}")
+    await audit.record(
+        session,
+        actor=actor,
+        action="account.link",
+        business_id=business_id,
+        target=f"account:{acct.id}",
+        detail=f"{network} {handle}",
+    )
     return acct

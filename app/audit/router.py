@@ -36,6 +36,16 @@ async def list_audit(session: SessionDep, who: PrincipalDep, page: PageDep) -> A
     if page.before_id is not None:
         q = q.where(col(AuditEvent.id) < page.before_id)
     rows = list((await session.execute(q)).scalars())
-    items = [AuditRead(id=a.id or 0, at=a.at, actor=a.actor, business_id=a.business_id, action=a.action,
-                       target=a.target, detail=a.detail) for a in rows]
+    items = [
+        AuditRead(
+            id=a.id or 0,
+            at=a.at,
+            actor=a.actor,
+            business_id=a.business_id,
+            action=a.action,
+            target=a.target,
+            detail=a.detail,
+        )
+        for a in rows
+    ]
     return AuditList(items=items, next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit))

@@ -34,7 +34,9 @@ def _numbers(v: list[str]) -> list[str]:
 
 class BusinessCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    slug: str = Field(min_length=1, max_length=64, description="lowercase letters, digits and dashes; used in /b/{slug}")
+    slug: str = Field(
+        min_length=1, max_length=64, description="lowercase letters, digits and dashes; used in /b/{slug}"
+    )
     timezone: str = Field(default="America/Toronto", max_length=64)
     language: Literal["fr", "en"] = "fr"
     sms_numbers: list[str] = Field(default_factory=list, max_length=20)
@@ -83,7 +85,7 @@ class BusinessUpdate(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str | None) -> str | None:
-        return BusinessCreate._phone(v)  # type: ignore[operator]
+        return BusinessCreate._phone(v)
 
 
 class BusinessRead(BaseModel):

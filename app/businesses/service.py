@@ -15,7 +15,8 @@ from app.models import Business, BusinessNumber, NetworkAccount
 
 async def numbers_of(session: AsyncSession, business_id: int) -> list[str]:
     rows = await session.execute(
-        select(col(BusinessNumber.number)).where(col(BusinessNumber.business_id) == business_id)
+        select(col(BusinessNumber.number))
+        .where(col(BusinessNumber.business_id) == business_id)
         .order_by(col(BusinessNumber.id))
     )
     return [r[0] for r in rows]
@@ -24,9 +25,16 @@ async def numbers_of(session: AsyncSession, business_id: int) -> list[str]:
 async def to_read(session: AsyncSession, biz: Business, public_url: str) -> BusinessRead:
     assert biz.id is not None
     return BusinessRead(
-        id=biz.id, name=biz.name, slug=biz.slug, timezone=biz.timezone, language=biz.language,
-        sms_numbers=await numbers_of(session, biz.id), publish_mode=biz.publish_mode, phone=biz.phone,
-        page_url=f"{public_url}/b/{biz.slug}", feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
+        id=biz.id,
+        name=biz.name,
+        slug=biz.slug,
+        timezone=biz.timezone,
+        language=biz.language,
+        sms_numbers=await numbers_of(session, biz.id),
+        publish_mode=biz.publish_mode,
+        phone=biz.phone,
+        page_url=f"{public_url}/b/{biz.slug}",
+        feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
         created_at=biz.created_at,
     )
 
@@ -36,14 +44,21 @@ async def create(session: AsyncSession, *, data: BusinessCreate, actor: str) -> 
     existing = (await session.execute(select(Business).where(col(Business.slug) == data.slug))).scalar_one_or_none()
     if existing is not None:
         raise Conflict(f"the slug {data.slug!r} is taken")
-    biz = Business(name=data.name, slug=data.slug, timezone=data.timezone, language=data.language,
-                   publish_mode=data.publish_mode, phone=data.phone)
+    biz = Business(
+        name=data.name,
+        slug=data.slug,
+        timezone=data.timezone,
+        language=data.language,
+        publish_mode=data.publish_mode,
+        phone=data.phone,
+    )
     session.add(biz)
     await session.flush()
     assert biz.id is not None
     for n in data.sms_numbers:
         session.add(BusinessNumber(business_id=biz.id, number=n))
     session.add(NetworkAccount(business_id=biz.id, network="page", handle=biz.slug))
+    await session.flush()
     await audit.record(session, actor=actor, action="business.create", business_id=biz.id, target=biz.slug)
     return biz
 
@@ -59,8 +74,13 @@ async def update(session: AsyncSession, *, biz: Business, data: BusinessUpdate, 
         for n in numbers:
             session.add(BusinessNumber(business_id=biz.id, number=n))
     session.add(biz)
-    await audit.record(session, actor=actor, action="business.update", business_id=biz.id,
-                       detail=",".join(sorted(data.model_fields_set)))
+    await audit.record(
+        session,
+        actor=actor,
+        action="business.update",
+        business_id=biz.id,
+        detail=",".join(sorted(data.model_fields_set)),
+    )
     return biz
 
 

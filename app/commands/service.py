@@ -42,11 +42,22 @@ from app.runtime import Runtime
 log = structlog.get_logger("ardoise.commands")
 
 CANONICAL: dict[type, tuple[str, str]] = {
-    p.Publish: ("PUBLIER", "POST"), p.Undo: ("ANNULER", "UNDO"), p.Status: ("ETAT", "STATUS"),
-    p.Help: ("AIDE", "HELP"), p.Language: ("LANGUE", "LANGUAGE"), p.Reply: ("REPONDRE", "REPLY"),
-    p.Like: ("J", "LIKE"), p.Mentions: ("MENTIONS", "MENTIONS"), p.Hours: ("HEURES", "HOURS"),
-    p.Pause: ("PAUSE", "PAUSE"), p.Resume: ("REPRISE", "RESUME"), p.Alerts: ("ALERTES", "ALERTS"),
-    p.Pin: ("PIN", "PIN"), p.Start: ("DEBUT", "START"), p.Stop: ("ARRET", "STOP"), p.Confirm: ("OUI", "YES"),
+    p.Publish: ("PUBLIER", "POST"),
+    p.Undo: ("ANNULER", "UNDO"),
+    p.Status: ("ETAT", "STATUS"),
+    p.Help: ("AIDE", "HELP"),
+    p.Language: ("LANGUE", "LANGUAGE"),
+    p.Reply: ("REPONDRE", "REPLY"),
+    p.Like: ("J", "LIKE"),
+    p.Mentions: ("MENTIONS", "MENTIONS"),
+    p.Hours: ("HEURES", "HOURS"),
+    p.Pause: ("PAUSE", "PAUSE"),
+    p.Resume: ("REPRISE", "RESUME"),
+    p.Alerts: ("ALERTES", "ALERTS"),
+    p.Pin: ("PIN", "PIN"),
+    p.Start: ("DEBUT", "START"),
+    p.Stop: ("ARRET", "STOP"),
+    p.Confirm: ("OUI", "YES"),
 }
 
 
@@ -60,17 +71,27 @@ class Routed:
 
 async def route(s: AsyncSession, inbound: InboundMessage) -> Routed:
     """``To`` → business; where a number serves several businesses, the sender's membership decides."""
-    bizs = list((await s.execute(
-        select(Business).join(BusinessNumber, col(BusinessNumber.business_id) == col(Business.id))
-        .where(col(BusinessNumber.number) == inbound.to, col(Business.deleted_at).is_(None))
-        .order_by(col(Business.id))
-    )).scalars())
+    bizs = list(
+        (
+            await s.execute(
+                select(Business)
+                .join(BusinessNumber, col(BusinessNumber.business_id) == col(Business.id))
+                .where(col(BusinessNumber.number) == inbound.to, col(Business.deleted_at).is_(None))
+                .order_by(col(Business.id))
+            )
+        ).scalars()
+    )
     if not bizs:
         return Routed(None, None)
-    members = list((await s.execute(
-        select(Member).where(col(Member.phone) == inbound.peer,
-                             col(Member.business_id).in_([b.id for b in bizs])).order_by(col(Member.id))
-    )).scalars())
+    members = list(
+        (
+            await s.execute(
+                select(Member)
+                .where(col(Member.phone) == inbound.peer, col(Member.business_id).in_([b.id for b in bizs]))
+                .order_by(col(Member.id))
+            )
+        ).scalars()
+    )
     pairs = [(b, m) for m in members for b in bizs if b.id == m.business_id]
     if len(pairs) == 1:
         return Routed(pairs[0][0], pairs[0][1], bizs, pairs)
@@ -99,21 +120,38 @@ class Ctx:
         if self.replied or not self.member.phone:
             return  # exactly one SMS per command
         self.replied = True
-        await sms_service.queue_sms(self.s, self.rt.settings, to=self.member.phone, text=t(key, self.lang, **values),
-                                    kind="reply", business_id=self.biz.id, member=self.member,
-                                    sender=self.inbound.to or None, in_reply_to_id=self.inbound.id,
-                                    ignore_opt_out=ignore_opt_out)
+        await sms_service.queue_sms(
+            self.s,
+            self.rt.settings,
+            to=self.member.phone,
+            text=t(key, self.lang, **values),
+            kind="reply",
+            business_id=self.biz.id,
+            member=self.member,
+            sender=self.inbound.to or None,
+            in_reply_to_id=self.inbound.id,
+            ignore_opt_out=ignore_opt_out,
+        )
 
 
-async def reply_stranger(rt: Runtime, s: AsyncSession, inbound: InboundMessage, biz: Business | None, lang: str,
-                         key: str) -> None:
-    await sms_service.queue_sms(s, rt.settings, to=inbound.peer, text=t(key, lang), kind="reply",
-                                business_id=biz.id if biz else None, sender=inbound.to or None,
-                                in_reply_to_id=inbound.id)
+async def reply_stranger(
+    rt: Runtime, s: AsyncSession, inbound: InboundMessage, biz: Business | None, lang: str, key: str
+) -> None:
+    await sms_service.queue_sms(
+        s,
+        rt.settings,
+        to=inbound.peer,
+        text=t(key, lang),
+        kind="reply",
+        business_id=biz.id if biz else None,
+        sender=inbound.to or None,
+        in_reply_to_id=inbound.id,
+    )
 
 
-async def handle(rt: Runtime, s: AsyncSession, inbound: InboundMessage, media: list[dict[str, str]],
-                 media_error: bool) -> str:
+async def handle(
+    rt: Runtime, s: AsyncSession, inbound: InboundMessage, media: list[dict[str, str]], media_error: bool
+) -> str:
     """Process one stored inbound SMS. Returns a short note for the operator (what happened)."""
     routed = await route(s, inbound)
     body = inbound.body or ""
@@ -139,51 +177,91 @@ async def _ambiguous(rt: Runtime, s: AsyncSession, inbound: InboundMessage, rout
     pending = await _pending(s, [m.id for _, m in routed.memberships if m.id is not None], "choose")
     choice = body.strip().rstrip(".")
     if pending is not None and choice.isdigit():
-        options: list[int] = [int(x) for x in pending.payload.get("options", [])]  # type: ignore[union-attr]
+        options: list[int] = [int(x) for x in pending.payload.get("options", [])]
         idx = int(choice) - 1
         if 0 <= idx < len(options):
             pair = next((bm for bm in routed.memberships if bm[0].id == options[idx]), None)
             await s.delete(pending)
             if pair is not None:
                 original = str(pending.payload.get("text", ""))
-                stored = [dict(m) for m in pending.payload.get("media", [])]  # type: ignore[union-attr]
+                stored = [dict(m) for m in pending.payload.get("media", [])]
                 return await handle_member(rt, s, inbound, pair[0], pair[1], p.parse(original), stored, False)
     choices = " ".join(f"{i + 1} {b.name}" for i, (b, _) in enumerate(routed.memberships))
-    await s.execute(delete(PendingAction).where(col(PendingAction.member_id) == first_member.id,
-                                                col(PendingAction.needs) == "choose"))
-    s.add(PendingAction(member_id=first_member.id, kind="choose", needs="choose",
-                        payload={"text": body, "options": [b.id for b, _ in routed.memberships]},
-                        expires_at=utcnow() + timedelta(minutes=30)))
+    await s.execute(
+        delete(PendingAction).where(
+            col(PendingAction.member_id) == first_member.id, col(PendingAction.needs) == "choose"
+        )
+    )
+    s.add(
+        PendingAction(
+            member_id=first_member.id,
+            kind="choose",
+            needs="choose",
+            payload={"text": body, "options": [b.id for b, _ in routed.memberships]},
+            expires_at=utcnow() + timedelta(minutes=30),
+        )
+    )
     inbound.status = InboundStatus.processed.value
     inbound.business_id = routed.memberships[0][0].id
-    await sms_service.queue_sms(s, rt.settings, to=inbound.peer, kind="reply",
-                                text=t("which_business", first_member.language, choices=choices),
-                                business_id=inbound.business_id, member=first_member, sender=inbound.to or None,
-                                in_reply_to_id=inbound.id)
+    await sms_service.queue_sms(
+        s,
+        rt.settings,
+        to=inbound.peer,
+        kind="reply",
+        text=t("which_business", first_member.language, choices=choices),
+        business_id=inbound.business_id,
+        member=first_member,
+        sender=inbound.to or None,
+        in_reply_to_id=inbound.id,
+    )
     return "asked which business"
 
 
 async def _pending(s: AsyncSession, member_ids: Sequence[int], needs: str) -> PendingAction | None:
     if not member_ids:
         return None
-    return (await s.execute(
-        select(PendingAction).where(col(PendingAction.member_id).in_(member_ids), col(PendingAction.needs) == needs,
-                                    col(PendingAction.expires_at) > utcnow())
-        .order_by(col(PendingAction.id).desc()).limit(1)
-    )).scalar_one_or_none()
+    return (
+        await s.execute(
+            select(PendingAction)
+            .where(
+                col(PendingAction.member_id).in_(member_ids),
+                col(PendingAction.needs) == needs,
+                col(PendingAction.expires_at) > utcnow(),
+            )
+            .order_by(col(PendingAction.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> bool:
     since = utcnow() - timedelta(hours=1)
-    n = (await s.execute(select(func.count()).select_from(InboundMessage).where(
-        col(InboundMessage.member_id) == member.id, col(InboundMessage.created_at) >= since,
-        col(InboundMessage.id) != inbound.id))).scalar_one()
+    n = (
+        await s.execute(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                col(InboundMessage.member_id) == member.id,
+                col(InboundMessage.created_at) >= since,
+                col(InboundMessage.id) != inbound.id,
+            )
+        )
+    ).scalar_one()
     return int(n) >= rt.settings.sms_commands_per_hour
 
 
-async def handle_member(rt: Runtime, s: AsyncSession, inbound: InboundMessage, biz: Business, member: Member,
-                        parsed: p.ParseResult, media: list[dict[str, str]], media_error: bool) -> str:
-    assert member.id is not None and biz.id is not None
+async def handle_member(
+    rt: Runtime,
+    s: AsyncSession,
+    inbound: InboundMessage,
+    biz: Business,
+    member: Member,
+    parsed: p.ParseResult,
+    media: list[dict[str, str]],
+    media_error: bool,
+) -> str:
+    assert member.id is not None
+    assert biz.id is not None
     inbound.business_id, inbound.member_id = biz.id, member.id
     inbound.status = InboundStatus.processed.value
     ctx = Ctx(rt, s, inbound, biz, member, media, media_error)
@@ -193,21 +271,43 @@ async def handle_member(rt: Runtime, s: AsyncSession, inbound: InboundMessage, b
     if await _rate_limited(rt, s, member, inbound):
         inbound.status = InboundStatus.ignored.value
         since = utcnow() - timedelta(hours=1)
-        told = (await s.execute(select(func.count()).select_from(OutboundMessage).where(
-            col(OutboundMessage.member_id) == member.id, col(OutboundMessage.kind) == "rate_limited",
-            col(OutboundMessage.created_at) >= since))).scalar_one()
+        told = (
+            await s.execute(
+                select(func.count())
+                .select_from(OutboundMessage)
+                .where(
+                    col(OutboundMessage.member_id) == member.id,
+                    col(OutboundMessage.kind) == "rate_limited",
+                    col(OutboundMessage.created_at) >= since,
+                )
+            )
+        ).scalar_one()
         if not told and member.phone:
-            await sms_service.queue_sms(s, rt.settings, to=member.phone, text=t("rate_limited", member.language),
-                                        kind="rate_limited", business_id=biz.id, member=member,
-                                        sender=inbound.to or None, in_reply_to_id=inbound.id)
+            await sms_service.queue_sms(
+                s,
+                rt.settings,
+                to=member.phone,
+                text=t("rate_limited", member.language),
+                kind="rate_limited",
+                business_id=biz.id,
+                member=member,
+                sender=inbound.to or None,
+                in_reply_to_id=inbound.id,
+            )
         return "rate limited"
     note = await dispatch(ctx, parsed, unseen=unseen)
-    await audit.record(s, actor=f"member:{member.id}", action=f"sms.{note.split(':')[0]}", business_id=biz.id,
-                       target=f"in:{inbound.id}", detail=note)
+    await audit.record(
+        s,
+        actor=f"member:{member.id}",
+        action=f"sms.{note.split(':')[0]}",
+        business_id=biz.id,
+        target=f"in:{inbound.id}",
+        detail=note,
+    )
     return note
 
 
-async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str:  # noqa: C901
+async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str:
     m = ctx.member
     if isinstance(cmd, p.Help):
         await ctx.reply("help", ignore_opt_out=True)
@@ -277,11 +377,19 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str
 
 async def _ask(ctx: Ctx, needs: str, payload: dict[str, Any]) -> None:
     assert ctx.member.id is not None
-    await ctx.s.execute(delete(PendingAction).where(col(PendingAction.member_id) == ctx.member.id,
-                                                    col(PendingAction.needs) == needs))
+    await ctx.s.execute(
+        delete(PendingAction).where(col(PendingAction.member_id) == ctx.member.id, col(PendingAction.needs) == needs)
+    )
     payload = {**payload, "inbound_id": ctx.inbound.id}
-    ctx.s.add(PendingAction(member_id=ctx.member.id, kind=str(payload.get("action", "")), needs=needs,
-                            payload=payload, expires_at=utcnow() + timedelta(minutes=ctx.rt.settings.confirm_minutes)))
+    ctx.s.add(
+        PendingAction(
+            member_id=ctx.member.id,
+            kind=str(payload.get("action", "")),
+            needs=needs,
+            payload=payload,
+            expires_at=utcnow() + timedelta(minutes=ctx.rt.settings.confirm_minutes),
+        )
+    )
 
 
 async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
@@ -297,8 +405,14 @@ async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
         await ctx.reply("pin_needed")
         return "publish: waiting for PIN"
     post, _ = await post_service.create(
-        ctx.s, biz=ctx.biz, text=text, media=ctx.media, source="sms", author_member_id=ctx.member.id,
-        source_message_id=ctx.inbound.id, actor=f"member:{ctx.member.id}",
+        ctx.s,
+        biz=ctx.biz,
+        text=text,
+        media=ctx.media,
+        source="sms",
+        author_member_id=ctx.member.id,
+        source_message_id=ctx.inbound.id,
+        actor=f"member:{ctx.member.id}",
         receipt_deadline=ctx.rt.settings.receipt_deadline_seconds,
     )
     ctx.replied = True  # the receipt job is this command's one SMS
@@ -307,7 +421,7 @@ async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
 
 async def _run_pending(ctx: Ctx, action: PendingAction) -> str:
     payload = action.payload
-    media = [dict(x) for x in payload.get("media", [])]  # type: ignore[union-attr]
+    media = [dict(x) for x in payload.get("media", [])]
     ctx.media = media
     await ctx.s.delete(action)
     if payload.get("action") == "publish":
@@ -367,23 +481,44 @@ async def undo(ctx: Ctx, number: int | None) -> str:
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         await ctx.reply("undo_already", number=post.number)
         return f"undo: #{post.number} already removed"
-    await post_service.remove(ctx.s, post=post, actor=f"member:{ctx.member.id}", notify_member_id=ctx.member.id,
-                              receipt_deadline=ctx.rt.settings.receipt_deadline_seconds)
+    await post_service.remove(
+        ctx.s,
+        post=post,
+        actor=f"member:{ctx.member.id}",
+        notify_member_id=ctx.member.id,
+        receipt_deadline=ctx.rt.settings.receipt_deadline_seconds,
+    )
     ctx.replied = True  # the undo receipt job is this command's one SMS
     return f"undo: #{post.number}"
 
 
 async def status(ctx: Ctx) -> str:
-    accts = list((await ctx.s.execute(select(NetworkAccount).where(
-        col(NetworkAccount.business_id) == ctx.biz.id, col(NetworkAccount.status) != AccountStatus.disabled.value)
-        .order_by(col(NetworkAccount.id)))).scalars())
+    accts = list(
+        (
+            await ctx.s.execute(
+                select(NetworkAccount)
+                .where(
+                    col(NetworkAccount.business_id) == ctx.biz.id,
+                    col(NetworkAccount.status) != AccountStatus.disabled.value,
+                )
+                .order_by(col(NetworkAccount.id))
+            )
+        ).scalars()
+    )
     parts = []
     for a in accts:
         st = "acct_ok" if a.status == AccountStatus.active.value else "acct_broken"
         parts.append(f"{label(a.network)} {t(st, ctx.lang)}")
-    going = list((await ctx.s.execute(select(col(Post.number)).where(
-        col(Post.business_id) == ctx.biz.id, col(Post.status) == PostStatus.publishing.value)
-        .order_by(col(Post.number)).limit(5))).scalars())
+    going = list(
+        (
+            await ctx.s.execute(
+                select(col(Post.number))
+                .where(col(Post.business_id) == ctx.biz.id, col(Post.status) == PostStatus.publishing.value)
+                .order_by(col(Post.number))
+                .limit(5)
+            )
+        ).scalars()
+    )
     pending = t("status_pending", ctx.lang, posts=", ".join(f"#{n}" for n in going)) if going else ""
     await ctx.reply("status", accounts=", ".join(parts), pending=pending)
     return "status"

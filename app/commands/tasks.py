@@ -33,8 +33,7 @@ async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[
             failed = True
             continue
         name = media_store.store(rt.settings.media_dir, data, real_type or ctype)
-        out.append({"path": name, "url": f"{rt.settings.public_url}/media/{name}",
-                    "content_type": real_type or ctype})
+        out.append({"path": name, "url": f"{rt.settings.public_url}/media/{name}", "content_type": real_type or ctype})
     return out, failed
 
 

@@ -34,8 +34,9 @@ class Handler:
         domain = address.rpartition("@")[2].lower().rstrip(">")
         return domain == self.domain or domain.endswith("." + self.domain)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if not self._ours(address):
             return "550 5.7.1 Relaying denied: this server only takes mail for its own addresses"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
@@ -52,12 +53,23 @@ class Handler:
         try:
             async with self.rt.db.write() as s:
                 ins = sqlite.insert(InboundMessage) if self.rt.db.is_sqlite else postgresql.insert(InboundMessage)
-                stmt = ins.values(channel=Channel.email.value, provider_id=mid, peer=sender, to=to,
-                                  body=raw.decode("utf-8", "replace")[:1_000_000], media=[],
-                                  raw={"mail_from": envelope.mail_from or ""}, status=InboundStatus.received.value,
-                                  note="", created_at=utcnow())
-                await s.execute(stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"])
-                                .returning(col(InboundMessage.id)))
+                stmt = ins.values(
+                    channel=Channel.email.value,
+                    provider_id=mid,
+                    peer=sender,
+                    to=to,
+                    body=raw.decode("utf-8", "replace")[:1_000_000],
+                    media=[],
+                    raw={"mail_from": envelope.mail_from or ""},
+                    status=InboundStatus.received.value,
+                    note="",
+                    created_at=utcnow(),
+                )
+                await s.execute(
+                    stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(
+                        col(InboundMessage.id)
+                    )
+                )
         except Exception as exc:
             log.error("smtp.store_failed", error=str(exc)[:200])
             return "451 4.3.0 Temporary failure, try again later"
@@ -71,8 +83,13 @@ async def start_smtp(rt: Runtime) -> asyncio.AbstractServer:
     limit = 10 * 1024 * 1024
 
     def factory() -> Any:
-        return SMTP(handler, hostname=rt.settings.mail_domain, data_size_limit=limit, enable_SMTPUTF8=True,
-                    ident="Ardoise ESMTP")
+        return SMTP(
+            handler,
+            hostname=rt.settings.mail_domain,
+            data_size_limit=limit,
+            enable_SMTPUTF8=True,
+            ident="Ardoise ESMTP",
+        )
 
     server = await loop.create_server(factory, host=rt.settings.smtp_host, port=rt.settings.smtp_port)
     log.info("smtp.listening", host=rt.settings.smtp_host, port=rt.settings.smtp_port)

@@ -34,7 +34,9 @@ class JobList(BaseModel):
 
 @router.get("", response_model=JobList)
 async def list_jobs(
-    session: SessionDep, who: PrincipalDep, page: PageDep,
+    session: SessionDep,
+    who: PrincipalDep,
+    page: PageDep,
     state: Annotated[Literal["queued", "running", "done", "dead"] | None, Query()] = None,
 ) -> JobList:
     q = select(Job).order_by(col(Job.id).desc()).limit(page.limit)
@@ -45,7 +47,19 @@ async def list_jobs(
     if page.before_id is not None:
         q = q.where(col(Job.id) < page.before_id)
     rows = list((await session.execute(q)).scalars())
-    items = [JobRead(id=j.id or 0, kind=j.kind, state=j.state, attempts=j.attempts, max_attempts=j.max_attempts,
-                     run_at=j.run_at, last_error=j.last_error, business_id=j.business_id, created_at=j.created_at,
-                     finished_at=j.finished_at) for j in rows]
+    items = [
+        JobRead(
+            id=j.id or 0,
+            kind=j.kind,
+            state=j.state,
+            attempts=j.attempts,
+            max_attempts=j.max_attempts,
+            run_at=j.run_at,
+            last_error=j.last_error,
+            business_id=j.business_id,
+            created_at=j.created_at,
+            finished_at=j.finished_at,
+        )
+        for j in rows
+    ]
     return JobList(items=items, next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit))

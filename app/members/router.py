@@ -32,8 +32,10 @@ async def list_members(biz: BusinessDep, session: SessionDep, page: PageDep) -> 
     if page.before_id is not None:
         q = q.where(col(Member.id) < page.before_id)
     rows = list((await session.execute(q)).scalars())
-    return MemberList(items=[member_service.to_read(m) for m in rows],
-                      next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit))
+    return MemberList(
+        items=[member_service.to_read(m) for m in rows],
+        next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit),
+    )
 
 
 @router.get("/{member_id}", response_model=MemberRead)
@@ -56,5 +58,7 @@ async def delete_member(member_id: int, biz: BusinessDep, session: SessionDep, w
     assert biz.id is not None
     m = await _member(session, biz.id, member_id)
     await session.delete(m)
-    await audit.record(session, actor=who.actor, action="member.delete", business_id=biz.id, target=f"member:{member_id}")
+    await audit.record(
+        session, actor=who.actor, action="member.delete", business_id=biz.id, target=f"member:{member_id}"
+    )
     return Response(status_code=204)

@@ -32,9 +32,19 @@ def check_pin(stored: str | None, pin: str) -> bool:
 
 def to_read(m: Member) -> MemberRead:
     assert m.id is not None
-    return MemberRead(id=m.id, business_id=m.business_id, name=m.name, phone=m.phone, email=m.email,
-                      language=m.language, role=m.role, opted_out=m.opted_out, has_pin=bool(m.pin_hash),
-                      last_seen_at=m.last_seen_at, created_at=m.created_at)
+    return MemberRead(
+        id=m.id,
+        business_id=m.business_id,
+        name=m.name,
+        phone=m.phone,
+        email=m.email,
+        language=m.language,
+        role=m.role,
+        opted_out=m.opted_out,
+        has_pin=bool(m.pin_hash),
+        last_seen_at=m.last_seen_at,
+        created_at=m.created_at,
+    )
 
 
 async def _check_unique_phone(session: AsyncSession, business_id: int, phone: str | None, exclude: int | None) -> None:
@@ -49,8 +59,15 @@ async def _check_unique_phone(session: AsyncSession, business_id: int, phone: st
 async def create(session: AsyncSession, *, biz: Business, data: MemberCreate, actor: str) -> Member:
     assert biz.id is not None
     await _check_unique_phone(session, biz.id, data.phone, None)
-    m = Member(business_id=biz.id, name=data.name, phone=data.phone, email=str(data.email) if data.email else None,
-               language=data.language, role=data.role, pin_hash=hash_pin(data.pin) if data.pin else None)
+    m = Member(
+        business_id=biz.id,
+        name=data.name,
+        phone=data.phone,
+        email=str(data.email) if data.email else None,
+        language=data.language,
+        role=data.role,
+        pin_hash=hash_pin(data.pin) if data.pin else None,
+    )
     session.add(m)
     await session.flush()
     await audit.record(session, actor=actor, action="member.create", business_id=biz.id, target=f"member:{m.id}")
@@ -67,6 +84,12 @@ async def update(session: AsyncSession, *, member: Member, data: MemberUpdate, a
     for k, v in fields.items():
         setattr(member, k, str(v) if k == "email" and v is not None else v)
     session.add(member)
-    await audit.record(session, actor=actor, action="member.update", business_id=member.business_id,
-                       target=f"member:{member.id}", detail=",".join(sorted(data.model_fields_set - {"pin"})))
+    await audit.record(
+        session,
+        actor=actor,
+        action="member.update",
+        business_id=member.business_id,
+        target=f"member:{member.id}",
+        detail=",".join(sorted(data.model_fields_set - {"pin"})),
+    )
     return member

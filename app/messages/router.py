@@ -15,8 +15,12 @@ router = APIRouter(prefix="/api/v1/businesses/{business_id}/messages", tags=["me
 
 @router.get("", response_model=MessageList)
 async def list_messages(
-    biz: BusinessDep, session: SessionDep, page: PageDep,
-    direction: Annotated[Literal["in", "out"], Query(description="in: from members and strangers; out: to them")] = "in",
+    biz: BusinessDep,
+    session: SessionDep,
+    page: PageDep,
+    direction: Annotated[
+        Literal["in", "out"], Query(description="in: from members and strangers; out: to them")
+    ] = "in",
 ) -> MessageList:
     items: list[MessageRead] = []
     last: int | None = None
@@ -25,18 +29,47 @@ async def list_messages(
         if page.before_id is not None:
             qi = qi.where(col(InboundMessage.id) < page.before_id)
         rows_in = list((await session.execute(qi.order_by(col(InboundMessage.id).desc()).limit(page.limit))).scalars())
-        items = [MessageRead(id=m.id or 0, direction="in", channel=m.channel, peer=m.peer, body=m.body, encoding=None,
-                             segments=None, status=m.status, kind=None, note=m.note or None,
-                             media=[x.get("url") or x.get("source_url", "") for x in m.media], created_at=m.created_at)
-                 for m in rows_in]
+        items = [
+            MessageRead(
+                id=m.id or 0,
+                direction="in",
+                channel=m.channel,
+                peer=m.peer,
+                body=m.body,
+                encoding=None,
+                segments=None,
+                status=m.status,
+                kind=None,
+                note=m.note or None,
+                media=[x.get("url") or x.get("source_url", "") for x in m.media],
+                created_at=m.created_at,
+            )
+            for m in rows_in
+        ]
         last = rows_in[-1].id if rows_in else None
     else:
         qo = select(OutboundMessage).where(col(OutboundMessage.business_id) == biz.id)
         if page.before_id is not None:
             qo = qo.where(col(OutboundMessage.id) < page.before_id)
-        rows_out = list((await session.execute(qo.order_by(col(OutboundMessage.id).desc()).limit(page.limit))).scalars())
-        items = [MessageRead(id=m.id or 0, direction="out", channel=m.channel, peer=m.peer, body=m.body,
-                             encoding=m.encoding, segments=m.segments, status=m.status, kind=m.kind, note=m.error_code,
-                             media=[], created_at=m.created_at) for m in rows_out]
+        rows_out = list(
+            (await session.execute(qo.order_by(col(OutboundMessage.id).desc()).limit(page.limit))).scalars()
+        )
+        items = [
+            MessageRead(
+                id=m.id or 0,
+                direction="out",
+                channel=m.channel,
+                peer=m.peer,
+                body=m.body,
+                encoding=m.encoding,
+                segments=m.segments,
+                status=m.status,
+                kind=m.kind,
+                note=m.error_code,
+                media=[],
+                created_at=m.created_at,
+            )
+            for m in rows_out
+        ]
         last = rows_out[-1].id if rows_out else None
     return MessageList(items=items, next_cursor=page.next_cursor(last, len(items), page.limit))

@@ -18,8 +18,19 @@ from app.worker import queue
 log = structlog.get_logger("ardoise.sms")
 
 # Twilio status order: a late "sent" callback must not overwrite "delivered".
-STATUS_RANK = {"queued": 0, "accepted": 0, "sending": 1, "sent": 2, "receiving": 2, "received": 2, "read": 4,
-               "delivered": 3, "undelivered": 3, "failed": 3, "canceled": 3}
+STATUS_RANK = {
+    "queued": 0,
+    "accepted": 0,
+    "sending": 1,
+    "sent": 2,
+    "receiving": 2,
+    "received": 2,
+    "read": 4,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "canceled": 3,
+}
 
 
 async def sender_for(session: AsyncSession, business_id: int | None, preferred: str | None = None) -> str:
@@ -29,8 +40,10 @@ async def sender_for(session: AsyncSession, business_id: int | None, preferred: 
         return ""
     row = (
         await session.execute(
-            select(col(BusinessNumber.number)).where(col(BusinessNumber.business_id) == business_id)
-            .order_by(col(BusinessNumber.id)).limit(1)
+            select(col(BusinessNumber.number))
+            .where(col(BusinessNumber.business_id) == business_id)
+            .order_by(col(BusinessNumber.id))
+            .limit(1)
         )
     ).first()
     return row[0] if row else ""
@@ -64,8 +77,11 @@ async def queue_sms(
     since = utcnow() - timedelta(minutes=settings.sms_loop_guard_minutes)
     same = (
         await session.execute(
-            select(func.count()).select_from(OutboundMessage).where(
-                col(OutboundMessage.peer) == to, col(OutboundMessage.body) == body,
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                col(OutboundMessage.peer) == to,
+                col(OutboundMessage.body) == body,
                 col(OutboundMessage.created_at) >= since,
             )
         )
@@ -75,15 +91,28 @@ async def queue_sms(
         return None
     info = segment_info(body)
     msg = OutboundMessage(
-        channel=Channel.sms.value, business_id=business_id, member_id=member.id if member else None, peer=to,
-        sender=await sender_for(session, business_id, sender), kind=kind, body=body,
-        encoding=str(info.encoding), segments=info.segments, in_reply_to_id=in_reply_to_id,
+        channel=Channel.sms.value,
+        business_id=business_id,
+        member_id=member.id if member else None,
+        peer=to,
+        sender=await sender_for(session, business_id, sender),
+        kind=kind,
+        body=body,
+        encoding=str(info.encoding),
+        segments=info.segments,
+        in_reply_to_id=in_reply_to_id,
         provider="twilio" if settings.sms_uses_twilio else "console",
     )
     session.add(msg)
     await session.flush()
-    await queue.enqueue(session, "messages.send_sms", {"message_id": msg.id}, dedup_key=dedup_key or f"sms-out:{msg.id}",
-                        business_id=business_id, max_attempts=6)
+    await queue.enqueue(
+        session,
+        "messages.send_sms",
+        {"message_id": msg.id},
+        dedup_key=dedup_key or f"sms-out:{msg.id}",
+        business_id=business_id,
+        max_attempts=6,
+    )
     return msg
 
 

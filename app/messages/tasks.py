@@ -30,8 +30,11 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
         s.add(msg)
     callback = f"{rt.settings.public_url}/webhooks/twilio/status" if rt.sms.name == "twilio" else None
     try:
-        result = await rt.sms.send(OutboundSms(message_id=message_id, sender=msg.sender, to=msg.peer, text=msg.body,
-                                               status_callback_url=callback))
+        result = await rt.sms.send(
+            OutboundSms(
+                message_id=message_id, sender=msg.sender, to=msg.peer, text=msg.body, status_callback_url=callback
+            )
+        )
     except PermanentError as exc:
         async with rt.db.write() as s:
             m = await s.get(OutboundMessage, message_id)
@@ -76,8 +79,12 @@ async def reconcile(rt: Runtime, job: JobInfo) -> None:
     found = 0
     for number in numbers:
         for m in await rt.twilio.list_inbound(number, since):
-            if await store_inbound(rt, sid=m.provider_id, sender=m.sender, to=m.to, body=m.body, media=[],
-                                   raw=dict(m.raw)) is not None:
+            if (
+                await store_inbound(
+                    rt, sid=m.provider_id, sender=m.sender, to=m.to, body=m.body, media=[], raw=dict(m.raw)
+                )
+                is not None
+            ):
                 found += 1
     if found:
         log.warning("twilio.reconciled", missed=found)

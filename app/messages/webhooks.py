@@ -45,8 +45,9 @@ async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
     url = rt.settings.public_url + request.url.path
     if request.scope.get("query_string"):
         url += "?" + request.scope["query_string"].decode("latin-1")
-    if not twilio.verify_signature(rt.settings.twilio_validation_tokens(), url, fields,
-                                   request.headers.get("x-twilio-signature")):
+    if not twilio.verify_signature(
+        rt.settings.twilio_validation_tokens(), url, fields, request.headers.get("x-twilio-signature")
+    ):
         log.warning("twilio.forged", path=request.url.path, has_signature="x-twilio-signature" in request.headers)
         raise Forbidden("invalid X-Twilio-Signature")
     return fields
@@ -55,8 +56,9 @@ async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(verified_form)]
 
 
-async def store_inbound(rt: Runtime, *, sid: str, sender: str, to: str, body: str, media: list[dict[str, str]],
-                        raw: dict[str, Any]) -> int | None:
+async def store_inbound(
+    rt: Runtime, *, sid: str, sender: str, to: str, body: str, media: list[dict[str, str]], raw: dict[str, Any]
+) -> int | None:
     """Insert the inbound SMS once (unique MessageSid) and enqueue its processing in the same transaction.
 
     Returns the new row's id, or None when this MessageSid was already stored (a retry or the fallback URL).
@@ -65,13 +67,26 @@ async def store_inbound(rt: Runtime, *, sid: str, sender: str, to: str, body: st
         ins = postgresql.insert(InboundMessage) if not rt.db.is_sqlite else sqlite.insert(InboundMessage)
         from app.kit.time import utcnow
 
-        stmt = ins.values(channel=Channel.sms.value, provider_id=sid, peer=sender, to=to, body=body, media=media,
-                          raw=raw, status=InboundStatus.received.value, note="", created_at=utcnow())
-        stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(col(InboundMessage.id))
-        new_id = (await s.execute(stmt)).scalar_one_or_none()
+        stmt = ins.values(
+            channel=Channel.sms.value,
+            provider_id=sid,
+            peer=sender,
+            to=to,
+            body=body,
+            media=media,
+            raw=raw,
+            status=InboundStatus.received.value,
+            note="",
+            created_at=utcnow(),
+        )
+        returning = stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(
+            col(InboundMessage.id)
+        )
+        new_id = (await s.execute(returning)).scalar_one_or_none()
         if new_id is not None:
-            await queue.enqueue(s, "commands.handle_inbound", {"inbound_id": new_id}, dedup_key=f"in:sms:{sid}",
-                                max_attempts=6)
+            await queue.enqueue(
+                s, "commands.handle_inbound", {"inbound_id": new_id}, dedup_key=f"in:sms:{sid}", max_attempts=6
+            )
     return new_id
 
 
@@ -82,8 +97,15 @@ async def inbound_sms(form: FormDep, rt: RuntimeDep) -> Response:
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
     media = [{"source_url": m.url, "content_type": m.content_type} for m in msg.media]
-    new_id = await store_inbound(rt, sid=msg.provider_id, sender=_e164(msg.sender), to=_e164(msg.to),
-                                 body=msg.body[:10000], media=media, raw=dict(msg.raw))
+    new_id = await store_inbound(
+        rt,
+        sid=msg.provider_id,
+        sender=_e164(msg.sender),
+        to=_e164(msg.to),
+        body=msg.body[:10000],
+        media=media,
+        raw=dict(msg.raw),
+    )
     log.info("twilio.inbound", sid=msg.provider_id, new=new_id is not None, media=len(media))
     return Response(EMPTY_TWIML, media_type="text/xml")
 
@@ -97,8 +119,9 @@ async def status_callback(form: FormDep, rt: RuntimeDep) -> Response:
         ins = postgresql.insert(StatusEvent) if not rt.db.is_sqlite else sqlite.insert(StatusEvent)
         from app.kit.time import utcnow
 
-        stmt = ins.values(provider_id=update.provider_id, status=update.status, error_code=update.error_code,
-                          created_at=utcnow()).on_conflict_do_nothing(index_elements=["provider_id", "status"])
+        stmt = ins.values(
+            provider_id=update.provider_id, status=update.status, error_code=update.error_code, created_at=utcnow()
+        ).on_conflict_do_nothing(index_elements=["provider_id", "status"])
         fresh = (await s.execute(stmt.returning(col(StatusEvent.id)))).scalar_one_or_none()
         if fresh is not None:
             await sms_service.apply_status(s, update.provider_id, update.status, update.error_code)
@@ -107,8 +130,11 @@ async def status_callback(form: FormDep, rt: RuntimeDep) -> Response:
 
                 from app.models import OutboundMessage
 
-                out = (await s.execute(select(OutboundMessage).where(
-                    col(OutboundMessage.provider_id) == update.provider_id))).scalar_one_or_none()
+                out = (
+                    await s.execute(
+                        select(OutboundMessage).where(col(OutboundMessage.provider_id) == update.provider_id)
+                    )
+                ).scalar_one_or_none()
                 if out is not None:
                     await sms_service.opt_out_number(s, out.peer)
     return Response(EMPTY_TWIML, media_type="text/xml")

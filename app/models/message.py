@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -87,7 +88,7 @@ class PendingAction(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=32)  # "publish" | "command"
-    payload: dict[str, object] = json_field()
+    payload: dict[str, Any] = json_field()
     needs: str = Field(max_length=16)  # "confirm" | "pin"
     expires_at: datetime = created_at_field()
     created_at: datetime = created_at_field()

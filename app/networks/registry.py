@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from app.networks.base import Network
+from app.networks.bluesky import Bluesky
 from app.networks.mastodon import Mastodon
 from app.networks.page import PageNetwork
 
@@ -19,6 +20,7 @@ def _page(_http: httpx.AsyncClient) -> Network:
 
 NETWORKS: dict[str, NetworkFactory] = {
     "page": _page,
+    "bluesky": Bluesky,
     "mastodon": Mastodon,
 }
 

@@ -39,8 +39,12 @@ async def _visible_posts(session: SessionDep, biz: Business, limit: int, number:
     q = (
         select(Post)
         .join(Delivery, col(Delivery.post_id) == col(Post.id))
-        .where(col(Post.business_id) == biz.id, col(Post.deleted_at).is_(None), col(Delivery.network) == "page",
-               col(Delivery.status) == DeliveryStatus.published.value)
+        .where(
+            col(Post.business_id) == biz.id,
+            col(Post.deleted_at).is_(None),
+            col(Delivery.network) == "page",
+            col(Delivery.status) == DeliveryStatus.published.value,
+        )
         .order_by(col(Post.number).desc())
         .limit(limit)
     )
@@ -58,16 +62,27 @@ async def _biz(session: SessionDep, slug: str) -> Business:
 
 def _render(biz: Business, posts: list[Post], public_url: str, canonical: str) -> str:
     view: list[dict[str, Any]] = [
-        {"number": p.number, "text": p.text, "iso": p.created_at.isoformat(), "when": _when(p.created_at, biz),
-         "link": post_service.permalink(public_url, biz, p.number), "media": [m for m in p.media if m.get("url")]}
+        {
+            "number": p.number,
+            "text": p.text,
+            "iso": p.created_at.isoformat(),
+            "when": _when(p.created_at, biz),
+            "link": post_service.permalink(public_url, biz, p.number),
+            "media": [m for m in p.media if m.get("url")],
+        }
         for p in posts
     ]
     first = posts[0].text if posts else ""
     description = (first[:150] + "…") if len(first) > 150 else first
     og_image = next((m["url"] for p in posts for m in p.media if m.get("url")), None)
     return _env.get_template("page.html").render(
-        biz=biz, posts=view, title=biz.name, description=description or biz.name, canonical=canonical,
-        feed_url=f"{public_url}/b/{biz.slug}/feed.atom", og_image=og_image,
+        biz=biz,
+        posts=view,
+        title=biz.name,
+        description=description or biz.name,
+        canonical=canonical,
+        feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
+        og_image=og_image,
         empty="Aucune publication pour l'instant." if biz.language == "fr" else "Nothing posted yet.",
     )
 

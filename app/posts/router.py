@@ -16,23 +16,45 @@ router = APIRouter(prefix="/api/v1/businesses/{business_id}/posts", tags=["posts
 def to_read(post: Post, ds: list[Delivery], biz: Business, public_url: str) -> PostRead:
     assert post.id is not None
     return PostRead(
-        id=post.id, number=post.number, text=post.text, status=post.status, source=post.source,
+        id=post.id,
+        number=post.number,
+        text=post.text,
+        status=post.status,
+        source=post.source,
         media=[m.get("url") or m.get("source_url", "") for m in post.media],
-        url=post_service.permalink(public_url, biz, post.number), created_at=post.created_at,
-        deliveries=[DeliveryRead(account_id=d.account_id, network=d.network, status=d.status, url=d.remote_url,
-                                 error=d.last_error, attempts=d.attempts) for d in ds],
+        url=post_service.permalink(public_url, biz, post.number),
+        created_at=post.created_at,
+        deliveries=[
+            DeliveryRead(
+                account_id=d.account_id,
+                network=d.network,
+                status=d.status,
+                url=d.remote_url,
+                error=d.last_error,
+                attempts=d.attempts,
+            )
+            for d in ds
+        ],
     )
 
 
 @router.post("", status_code=202, response_model=PostRead)
-async def create_post(body: PostCreate, biz: BusinessDep, session: SessionDep, who: PrincipalDep,
-                      rt: RuntimeDep) -> PostRead:
+async def create_post(
+    body: PostCreate, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
+) -> PostRead:
     text = body.text.strip()
     if not text and not body.media_urls:
         raise Unprocessable("a post needs text or at least one image")
     media = [{"source_url": str(u)} for u in body.media_urls]
-    post, ds = await post_service.create(session, biz=biz, text=text, media=media, source="api", actor=who.actor,
-                                         receipt_deadline=rt.settings.receipt_deadline_seconds)
+    post, ds = await post_service.create(
+        session,
+        biz=biz,
+        text=text,
+        media=media,
+        source="api",
+        actor=who.actor,
+        receipt_deadline=rt.settings.receipt_deadline_seconds,
+    )
     return to_read(post, ds, biz, rt.settings.public_url)
 
 
@@ -44,8 +66,9 @@ async def list_posts(biz: BusinessDep, session: SessionDep, rt: RuntimeDep, page
     posts = list((await session.execute(q)).scalars())
     by_post: dict[int, list[Delivery]] = {}
     if posts:
-        rows = await session.execute(select(Delivery).where(col(Delivery.post_id).in_([p.id for p in posts]))
-                                     .order_by(col(Delivery.id)))
+        rows = await session.execute(
+            select(Delivery).where(col(Delivery.post_id).in_([p.id for p in posts])).order_by(col(Delivery.id))
+        )
         for d in rows.scalars():
             by_post.setdefault(d.post_id, []).append(d)
     items = [to_read(p, by_post.get(p.id or 0, []), biz, rt.settings.public_url) for p in posts]
@@ -67,8 +90,9 @@ async def get_post(post_id: int, biz: BusinessDep, session: SessionDep, rt: Runt
 
 
 @router.delete("/{post_id}", status_code=202, response_model=PostRead)
-async def delete_post(post_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep,
-                      rt: RuntimeDep) -> PostRead:
+async def delete_post(
+    post_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
+) -> PostRead:
     """Remove the post from every network it reached. 202: removal goes on in the background."""
     post = await _post(session, biz, post_id)
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):

@@ -25,8 +25,12 @@ from app.models import (
 from app.worker import queue
 
 FINISHED = {DeliveryStatus.published.value, DeliveryStatus.failed.value, DeliveryStatus.skipped.value}
-REMOVED = {DeliveryStatus.deleted.value, DeliveryStatus.delete_failed.value, DeliveryStatus.failed.value,
-           DeliveryStatus.skipped.value}
+REMOVED = {
+    DeliveryStatus.deleted.value,
+    DeliveryStatus.delete_failed.value,
+    DeliveryStatus.failed.value,
+    DeliveryStatus.skipped.value,
+}
 
 
 def permalink(public_url: str, biz: Business, number: int) -> str:
@@ -36,7 +40,9 @@ def permalink(public_url: str, biz: Business, number: int) -> str:
 async def next_number(session: AsyncSession, biz: Business) -> int:
     """The business's next post number, taken under the row's write lock (no two posts share one)."""
     res = await session.execute(
-        update(Business).where(col(Business.id) == biz.id).values(post_seq=col(Business.post_seq) + 1)
+        update(Business)
+        .where(col(Business.id) == biz.id)
+        .values(post_seq=col(Business.post_seq) + 1)
         .returning(col(Business.post_seq))
     )
     return int(res.scalar_one())
@@ -61,18 +67,32 @@ async def create(
     """
     assert biz.id is not None
     number = await next_number(session, biz)
-    post = Post(business_id=biz.id, number=number, text=text, media=[dict(m) for m in media], source=source,
-                author_member_id=author_member_id, source_message_id=source_message_id)
+    post = Post(
+        business_id=biz.id,
+        number=number,
+        text=text,
+        media=[dict(m) for m in media],
+        source=source,
+        author_member_id=author_member_id,
+        source_message_id=source_message_id,
+    )
     session.add(post)
     await session.flush()
     assert post.id is not None
     accounts = (
-        await session.execute(
-            select(NetworkAccount).where(col(NetworkAccount.business_id) == biz.id,
-                                         col(NetworkAccount.status) != AccountStatus.disabled.value)
-            .order_by(col(NetworkAccount.id))
+        (
+            await session.execute(
+                select(NetworkAccount)
+                .where(
+                    col(NetworkAccount.business_id) == biz.id,
+                    col(NetworkAccount.status) != AccountStatus.disabled.value,
+                )
+                .order_by(col(NetworkAccount.id))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     deliveries: list[Delivery] = []
     for acct in accounts:
         assert acct.id is not None
@@ -85,14 +105,32 @@ async def create(
     await session.flush()
     for d in deliveries:
         if d.status == DeliveryStatus.pending.value:
-            await queue.enqueue(session, "posts.deliver", {"delivery_id": d.id}, dedup_key=f"deliver:{d.id}",
-                                business_id=biz.id, max_attempts=8)
+            await queue.enqueue(
+                session,
+                "posts.deliver",
+                {"delivery_id": d.id},
+                dedup_key=f"deliver:{d.id}",
+                business_id=biz.id,
+                max_attempts=8,
+            )
     if author_member_id is not None:
-        await queue.enqueue(session, "posts.receipt", {"post_id": post.id}, dedup_key=f"receipt:{post.id}",
-                            run_at=utcnow() + timedelta(seconds=receipt_deadline), business_id=biz.id)
+        await queue.enqueue(
+            session,
+            "posts.receipt",
+            {"post_id": post.id},
+            dedup_key=f"receipt:{post.id}",
+            run_at=utcnow() + timedelta(seconds=receipt_deadline),
+            business_id=biz.id,
+        )
     await refresh_status(session, post)
-    await audit.record(session, actor=actor, action="post.create", business_id=biz.id, target=f"post:{post.number}",
-                       detail=f"source={source} deliveries={len(deliveries)}")
+    await audit.record(
+        session,
+        actor=actor,
+        action="post.create",
+        business_id=biz.id,
+        target=f"post:{post.number}",
+        detail=f"source={source} deliveries={len(deliveries)}",
+    )
     return post, deliveries
 
 
@@ -115,7 +153,9 @@ async def refresh_status(session: AsyncSession, post: Post) -> bool:
     if done:
         ok = [d for d in ds if d.status in (DeliveryStatus.published.value, DeliveryStatus.skipped.value)]
         failed = [d for d in ds if d.status == DeliveryStatus.failed.value]
-        post.status = (PostStatus.published if not failed else PostStatus.failed if not ok else PostStatus.partial).value
+        post.status = (
+            PostStatus.published if not failed else PostStatus.failed if not ok else PostStatus.partial
+        ).value
     else:
         post.status = PostStatus.publishing.value
     session.add(post)
@@ -147,8 +187,14 @@ def receipt_parts(ds: Sequence[Delivery], lang: str, *, removal: bool = False) -
     return ", ".join(parts)
 
 
-async def remove(session: AsyncSession, *, post: Post, actor: str, notify_member_id: int | None = None,
-                 receipt_deadline: float = 60.0) -> list[Delivery]:
+async def remove(
+    session: AsyncSession,
+    *,
+    post: Post,
+    actor: str,
+    notify_member_id: int | None = None,
+    receipt_deadline: float = 60.0,
+) -> list[Delivery]:
     """Start removing a post from every network it reached (jobs); pending deliveries are cancelled."""
     assert post.id is not None
     post.status = PostStatus.deleting.value
@@ -159,20 +205,38 @@ async def remove(session: AsyncSession, *, post: Post, actor: str, notify_member
         if d.status == DeliveryStatus.published.value:
             d.status = DeliveryStatus.deleting.value
             session.add(d)
-            await queue.enqueue(session, "posts.remove", {"delivery_id": d.id}, dedup_key=f"remove:{d.id}",
-                                business_id=post.business_id, max_attempts=8)
+            await queue.enqueue(
+                session,
+                "posts.remove",
+                {"delivery_id": d.id},
+                dedup_key=f"remove:{d.id}",
+                business_id=post.business_id,
+                max_attempts=8,
+            )
         elif d.status == DeliveryStatus.pending.value:
             # The deliver job sees the post is being removed and removes what it may still publish.
             d.status = DeliveryStatus.deleting.value
             session.add(d)
-            await queue.enqueue(session, "posts.remove", {"delivery_id": d.id}, dedup_key=f"remove:{d.id}",
-                                business_id=post.business_id, max_attempts=8)
+            await queue.enqueue(
+                session,
+                "posts.remove",
+                {"delivery_id": d.id},
+                dedup_key=f"remove:{d.id}",
+                business_id=post.business_id,
+                max_attempts=8,
+            )
     await session.flush()
     if notify_member_id is not None:
-        await queue.enqueue(session, "posts.undo_receipt", {"post_id": post.id, "member_id": notify_member_id},
-                            dedup_key=f"undo-receipt:{post.id}",
-                            run_at=utcnow() + timedelta(seconds=receipt_deadline), business_id=post.business_id)
+        await queue.enqueue(
+            session,
+            "posts.undo_receipt",
+            {"post_id": post.id, "member_id": notify_member_id},
+            dedup_key=f"undo-receipt:{post.id}",
+            run_at=utcnow() + timedelta(seconds=receipt_deadline),
+            business_id=post.business_id,
+        )
     await refresh_status(session, post)
-    await audit.record(session, actor=actor, action="post.delete", business_id=post.business_id,
-                       target=f"post:{post.number}")
+    await audit.record(
+        session, actor=actor, action="post.delete", business_id=post.business_id, target=f"post:{post.number}"
+    )
     return ds

@@ -88,12 +88,20 @@ async def ensure_media(rt: Runtime, post: Post) -> list[dict[str, str]]:
 
 def net_post(rt: Runtime, post: Post, biz: Business, d: Delivery, media: list[dict[str, str]]) -> NetPost:
     items = [
-        MediaItem(path=str(Path(rt.settings.media_dir) / m["path"]), url=m.get("url", ""),
-                  content_type=m.get("content_type", "image/jpeg"), alt=m.get("alt", "") or post.text[:200])
+        MediaItem(
+            path=str(Path(rt.settings.media_dir) / m["path"]),
+            url=m.get("url", ""),
+            content_type=m.get("content_type", "image/jpeg"),
+            alt=m.get("alt", "") or post.text[:200],
+        )
         for m in media
     ]
-    return NetPost(text=post.text, idempotency_key=d.idempotency_key, media=items,
-                   link=post_service.permalink(rt.settings.public_url, biz, post.number))
+    return NetPost(
+        text=post.text,
+        idempotency_key=d.idempotency_key,
+        media=items,
+        link=post_service.permalink(rt.settings.public_url, biz, post.number),
+    )
 
 
 async def _load(session: AsyncSession, delivery_id: int) -> tuple[Delivery, Post, NetworkAccount, Business] | None:
@@ -147,8 +155,11 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
             await _failed(rt, delivery_id, f"gave up after {job.attempt} attempts: {exc.reason}")
             return
         async with rt.db.write() as s:
-            await s.execute(update(Delivery).where(col(Delivery.id) == delivery_id)
-                            .values(last_error=exc.reason[:1000], updated_at=utcnow()))
+            await s.execute(
+                update(Delivery)
+                .where(col(Delivery.id) == delivery_id)
+                .values(last_error=exc.reason[:1000], updated_at=utcnow())
+            )
         raise
     async with rt.db.write() as s:
         loaded = await _load(s, delivery_id)
@@ -199,9 +210,19 @@ async def _failed(rt: Runtime, delivery_id: int, reason: str, *, broken_account:
             member = await s.get(Member, post.author_member_id)
             if member is not None and member.phone:
                 await sms_service.queue_sms(
-                    s, rt.settings, to=member.phone, business_id=biz.id, member=member, kind="followup",
-                    text=t("followup_failed", member.language, number=post.number, network=label(d.network),
-                           reason=short_reason(reason)),
+                    s,
+                    rt.settings,
+                    to=member.phone,
+                    business_id=biz.id,
+                    member=member,
+                    kind="followup",
+                    text=t(
+                        "followup_failed",
+                        member.language,
+                        number=post.number,
+                        network=label(d.network),
+                        reason=short_reason(reason),
+                    ),
                 )
         await _after_change(rt, s, post)
 
@@ -226,18 +247,34 @@ async def mark_account_broken(rt: Runtime, s: AsyncSession, acct: NetworkAccount
     acct.last_checked_at = utcnow()
     s.add(acct)
     owners = (
-        await s.execute(select(Member).where(col(Member.business_id) == biz.id, col(Member.role) == "owner"))
-    ).scalars().all()
+        (await s.execute(select(Member).where(col(Member.business_id) == biz.id, col(Member.role) == "owner")))
+        .scalars()
+        .all()
+    )
     for m in owners:
         if m.phone:
             await sms_service.queue_sms(
-                s, rt.settings, to=m.phone, business_id=biz.id, member=m, kind="account_broken",
+                s,
+                rt.settings,
+                to=m.phone,
+                business_id=biz.id,
+                member=m,
+                kind="account_broken",
                 text=t("account_broken", m.language, network=label(acct.network)),
                 dedup_key=f"broken:{acct.id}:{m.id}:{utcnow().date().isoformat()}",
             )
-    await queue.enqueue(s, "ops.notify_operator", {"event": "account.broken", "business": biz.slug,
-                                                   "account_id": acct.id, "network": acct.network,
-                                                   "reason": reason[:300]}, business_id=biz.id)
+    await queue.enqueue(
+        s,
+        "ops.notify_operator",
+        {
+            "event": "account.broken",
+            "business": biz.slug,
+            "account_id": acct.id,
+            "network": acct.network,
+            "reason": reason[:300],
+        },
+        business_id=biz.id,
+    )
 
 
 async def remove(rt: Runtime, job: JobInfo) -> None:
@@ -252,10 +289,11 @@ async def remove(rt: Runtime, job: JobInfo) -> None:
             return
         if d.remote_id is None:
             # Never published yet: cancel the deliver job if it has not started; wait for it if it has.
-            res = await s.execute(update(Job).where(col(Job.dedup_key) == f"deliver:{d.id}",
-                                                    col(Job.state) == JobState.queued.value)
-                                  .values(state=JobState.done.value, finished_at=utcnow(),
-                                          last_error="cancelled: post removed"))
+            res = await s.execute(
+                update(Job)
+                .where(col(Job.dedup_key) == f"deliver:{d.id}", col(Job.state) == JobState.queued.value)
+                .values(state=JobState.done.value, finished_at=utcnow(), last_error="cancelled: post removed")
+            )
             running = (await s.execute(select(col(Job.state)).where(col(Job.dedup_key) == f"deliver:{d.id}"))).first()
             if getattr(res, "rowcount", 0) or running is None or running[0] != JobState.running.value:
                 d.status = DeliveryStatus.deleted.value
@@ -300,12 +338,23 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
             return
         ds = await post_service.deliveries_of(s, post_id)
         lang = member.language
-        body = (t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang)) if ds
-                else t("receipt_none", lang, number=post.number))
+        body = (
+            t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang))
+            if ds
+            else t("receipt_none", lang, number=post.number)
+        )
         source = post.source_message_id
-        await sms_service.queue_sms(s, rt.settings, to=member.phone, business_id=post.business_id, member=member,
-                                    kind="receipt", text=body, in_reply_to_id=source,
-                                    sender=await _inbound_to(s, source))
+        await sms_service.queue_sms(
+            s,
+            rt.settings,
+            to=member.phone,
+            business_id=post.business_id,
+            member=member,
+            kind="receipt",
+            text=body,
+            in_reply_to_id=source,
+            sender=await _inbound_to(s, source),
+        )
 
 
 async def undo_receipt(rt: Runtime, job: JobInfo) -> None:
@@ -317,9 +366,15 @@ async def undo_receipt(rt: Runtime, job: JobInfo) -> None:
             return
         ds = await post_service.deliveries_of(s, post_id)
         parts = post_service.receipt_parts(ds, member.language, removal=True) or "Page"
-        await sms_service.queue_sms(s, rt.settings, to=member.phone, business_id=post.business_id, member=member,
-                                    kind="undo_receipt", text=t("undo_receipt", member.language, number=post.number,
-                                                                parts=parts))
+        await sms_service.queue_sms(
+            s,
+            rt.settings,
+            to=member.phone,
+            business_id=post.business_id,
+            member=member,
+            kind="undo_receipt",
+            text=t("undo_receipt", member.language, number=post.number, parts=parts),
+        )
 
 
 async def _inbound_to(s: AsyncSession, inbound_id: int | None) -> str | None:
@@ -339,8 +394,12 @@ async def notify_operator(rt: Runtime, job: JobInfo) -> None:
     body = json.dumps(job.payload, sort_keys=True).encode()
     sig = rt.vault.sign(body.decode())
     try:
-        r = await rt.http.post(url, content=body, headers={"Content-Type": "application/json",
-                                                           "X-Ardoise-Signature": f"sha256={sig}"}, timeout=10)
+        r = await rt.http.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", "X-Ardoise-Signature": f"sha256={sig}"},
+            timeout=10,
+        )
     except httpx.HTTPError as exc:
         raise RetryableError(f"operator webhook unreachable: {type(exc).__name__}") from None
     if r.status_code >= 500 or r.status_code == 429:

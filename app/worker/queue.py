@@ -8,6 +8,7 @@ writer lock (``BEGIN IMMEDIATE``) in the embedded mode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,12 +38,10 @@ class Wakeup:
     def set(self) -> None:
         self._ev().set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, seconds: float) -> None:
         ev = self._ev()
-        try:
-            await asyncio.wait_for(ev.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ev.wait(), seconds)
         ev.clear()
 
 
@@ -125,7 +124,7 @@ async def claim(db: Database, worker_id: str, limit: int, lease: timedelta) -> l
     """Take up to ``limit`` due jobs, leased to ``worker_id`` until now + ``lease``."""
     now = utcnow()
     async with db.write() as session:
-        sub: Select[tuple[int | None]] = (
+        sub: Select[Any] = (
             select(col(Job.id))
             .where(col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
             .order_by(col(Job.run_at), col(Job.id))
@@ -136,12 +135,16 @@ async def claim(db: Database, worker_id: str, limit: int, lease: timedelta) -> l
         stmt = (
             update(Job)
             .where(col(Job.id).in_(sub.scalar_subquery()))
-            .values(state=JobState.running.value, attempts=col(Job.attempts) + 1, locked_until=now + lease,
-                    locked_by=worker_id)
+            .values(
+                state=JobState.running.value,
+                attempts=col(Job.attempts) + 1,
+                locked_until=now + lease,
+                locked_by=worker_id,
+            )
             .returning(col(Job.id), col(Job.kind), col(Job.payload), col(Job.attempts), col(Job.max_attempts))
         )
         rows = (await session.execute(stmt)).all()
-    return [ClaimedJob(int(r[0]), str(r[1]), dict(r[2] or {}), int(r[3]), int(r[4])) for r in rows]
+    return [ClaimedJob(int(r[0] or 0), str(r[1]), dict(r[2] or {}), int(r[3] or 0), int(r[4] or 0)) for r in rows]
 
 
 async def complete(db: Database, job_id: int, worker_id: str) -> None:
@@ -153,9 +156,7 @@ async def complete(db: Database, job_id: int, worker_id: str) -> None:
         )
 
 
-async def fail(
-    db: Database, job_id: int, worker_id: str, *, error: str, retry_at: datetime | None
-) -> None:
+async def fail(db: Database, job_id: int, worker_id: str, *, error: str, retry_at: datetime | None) -> None:
     """Record a failure: back in the queue at ``retry_at``, or dead when ``retry_at`` is None."""
     values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None}
     if retry_at is None:
@@ -186,8 +187,11 @@ async def reap(db: Database) -> int:
     async with db.write() as session:
         dead = await session.execute(
             update(Job)
-            .where(col(Job.state) == JobState.running.value, col(Job.locked_until) < now,
-                   col(Job.attempts) >= col(Job.max_attempts))
+            .where(
+                col(Job.state) == JobState.running.value,
+                col(Job.locked_until) < now,
+                col(Job.attempts) >= col(Job.max_attempts),
+            )
             .values(state=JobState.dead.value, finished_at=now, last_error="lease expired on the last attempt")
         )
         back = await session.execute(

@@ -103,7 +103,7 @@ class Runner(Generic[D]):
             for job in jobs:
                 task = asyncio.create_task(self._run_one(job))
                 self._active[job.id] = task
-                task.add_done_callback(lambda _t, jid=job.id: self._active.pop(jid, None))
+                task.add_done_callback(self._forget(job.id))
             if not jobs or len(self._active) >= self.concurrency:
                 await queue.WAKEUP.wait(self.poll_interval)
 
@@ -111,7 +111,7 @@ class Runner(Generic[D]):
         """Graceful stop: let running jobs finish for ``grace`` seconds, then give the rest back."""
         self.stop()
         if self._active:
-            done, pending = await asyncio.wait(list(self._active.values()), timeout=grace)
+            _done, pending = await asyncio.wait(list(self._active.values()), timeout=grace)
             ids = [jid for jid, t in list(self._active.items()) if t in pending]
             for t in pending:
                 t.cancel()
@@ -153,8 +153,10 @@ class Runner(Generic[D]):
                 bound.error("job.dead", error=reason)
                 await self._safe(queue.fail(self.db, job.id, self.worker_id, error=reason, retry_at=None))
             else:
-                delay = retry_after if retry_after is not None else backoff(
-                    job.attempts, base=self.backoff_base, cap=self.backoff_cap
+                delay = (
+                    retry_after
+                    if retry_after is not None
+                    else backoff(job.attempts, base=self.backoff_base, cap=self.backoff_cap)
                 )
                 if not isinstance(exc, RetryableError):
                     bound.exception("job.crashed", error=reason)
@@ -165,6 +167,12 @@ class Runner(Generic[D]):
         else:
             await self._safe(queue.complete(self.db, job.id, self.worker_id))
         self.processed += 1
+
+    def _forget(self, job_id: int) -> Callable[[asyncio.Task[None]], None]:
+        def done(_t: asyncio.Task[None]) -> None:
+            self._active.pop(job_id, None)
+
+        return done
 
     async def _safe(self, aw: Awaitable[None]) -> None:
         # If the database is down the lease simply expires and the reaper re-queues the job.

@@ -4,6 +4,7 @@ process) or a restart never fire a slot twice; a slot missed while everything wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,7 +61,5 @@ async def run_scheduler(
                 await extra()
         except Exception as exc:
             log.error("scheduler.tick_failed", error=str(exc)[:300])
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass

@@ -3,9 +3,10 @@
 ``with bsky_network() as net: net["pds"], net["appview"]``. The session fixture in
 tests/networks/conftest.py wraps it. Install first with ``tests/bsky/install.sh``.
 
-Each run gets its own PostgreSQL schemas (``appview_<s>``, ``bsync_<s>``, ``ozone_<s>``; ``<s>`` is random
-lowercase letters, digits are refused by dev-env) and its own TMPDIR (the PDS keeps SQLite files and
-blobs there); both are removed on exit. ``sweep_schemas()`` drops the ones a killed run left behind.
+Each run gets its own PostgreSQL schemas (``appview_<s>``, ``bsync_<s>``, ``ozone_<s>``; ``<s>`` is
+``bskyt_<owner pid as letters>_<random letters>``: dev-env refuses digits) and its own TMPDIR (the PDS
+keeps SQLite files and blobs there); both are removed on exit. A killed run cannot clean up: its node
+process stops by itself (its stdin pipe closes) and the next start drops its schemas (``sweep_stale``).
 
 Env: ``BSKY_PG_URL`` (default ``postgres://postgres@127.0.0.1:5432/test``), ``BSKY_NET_DIR``, ``BSKY_NODE``.
 """
@@ -23,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,23 +59,66 @@ def drop_schemas(schema: str) -> None:
     _psql(f"DROP SCHEMA IF EXISTS appview_{schema}, bsync_{schema}, ozone_{schema} CASCADE")
 
 
-def sweep_schemas() -> None:
-    """Drop the schemas of every network that is not running (left behind by killed runs).
+def _letters(n: int) -> str:
+    """A number in base 26 with letters only (schema names may not contain digits)."""
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = string.ascii_lowercase[r] + out
+        if n == 0:
+            return out
 
-    Only call it when no other test session uses the same database: it cannot tell a live run's schemas.
+
+def _unletters(s: str) -> int:
+    n = 0
+    for c in s:
+        n = n * 26 + string.ascii_lowercase.index(c)
+    return n
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> list[str]:
+    """Drop the schemas and temp folders of runs whose owner process is gone (a SIGKILLed pytest).
+
+    Schema names carry the owner's pid (``bskyt_<pid as letters>_<random>``), so a live run, even another
+    session on the same database, is never touched. Returns the dropped schema suffixes.
     """
-    sql = (
-        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace "
-        f"WHERE nspname ~ '^(appview|bsync|ozone)_{SCHEMA_PREFIX}[a-z]+$' "
-        "LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $$"
-    )
-    _psql(sql)
+    out = subprocess.run(
+        ["psql", PG_URL, "-qAt", "-c", f"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bsync_{SCHEMA_PREFIX}%'"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.split()
+    dropped = []
+    for name in out:
+        schema = name.removeprefix("bsync_")
+        parts = schema.removeprefix(SCHEMA_PREFIX).split("_")
+        if len(parts) != 2 or _alive(_unletters(parts[0])):
+            continue
+        drop_schemas(schema)
+        for leftover in Path(tempfile.gettempdir()).glob(f"bsky-net-{schema}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        dropped.append(schema)
+    return dropped
 
 
 @contextlib.contextmanager
 def bsky_network(timeout: float = 90.0, keep: bool = False) -> Iterator[dict[str, Any]]:
     """Run the network for the duration of the block; yields its URLs (``pds``, ``appview``, ``plc``...)."""
-    schema = SCHEMA_PREFIX + "".join(random.choice(string.ascii_lowercase) for _ in range(10))
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        sweep_stale()
+    rand = "".join(random.choice(string.ascii_lowercase) for _ in range(8))
+    schema = f"{SCHEMA_PREFIX}{_letters(os.getpid())}_{rand}"  # only [a-z_]: dev-env refuses digits
     tmp = tempfile.mkdtemp(prefix=f"bsky-net-{schema}-")  # PDS SQLite files + blobs go to os.tmpdir()
     env = dict(
         os.environ,

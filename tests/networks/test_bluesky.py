@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator
@@ -192,8 +193,6 @@ def test_rate_limit_is_retryable_with_delay_from_headers() -> None:
     err = classify(_err(atp_exc.RateLimitExceededError, 429, "RateLimitExceeded", {"retry-after": "42"}))
     assert isinstance(err, RetryableError)
     assert err.retry_after == 42
-    import time
-
     reset = str(int(time.time()) + 120)
     err = classify(_err(atp_exc.RateLimitExceededError, 429, "RateLimitExceeded", {"ratelimit-reset": reset}))
     assert isinstance(err, RetryableError)

@@ -113,8 +113,9 @@ class TwilioProvider:
         pages = 0
         while next_url and pages < 10:
             try:
-                r = await self._http.get(next_url, params=params if pages == 0 else None,
-                                         auth=(self.account_sid, self._token), timeout=20)
+                r = await self._http.get(
+                    next_url, params=params if pages == 0 else None, auth=(self.account_sid, self._token), timeout=20
+                )
             except httpx.HTTPError as exc:
                 raise RetryableError(f"twilio unreachable: {type(exc).__name__}") from None
             if r.status_code >= 400:
@@ -124,8 +125,15 @@ class TwilioProvider:
             for m in data.get("messages", []):
                 if m.get("direction") != "inbound":
                     continue
-                out.append(InboundSms(provider_id=m["sid"], sender=m.get("from", ""), to=m.get("to", ""),
-                                      body=m.get("body", ""), raw={"MessageSid": m["sid"], "source": "reconcile"}))
+                out.append(
+                    InboundSms(
+                        provider_id=m["sid"],
+                        sender=m.get("from", ""),
+                        to=m.get("to", ""),
+                        body=m.get("body", ""),
+                        raw={"MessageSid": m["sid"], "source": "reconcile"},
+                    )
+                )
             nxt = data.get("next_page_uri")
             next_url = f"{self.base_url}{nxt}" if nxt else None
             pages += 1
@@ -136,10 +144,11 @@ class TwilioProvider:
         if self._http is None:
             raise RuntimeError("an httpx client is needed to fetch media")
         try:
-            async with self._http.stream("GET", url, auth=(self.account_sid, self._token), timeout=30,
-                                         follow_redirects=True) as r:
+            async with self._http.stream(
+                "GET", url, auth=(self.account_sid, self._token), timeout=30, follow_redirects=True
+            ) as r:
                 if r.status_code >= 400:
-                    retryable, reason = classify(None, r.status_code)
+                    retryable, _ = classify(None, r.status_code)
                     raise (RetryableError if retryable else PermanentError)(f"media {r.status_code}")
                 chunks: list[bytes] = []
                 size = 0

@@ -1,0 +1,49 @@
+# Ardoise: `make run` starts everything on SQLite; `make test` runs ruff, mypy --strict and the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bsky fuzz bench clean lock
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+	  || { echo "Ardoise needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ardoise serve --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app tests bench
+
+bsky:
+	@bash tests/bsky/install.sh
+
+pytest: $(STAMP) bsky
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+fuzz: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/fuzz --hypothesis-profile=long
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# Regenerate the pinned versions from a fresh resolve (reviewed and committed).
+lock:
+	rm -rf /tmp/ardoise-lock && $(PYTHON) -m venv /tmp/ardoise-lock
+	/tmp/ardoise-lock/bin/pip install -q -e '.[dev]'
+	/tmp/ardoise-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
