@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app tests bench
+	$(BIN)/mypy app tests $(wildcard bench)
 
 bsky:
 	@bash tests/bsky/install.sh

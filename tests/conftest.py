@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from app import migrate
 from app.config import Settings
+from app.db import sync_url
 from app.kit.crypto import hash_api_key, new_api_key
 from app.main import create_app, make_runner
 from app.models import ApiKey
@@ -50,7 +51,7 @@ def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for the session, migrated to head, dropped at the end."""
     name = "ardoise_test_" + uuid.uuid4().hex[:10]
     try:
-        admin = create_engine(migrate.sync_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+        admin = create_engine(sync_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
@@ -66,10 +67,14 @@ def pg_url() -> Iterator[str]:
 
 
 def truncate_pg(url: str) -> None:
-    eng = create_engine(migrate.sync_url(url))
+    eng = create_engine(sync_url(url))
     with eng.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+            )
+        ]
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     eng.dispose()
@@ -111,7 +116,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "job_backoff_base": 1.0,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 

@@ -16,31 +16,71 @@ PUBLIC_URL = "http://testserver"
 
 
 async def make_business(
-    client: httpx.AsyncClient, auth: dict[str, str], slug: str = "bistro", number: str = "+15817000001",
-    phone: str = "+14185550120", lang: str = "fr", **extra: Any,
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    slug: str = "bistro",
+    number: str = "+15817000001",
+    phone: str = "+14185550120",
+    lang: str = "fr",
+    **extra: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    r = await client.post("/api/v1/businesses", headers=auth, json={
-        "name": f"Bistro {slug}", "slug": slug, "timezone": "America/Toronto", "language": lang,
-        "sms_numbers": [number], **extra})
+    r = await client.post(
+        "/api/v1/businesses",
+        headers=auth,
+        json={
+            "name": f"Bistro {slug}",
+            "slug": slug,
+            "timezone": "America/Toronto",
+            "language": lang,
+            "sms_numbers": [number],
+            **extra,
+        },
+    )
     assert r.status_code == 201, r.text
     biz = r.json()
-    r = await client.post(f"/api/v1/businesses/{biz['id']}/members", headers=auth, json={
-        "name": "Proprio", "phone": phone, "email": f"owner-{slug}@example.test", "language": lang, "role": "owner"})
+    r = await client.post(
+        f"/api/v1/businesses/{biz['id']}/members",
+        headers=auth,
+        json={
+            "name": "Proprio",
+            "phone": phone,
+            "email": f"owner-{slug}@example.test",
+            "language": lang,
+            "role": "owner",
+        },
+    )
     assert r.status_code == 201, r.text
     return biz, r.json()
 
 
 def twilio_form(frm: str, to: str, body: str, sid: str | None = None, **extra: str) -> dict[str, str]:
     sid = sid or "SM" + uuid.uuid4().hex
-    form = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": frm,
-            "To": to, "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
-            "ApiVersion": "2010-04-01"}
+    form = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": frm,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
     form.update(extra)
     return form
 
 
-async def send_sms(client: httpx.AsyncClient, frm: str, to: str, body: str, sid: str | None = None,
-                   path: str = "/webhooks/twilio/sms", **extra: str) -> httpx.Response:
+async def send_sms(
+    client: httpx.AsyncClient,
+    frm: str,
+    to: str,
+    body: str,
+    sid: str | None = None,
+    path: str = "/webhooks/twilio/sms",
+    **extra: str,
+) -> httpx.Response:
     form = twilio_form(frm, to, body, sid, **extra)
     sig = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_URL + path, form)
     return await client.post(path, data=form, headers={"X-Twilio-Signature": sig})

@@ -1,0 +1,1 @@
+"""OAuth linking of Facebook, Instagram, Google Business Profile and X accounts."""

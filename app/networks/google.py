@@ -1,0 +1,320 @@
+"""Google Business Profile local posts (My Business API v4), with httpx only.
+
+Credentials data (``NetworkCredentials.data``), as ``app.connect`` stores them:
+
+- ``account_id``, ``location_id``: the numeric ids in ``accounts/{a}/locations/{l}``;
+- ``location_title`` (optional): the business name shown on Google, used as the handle;
+- ``access_token``, ``refresh_token``, ``expires_at`` (epoch seconds): OAuth 2.0 tokens (scope
+  ``https://www.googleapis.com/auth/business.manage``); the access token lives about an hour;
+- ``client_id``, ``client_secret`` (optional): the OAuth client, used when the adapter was built without them;
+- ``business_phone`` (optional): when set, every post gets a "Call" button (``callToAction.actionType CALL``,
+  Google dials the phone number of the profile);
+- ``language`` (optional): ``languageCode`` of the posts, ``fr`` by default.
+
+Refresh: when the access token expires within ``refresh_margin`` (5 min), or an API call answers 401, the adapter
+refreshes once at ``oauth2.googleapis.com/token`` and returns the new token in ``refreshed`` (on a failure after a
+refresh, on the exception as ``exc.refreshed``).
+
+Text: ``summary`` holds at most 1,500 characters; past that, its beginning + ``… <post.link>``. One photo (the
+first) goes in ``media`` as ``sourceUrl`` (the image's public URL on Ardoise): a standard post shows one photo.
+
+Exactly once: no idempotency key; ``find_existing`` lists the location's 10 latest local posts and matches the
+summary within ``find_window``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.time import utcnow
+from app.networks.base import AccountInfo, NetworkCredentials, Post, PublishResult
+from app.networks.mastodon import _shorten, parse_retry_after
+from app.networks.x import RefreshMemo, attach_refreshed, expires_soon, oauth_error_message, send_request, token_fields
+
+API_URL = "https://mybusiness.googleapis.com/v4"
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+MAX_SUMMARY = 1_500
+DEFAULT_LANGUAGE = "fr"
+
+
+def fit_summary(post: Post) -> str:
+    """The ``summary``: the text when it fits 1,500 characters, else its beginning + ``… <link>``."""
+    text = post.text.strip()
+    if len(text) <= MAX_SUMMARY:
+        return text
+    if not post.link:
+        raise PermanentError(
+            f"text is {len(text)} characters, google takes {MAX_SUMMARY}, and there is no link to the full text",
+            code="too_long",
+        )
+    return _shorten(text, MAX_SUMMARY, post.link, len)
+
+
+def google_error(resp: httpx.Response, now: datetime) -> AdapterError:
+    """The error for a failed Google API answer (``{"error": {"code", "message", "status"}}``).
+
+    429 / ``RESOURCE_EXHAUSTED``, 5xx, ``UNAVAILABLE`` and ``ABORTED`` retry (``Retry-After`` honoured, else 60 s
+    for quota); 401 ``UNAUTHENTICATED`` and 403 ``PERMISSION_DENIED`` are AuthError (the owner must link again, or
+    the operator must enable the API for the project); 404 is ``not_found``; 400 ``INVALID_ARGUMENT`` and the rest
+    are PermanentError with Google's message.
+    """
+    status = resp.status_code
+    where = f"google {resp.request.method} {urlsplit(str(resp.request.url)).path}"
+    body: Any
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    state = str(error.get("status") or "")
+    message = str(error.get("message") or "").strip() or " ".join(resp.text.split())[:200] or f"HTTP {status}"
+    wait = parse_retry_after(resp.headers.get("Retry-After", ""), now)
+    if status == 429 or state == "RESOURCE_EXHAUSTED":
+        return RetryableError(f"{where}: quota: {message}", retry_after=wait or 60.0, code="rate_limited")
+    if status >= 500 or state in ("UNAVAILABLE", "ABORTED", "INTERNAL", "DEADLINE_EXCEEDED"):
+        return RetryableError(f"{where}: {status} {message}", retry_after=wait, code=f"http_{status}")
+    if status == 401 or state == "UNAUTHENTICATED":
+        return AuthError(f"google refused the access token: {message}")
+    if status == 403 or state == "PERMISSION_DENIED":
+        return AuthError(f"google refused access to the business profile: {message}", code="permission")
+    if status == 404 or state == "NOT_FOUND":
+        return PermanentError(f"{where}: {message}", code="not_found")
+    return PermanentError(f"google refused it: {message}", code=f"http_{status}")
+
+
+class Google:
+    """The Google Business Profile adapter. See the module docstring for the credentials it reads."""
+
+    name: ClassVar[str] = "google"
+    label: ClassVar[str] = "Google"
+    max_chars: ClassVar[int] = MAX_SUMMARY
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_url: str = API_URL,
+        token_url: str = TOKEN_URL,
+        client_id: str = "",
+        client_secret: str = "",
+        refresh_margin: float = 300.0,
+        find_window: timedelta = timedelta(hours=12),
+    ) -> None:
+        self._client = client
+        self._api = api_url.rstrip("/")
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._margin = refresh_margin
+        self._find_window = find_window
+        self._memo = RefreshMemo()
+
+    # --- the Network protocol -------------------------------------------------------------------------
+
+    def measure(self, text: str) -> int:
+        """Characters (code points)."""
+        return len(text)
+
+    async def verify(self, creds: NetworkCredentials) -> AccountInfo:
+        """List one local post of the location: proves the token, the scope and access to the location."""
+        session = _Session(self, creds)
+        await session.call("GET", f"{_location(creds)}/localPosts", params=[("pageSize", "1")])
+        title = creds.get("location_title").strip()
+        return AccountInfo(
+            handle=title or _location(creds),
+            remote_id=_location(creds),
+            display_name=title,
+            refreshed=session.refreshed,
+            limits={"max_characters": MAX_SUMMARY},
+        )
+
+    async def publish(self, post: Post, creds: NetworkCredentials) -> PublishResult:
+        """``POST …/localPosts`` with ``summary``, ``topicType STANDARD``, the first photo, and a "Call" button
+        when the business has a phone."""
+        body: dict[str, Any] = {
+            "languageCode": (creds.get("language") or DEFAULT_LANGUAGE).strip(),
+            "summary": fit_summary(post),
+            "topicType": "STANDARD",
+        }
+        photos = [item for item in post.media if item.url]
+        if post.media and not photos:
+            raise PermanentError("google needs a public URL for the photo", code="media_missing")
+        if photos:
+            body["media"] = [{"mediaFormat": "PHOTO", "sourceUrl": photos[0].url}]
+        if creds.get("business_phone").strip():
+            body["callToAction"] = {"actionType": "CALL"}
+        session = _Session(self, creds)
+        created = await session.call("POST", f"{_location(creds)}/localPosts", json=body)
+        return _result(created, session.refreshed)
+
+    async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
+        """The post among the location's 10 latest local posts: same summary, made within ``find_window``."""
+        try:
+            wanted = " ".join(fit_summary(post).split())
+        except PermanentError:
+            return None
+        session = _Session(self, creds)
+        listing = await session.call("GET", f"{_location(creds)}/localPosts", params=[("pageSize", "10")])
+        since = utcnow() - self._find_window
+        items = listing.get("localPosts")
+        for local in items if isinstance(items, list) else []:
+            if not isinstance(local, dict):
+                continue
+            created = _parse_time(local.get("createTime"))
+            if created is not None and created < since:
+                continue
+            if " ".join(str(local.get("summary") or "").split()) == wanted:
+                return _result(local, session.refreshed)
+        return None
+
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+        """``DELETE …/localPosts/{id}`` (``remote_id`` is the post's full resource name); a 404 is a success."""
+        name = remote_id.strip("/")
+        if not name.startswith("accounts/"):
+            name = f"{_location(creds)}/localPosts/{quote(name, safe='')}"
+        session = _Session(self, creds)
+        try:
+            await session.call("DELETE", name)
+        except PermanentError as exc:
+            if exc.code != "not_found":
+                raise
+
+    def redact(self, creds: NetworkCredentials) -> Sequence[str]:
+        """Access and refresh tokens, and a client secret stored with the account."""
+        return [v for k in ("access_token", "refresh_token", "client_secret") if (v := creds.get(k))]
+
+    # --- tokens ----------------------------------------------------------------------------------------
+
+    async def refresh(self, creds: NetworkCredentials) -> dict[str, str]:
+        """``POST oauth2.googleapis.com/token`` with ``grant_type=refresh_token``: a new access token."""
+        old = creds.get("refresh_token").strip()
+        if not old:
+            raise AuthError("google account has no refresh token: link it again")
+        async with self._memo.lock(old):
+            if (known := self._memo.recall(old)) is not None:
+                return known
+            client_id = self._client_id or creds.get("client_id")
+            client_secret = self._client_secret or creds.get("client_secret")
+            if not client_id or not client_secret:
+                raise PermanentError("google OAuth client is not configured (ARDOISE_GOOGLE_CLIENT_ID)", code="config")
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": old,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            }
+            resp = await send_request(
+                self._client, "POST", self._token_url, data=form, headers={"Accept": "application/json"}
+            )
+            if resp.status_code in (400, 401):
+                # invalid_grant: "Token has been expired or revoked." (the owner removed access, or 6 months idle)
+                raise AuthError(f"google refused to refresh the token: {oauth_error_message(resp)}")
+            if not resp.is_success:
+                raise google_error(resp, utcnow())
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise RetryableError("google token endpoint answered without JSON", code="bad_response")
+            tokens = token_fields(body, keep_refresh=old)
+            self._memo.remember(old, tokens)
+            return tokens
+
+
+class _Session:
+    """The calls of one adapter operation: refresh up front when due, once more on a 401, and remember the
+    rotated credentials for the result (or the exception)."""
+
+    def __init__(self, adapter: Google, creds: NetworkCredentials) -> None:
+        self.adapter = adapter
+        self.creds = creds
+        self.refreshed: dict[str, str] | None = None
+
+    async def token(self) -> str:
+        if self.refreshed:
+            return self.refreshed["access_token"]
+        token = self.creds.get("access_token").strip()
+        if self.creds.get("refresh_token") and (not token or expires_soon(self.creds, self.adapter._margin)):
+            self.refreshed = await self.adapter.refresh(self.creds)
+            return self.refreshed["access_token"]
+        if not token:
+            raise AuthError("google account has no access token")
+        return token
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        try:
+            for attempt in (1, 2):
+                token = await self.token()
+                resp = await send_request(
+                    self.adapter._client,
+                    method,
+                    f"{self.adapter._api}/{path}",
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                )
+                if resp.status_code == 401 and attempt == 1 and not self.refreshed and self.creds.get("refresh_token"):
+                    self.refreshed = await self.adapter.refresh(self.creds)  # the token died before its time
+                    continue
+                if not resp.is_success:
+                    raise google_error(resp, utcnow())
+                try:
+                    body = resp.json() if resp.content else {}
+                except ValueError:
+                    body = None
+                if not isinstance(body, dict):
+                    raise RetryableError(f"google {path} answered without a JSON object", code="bad_response")
+                return body
+        except AdapterError as exc:
+            raise attach_refreshed(exc, self.refreshed) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _location(creds: NetworkCredentials) -> str:
+    account = creds.get("account_id").strip().removeprefix("accounts/")
+    location = creds.get("location_id").strip().removeprefix("locations/")
+    if not account or not location:
+        raise PermanentError("google account has no account_id / location_id", code="config")
+    return f"accounts/{quote(account, safe='')}/locations/{quote(location, safe='')}"
+
+
+def _result(local: dict[str, Any], refreshed: dict[str, str] | None) -> PublishResult:
+    name = str(local.get("name") or "")
+    if not name:
+        raise attach_refreshed(
+            RetryableError("google answered a local post without a name", code="bad_response"), refreshed
+        )
+    if local.get("state") == "REJECTED":
+        raise attach_refreshed(PermanentError("google rejected the post (content policy)", code="rejected"), refreshed)
+    return PublishResult(remote_id=name, url=str(local.get("searchUrl") or ""), refreshed=refreshed)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    # RFC 3339 with nanoseconds ("2024-05-01T12:00:00.123456789Z"): Python takes up to microseconds.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

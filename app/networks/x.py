@@ -1,0 +1,590 @@
+"""X (formerly Twitter), API v2 with OAuth 2.0 user tokens, httpx only.
+
+Credentials data (``NetworkCredentials.data``), as ``app.connect`` stores them:
+
+- ``access_token``, ``refresh_token``: OAuth 2.0 user tokens (scopes ``tweet.read tweet.write users.read
+  media.write offline.access``); X *rotates* the refresh token on every refresh (the old one stops working);
+- ``expires_at``: Unix time (seconds) when the access token expires (X: 2 h after issue);
+- ``user_id``, ``username``: the account (``AccountInfo.remote_id`` / handle); ``user_id`` saves a call in
+  ``find_existing``;
+- ``client_id``, ``client_secret`` (optional): the app's OAuth client, used when the adapter was built without
+  them (confidential clients authenticate the token call with HTTP Basic).
+
+Refresh: when the access token expires within ``refresh_margin`` (5 min), ``publish``/``verify``/``delete``
+refresh first and return the new tokens in ``PublishResult.refreshed`` / ``AccountInfo.refreshed``. When the
+call after the refresh fails, the new tokens ride on the exception (``exc.refreshed``), because the old refresh
+token is already dead. Two jobs of the same account refreshing at once would kill each other's token: a
+per-token lock and a short memory of "old refresh token -> new tokens" make the second one reuse the first one's
+result (inside one process).
+
+Exactly once: X has no idempotency key. ``find_existing`` reads the account's 5 latest posts and matches the
+text (URLs compared as placeholders: X rewrites them to t.co) within ``find_window``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+import regex
+
+from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.time import utcnow
+from app.networks.base import AccountInfo, MediaItem, NetworkCredentials, Post, PublishResult
+from app.networks.mastodon import _shorten, parse_retry_after
+
+API_URL = "https://api.x.com"
+TOKEN_URL = "https://api.x.com/2/oauth2/token"
+MAX_WEIGHTED = 280
+MAX_MEDIA = 4
+ALT_TEXT_LIMIT = 1000
+ELLIPSIS = "…"
+
+# twitter-text v3 configuration (the one X uses for the 280 limit): every code point weighs 200 (= 2 characters)
+# except these ranges, which weigh 100 (= 1); the total is divided by 100. URLs weigh 23 whatever their length,
+# an emoji sequence weighs 2, and the text is NFC-normalized before counting.
+_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+_URL_WEIGHT = 23
+# twitter-text also links bare domains (``ardoise.ca/menu``). The real extractor knows every TLD; this list covers
+# what a small business in Canada or France writes. Counting a missed bare domain by its length can only be
+# shorter than 23 for short domains, so the common ones matter most.
+_TLDS = (
+    "com|net|org|ca|fr|qc|info|biz|io|co|app|be|ch|us|uk|eu|shop|store|online|site|restaurant|cafe|bar|quebec|"
+    "paris|bzh|me|tv|ly|gl|gg|ai|dev"
+)
+_URL_RE = re.compile(
+    rf"(?:https?://[^\s<>\"]+|(?<![\w@./-])(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?)",
+    re.IGNORECASE,
+)
+_URL_TRAILING = ".,;:!?'\")]}»…"
+_EMOJI_RE = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}|[\u20e3\ufe0f]")
+
+
+def _urls(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for match in _URL_RE.finditer(text):
+        url = match.group(0)
+        kept = url.rstrip(_URL_TRAILING)
+        if "://" not in kept and "." not in kept.strip("."):
+            continue
+        spans.append((match.start(), match.start() + len(kept)))
+    return spans
+
+
+def _code_point_weight(char: str) -> int:
+    cp = ord(char)
+    return 1 if any(lo <= cp <= hi for lo, hi in _LIGHT_RANGES) else 2
+
+
+def _plain_weight(text: str) -> int:
+    total = 0
+    for grapheme in regex.findall(r"\X", text):
+        if _EMOJI_RE.search(grapheme):
+            total += 2  # a whole emoji sequence (ZWJ family, flag, keycap, skin tone) counts as one heavy char
+        else:
+            total += sum(_code_point_weight(char) for char in grapheme)
+    return total
+
+
+def weighted_length(text: str) -> int:
+    """Length of ``text`` as X counts it against the 280 limit (twitter-text v3 weighting).
+
+    Latin, accented Latin, Greek, Cyrillic, Hebrew, Arabic... count 1 per code point; CJK, Hangul and most other
+    scripts count 2; an emoji (even a multi-code-point sequence) counts 2; a URL counts 23.
+    """
+    text = unicodedata.normalize("NFC", text)
+    total, pos = 0, 0
+    for start, end in _urls(text):
+        total += _plain_weight(text[pos:start]) + _URL_WEIGHT
+        pos = end
+    return total + _plain_weight(text[pos:])
+
+
+def fit_text(post: Post, limit: int = MAX_WEIGHTED) -> str:
+    """The text ``publish`` sends: ``post.text`` when it fits, else its beginning + ``… <link>`` (the hashtags that
+    fell in the cut part follow when they fit). Without a link to the full text that is a PermanentError."""
+    text = post.text.strip()
+    length = weighted_length(text)
+    if length <= limit:
+        return text
+    if not post.link:
+        raise PermanentError(
+            f"text is {length} weighted characters, x takes {limit}, and there is no link to the full text",
+            code="too_long",
+        )
+    return _shorten(text, limit, post.link, weighted_length)
+
+
+def _comparable(text: str) -> str:
+    """Text reduced for comparing what we sent with what X shows: X escapes ``&<>`` as HTML entities and
+    rewrites every link to t.co."""
+    text = html.unescape(text)
+    out, pos = [], 0
+    for start, end in _urls(text):
+        out.append(text[pos:start])
+        out.append("<url>")
+        pos = end
+    out.append(text[pos:])
+    return " ".join("".join(out).split())
+
+
+# --- OAuth 2.0 refresh, shared with google.py --------------------------------------------------------------
+
+
+class RefreshMemo:
+    """Serializes refreshes of one refresh token and remembers the result for a while.
+
+    Rotating refresh tokens are single use: if two jobs of one account refresh at the same moment, the second
+    would get ``invalid_grant`` and the account would be marked broken for nothing. With this memo the second job
+    waits for the first and reuses its tokens.
+    """
+
+    def __init__(self, ttl: timedelta = timedelta(minutes=30)) -> None:
+        self._ttl = ttl
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._done: dict[str, tuple[datetime, dict[str, str]]] = {}
+
+    def lock(self, refresh_token: str) -> asyncio.Lock:
+        return self._locks.setdefault(refresh_token, asyncio.Lock())
+
+    def recall(self, refresh_token: str) -> dict[str, str] | None:
+        now = utcnow()
+        for key, (at, _) in list(self._done.items()):
+            if now - at > self._ttl:
+                self._done.pop(key, None)
+                self._locks.pop(key, None)
+        hit = self._done.get(refresh_token)
+        return dict(hit[1]) if hit else None
+
+    def remember(self, refresh_token: str, tokens: Mapping[str, str]) -> None:
+        self._done[refresh_token] = (utcnow(), dict(tokens))
+
+
+def expires_soon(creds: NetworkCredentials, margin: float) -> bool:
+    """True when ``expires_at`` (epoch seconds) is within ``margin`` seconds, or unknown while a refresh token
+    exists (a token we cannot date is refreshed rather than trusted)."""
+    raw = creds.get("expires_at").strip()
+    if not raw:
+        return bool(creds.get("refresh_token"))
+    try:
+        expires_at = float(raw)
+    except ValueError:
+        return True
+    return expires_at - utcnow().timestamp() <= margin
+
+
+def attach_refreshed(exc: AdapterError, refreshed: Mapping[str, str] | None) -> AdapterError:
+    """Put rotated credentials on a failure so the caller can store them even though the call failed."""
+    if refreshed:
+        exc.refreshed = dict(refreshed)  # type: ignore[attr-defined]
+    return exc
+
+
+class X:
+    """The X adapter. See the module docstring for the credentials it reads."""
+
+    name: ClassVar[str] = "x"
+    label: ClassVar[str] = "X"
+    max_chars: ClassVar[int] = MAX_WEIGHTED
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_url: str = API_URL,
+        token_url: str = TOKEN_URL,
+        client_id: str = "",
+        client_secret: str = "",
+        refresh_margin: float = 300.0,
+        find_window: timedelta = timedelta(hours=12),
+        upload_timeout: float = 120.0,
+    ) -> None:
+        self._client = client
+        self._api = api_url.rstrip("/")
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._margin = refresh_margin
+        self._find_window = find_window
+        self._upload_timeout = upload_timeout
+        self._memo = RefreshMemo()
+
+    # --- the Network protocol -------------------------------------------------------------------------
+
+    def measure(self, text: str) -> int:
+        """Weighted length (see :func:`weighted_length`)."""
+        return weighted_length(text)
+
+    async def verify(self, creds: NetworkCredentials) -> AccountInfo:
+        """``GET /2/users/me`` (after a refresh when the token is about to expire)."""
+        token, refreshed = await self._token(creds)
+        try:
+            me = _data(await self._call("GET", "/2/users/me", token))
+        except AdapterError as exc:
+            raise attach_refreshed(exc, refreshed) from None
+        username = str(me.get("username") or "")
+        user_id = str(me.get("id") or "")
+        extra = {"user_id": user_id, "username": username} if user_id else {}
+        return AccountInfo(
+            handle=f"@{username}" if username else user_id,
+            remote_id=user_id,
+            display_name=str(me.get("name") or ""),
+            refreshed={**(refreshed or {}), **extra} or None,
+            limits={"max_characters": MAX_WEIGHTED},
+        )
+
+    async def publish(self, post: Post, creds: NetworkCredentials) -> PublishResult:
+        """Upload the images (``POST /2/media/upload``, alt text through ``/2/media/metadata``), then
+        ``POST /2/tweets``. Text over 280 weighted characters ends with ``… <post.link>``."""
+        text = fit_text(post)
+        if len(post.media) > MAX_MEDIA:
+            raise PermanentError(
+                f"x takes at most {MAX_MEDIA} images per post, this one has {len(post.media)}", code="too_many_media"
+            )
+        token, refreshed = await self._token(creds)
+        try:
+            media_ids = [await self._upload(token, item) for item in post.media]
+            body: dict[str, Any] = {"text": text}
+            if media_ids:
+                body["media"] = {"media_ids": media_ids}
+            if post.reply_to is not None:
+                body["reply"] = {"in_reply_to_tweet_id": post.reply_to.remote_id}
+            created = _data(await self._call("POST", "/2/tweets", token, json=body))
+        except AdapterError as exc:
+            raise attach_refreshed(exc, refreshed) from None
+        return self._result(created, creds, refreshed)
+
+    async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
+        """The post among the account's 5 latest, same text (URLs aside), made within ``find_window``."""
+        try:
+            wanted = _comparable(fit_text(post))
+        except PermanentError:
+            return None
+        token, refreshed = await self._token(creds)
+        try:
+            user_id = creds.get("user_id").strip() or str(
+                _data(await self._call("GET", "/2/users/me", token)).get("id")
+            )
+            resp = await self._call(
+                "GET",
+                f"/2/users/{quote(user_id, safe='')}/tweets",
+                token,
+                params=[("max_results", "5"), ("tweet.fields", "created_at,text"), ("exclude", "retweets")],
+            )
+        except AdapterError as exc:
+            raise attach_refreshed(exc, refreshed) from None
+        since = utcnow() - self._find_window
+        items = _json_object(resp).get("data") or []
+        for tweet in items if isinstance(items, list) else []:
+            if not isinstance(tweet, dict):
+                continue
+            created = _parse_time(tweet.get("created_at"))
+            if created is not None and created < since:
+                continue
+            if _comparable(str(tweet.get("text") or "")) == wanted:
+                return self._result(tweet, creds, refreshed)
+        # Nothing found. If the tokens rotated, ``publish`` (called next with the same, old credentials) gets the
+        # new ones from the refresh memo and returns them in its result.
+        return None
+
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+        """``DELETE /2/tweets/{id}``; a 404 means it is already gone."""
+        token, refreshed = await self._token(creds)
+        try:
+            await self._call("DELETE", f"/2/tweets/{quote(remote_id, safe='')}", token)
+        except PermanentError as exc:
+            if exc.code != "not_found":
+                raise attach_refreshed(exc, refreshed) from None
+        except AdapterError as exc:
+            raise attach_refreshed(exc, refreshed) from None
+
+    def redact(self, creds: NetworkCredentials) -> Sequence[str]:
+        """Access and refresh tokens, and a client secret stored with the account."""
+        return [v for k in ("access_token", "refresh_token", "client_secret") if (v := creds.get(k))]
+
+    # --- tokens ----------------------------------------------------------------------------------------
+
+    async def _token(self, creds: NetworkCredentials) -> tuple[str, dict[str, str] | None]:
+        """The access token to use, and the rotated credentials when it had to be refreshed."""
+        token = creds.get("access_token").strip()
+        refresh_token = creds.get("refresh_token").strip()
+        if refresh_token and (not token or expires_soon(creds, self._margin)):
+            refreshed = await self.refresh(creds)
+            return refreshed["access_token"], refreshed
+        if not token:
+            raise AuthError("x account has no access token")
+        return token, None
+
+    async def refresh(self, creds: NetworkCredentials) -> dict[str, str]:
+        """``POST /2/oauth2/token`` with ``grant_type=refresh_token``: new access *and* refresh tokens."""
+        old = creds.get("refresh_token").strip()
+        if not old:
+            raise AuthError("x account has no refresh token: link it again")
+        async with self._memo.lock(old):
+            if (known := self._memo.recall(old)) is not None:
+                return known
+            client_id = self._client_id or creds.get("client_id")
+            client_secret = self._client_secret or creds.get("client_secret")
+            if not client_id:
+                raise PermanentError("x client id is not configured (ARDOISE_X_CLIENT_ID)", code="config")
+            headers = {"Accept": "application/json"}
+            if client_secret:
+                basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+                headers["Authorization"] = f"Basic {basic}"
+            form = {"grant_type": "refresh_token", "refresh_token": old, "client_id": client_id}
+            resp = await send_request(self._client, "POST", self._token_url, data=form, headers=headers)
+            if resp.status_code in (400, 401):
+                raise AuthError(f"x refused to refresh the token: {oauth_error_message(resp)}")
+            if not resp.is_success:
+                raise classify_response(resp, utcnow())
+            body = _json_object(resp)
+            tokens = token_fields(body, keep_refresh=old)
+            self._memo.remember(old, tokens)
+            return tokens
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        json: Any = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        data: Mapping[str, str] | None = None,
+        request_timeout: float | None = None,
+    ) -> httpx.Response:
+        resp = await send_request(
+            self._client,
+            method,
+            f"{self._api}{path}",
+            params=params,
+            json=json,
+            files=files,
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            request_timeout=request_timeout,
+        )
+        if resp.is_success:
+            return resp
+        raise classify_response(resp, utcnow())
+
+    async def _upload(self, token: str, item: MediaItem) -> str:
+        path = Path(item.path)
+        try:
+            content = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise PermanentError(f"cannot read image {path.name}: {exc.strerror}", code="media_missing") from exc
+        content_type = item.content_type or "application/octet-stream"
+        resp = await self._call(
+            "POST",
+            "/2/media/upload",
+            token,
+            data={"media_category": "tweet_image", "media_type": content_type},
+            files={"media": (path.name, content, content_type)},
+            request_timeout=self._upload_timeout,
+        )
+        media_id = str(_data(resp).get("id") or "")
+        if not media_id:
+            raise RetryableError("x media upload answered without an id", code="bad_response")
+        if alt := item.alt.strip():
+            alt = alt if len(alt) <= ALT_TEXT_LIMIT else alt[: ALT_TEXT_LIMIT - 1].rstrip() + ELLIPSIS
+            try:
+                await self._call(
+                    "POST", "/2/media/metadata", token, json={"id": media_id, "metadata": {"alt_text": {"text": alt}}}
+                )
+            except AuthError:
+                raise
+            except PermanentError:
+                pass  # the image without its description beats no post
+        return media_id
+
+    def _result(
+        self, tweet: Mapping[str, Any], creds: NetworkCredentials, refreshed: dict[str, str] | None
+    ) -> PublishResult:
+        tweet_id = str(tweet.get("id") or "")
+        if not tweet_id:
+            raise attach_refreshed(RetryableError("x answered a post without an id", code="bad_response"), refreshed)
+        username = creds.get("username").strip().lstrip("@")
+        url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
+        return PublishResult(remote_id=tweet_id, url=url, refreshed=refreshed)
+
+
+# --- response classification ---------------------------------------------------------------------------
+
+_AUTH_PROBLEMS = ("unsupported-authentication", "client-forbidden", "oauth")
+
+
+def classify_response(resp: httpx.Response, now: datetime) -> AdapterError:
+    """The error for a non-2xx answer of the X API (problem+json: ``title``, ``detail``, ``type``).
+
+    429 and 5xx retry at ``x-rate-limit-reset`` (epoch seconds) or ``Retry-After``; 401 is AuthError; a 403 about
+    the app or the token (``client-forbidden``, ``unsupported-authentication``) is AuthError, other 403 (duplicate
+    content, not allowed) PermanentError; 404 is ``not_found``; 400 carries X's message.
+    """
+    status = resp.status_code
+    where = f"x {resp.request.method} {urlsplit(str(resp.request.url)).path}"
+    problem_type, message = _problem(resp)
+    if status == 429 or status >= 500:
+        wait = _rate_reset(resp.headers, now)
+        code = "rate_limited" if status == 429 else f"http_{status}"
+        return RetryableError(f"{where}: {status} {message}", retry_after=wait, code=code)
+    if status == 401:
+        return AuthError(f"x refused the access token: {message}")
+    if status == 403:
+        lowered = f"{problem_type} {message}".lower()
+        if "duplicate" in lowered:
+            return PermanentError(f"x refused it: {message}", code="duplicate")
+        if any(marker in lowered for marker in _AUTH_PROBLEMS):
+            return AuthError(f"x refused the app or the account: {message}")
+        return PermanentError(f"x refused it: {message}", code="forbidden")
+    if status == 404:
+        return PermanentError(f"{where}: {message}", code="not_found")
+    return PermanentError(f"x refused it: {message}", code=f"http_{status}")
+
+
+def _rate_reset(headers: httpx.Headers, now: datetime) -> float | None:
+    waits: list[float] = []
+    for name in ("x-rate-limit-reset", "x-user-limit-24hour-reset", "x-app-limit-24hour-reset"):
+        raw = headers.get(name, "").strip()
+        remaining = headers.get(name.replace("-reset", "-remaining"), "").strip()
+        if not raw or (name != "x-rate-limit-reset" and remaining not in ("", "0")):
+            continue
+        try:
+            waits.append(max(0.0, float(raw) - now.timestamp()))
+        except ValueError:
+            continue
+    if (after := parse_retry_after(headers.get("Retry-After", ""), now)) is not None:
+        waits.append(after)
+    return max(waits) if waits else None
+
+
+def _problem(resp: httpx.Response) -> tuple[str, str]:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        problem_type = str(body.get("type") or "")
+        detail = body.get("detail") or body.get("title")
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            detail = detail or first.get("message") or first.get("detail")
+            problem_type = problem_type or str(first.get("type") or "")
+        if detail:
+            return problem_type, str(detail)
+    text = " ".join(resp.text.split())[:200] if resp.content else ""
+    return "", text or resp.reason_phrase or f"HTTP {resp.status_code}"
+
+
+def oauth_error_message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    if isinstance(body, dict):
+        error = body.get("error")
+        description = body.get("error_description")
+        if isinstance(error, dict):  # some providers nest it
+            return str(error.get("message") or error)
+        if error:
+            return f"{error}: {description}" if description else str(error)
+    return f"HTTP {resp.status_code}"
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+async def send_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    params: list[tuple[str, str]] | None = None,
+    json: Any = None,
+    files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    request_timeout: float | None = None,
+) -> httpx.Response:
+    """One request; transport failures come out as RetryableError (or PermanentError for a bad URL)."""
+    where = f"x {method} {urlsplit(url).path}"
+    try:
+        return await client.request(
+            method,
+            url,
+            params=tuple(params) if params else None,
+            json=json,
+            files=files,
+            data=data,
+            headers=headers,
+            timeout=request_timeout if request_timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise PermanentError(f"{where}: URL is not usable: {exc}", code="config") from exc
+    except httpx.TimeoutException as exc:
+        raise RetryableError(f"{where} timed out ({type(exc).__name__})", code="timeout") from exc
+    except httpx.TransportError as exc:
+        raise RetryableError(f"{where} failed: {type(exc).__name__}: {exc}", code="network") from exc
+
+
+def token_fields(body: Mapping[str, Any], *, keep_refresh: str = "") -> dict[str, str]:
+    """Credentials to store from an OAuth token answer: ``access_token``, ``refresh_token`` (the new one, or the
+    old one when the server keeps it) and ``expires_at`` (epoch seconds)."""
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise RetryableError("token endpoint answered without an access_token", code="bad_response")
+    out = {"access_token": access}
+    refresh = body.get("refresh_token")
+    if isinstance(refresh, str) and refresh:
+        out["refresh_token"] = refresh
+    elif keep_refresh:
+        out["refresh_token"] = keep_refresh
+    try:
+        expires_in = float(body.get("expires_in") or 0)
+    except (TypeError, ValueError):
+        expires_in = 0.0
+    if expires_in > 0:
+        out["expires_at"] = str(int(utcnow().timestamp() + expires_in))
+    return out
+
+
+def _json_object(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        path = urlsplit(str(resp.request.url)).path
+        raise RetryableError(f"{path} answered {resp.status_code} without a JSON object", code="bad_response")
+    return body
+
+
+def _data(resp: httpx.Response) -> dict[str, Any]:
+    data = _json_object(resp).get("data")
+    if not isinstance(data, dict):
+        path = urlsplit(str(resp.request.url)).path
+        raise RetryableError(f"x {path} answered without data", code="bad_response")
+    return data
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
