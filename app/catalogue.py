@@ -146,3 +146,99 @@ MESSAGES.update(
         "bad_bad_page": {"fr": "page invalide", "en": "invalid page"},
     }
 )
+
+# Email (app/email): short lines composed into plain-text mails; the same GSM-7, one-segment rules hold.
+MESSAGES.update(
+    {
+        "email_footer": {
+            "fr": "Ardoise: repondez simplement à ce courriel, au-dessus de la ligne. AIDE pour les commandes.",
+            "en": "Ardoise: just reply to this email, above the line. HELP for the commands.",
+        },
+        "email_subject_receipt": {"fr": "Publication #{number}", "en": "Post #{number}"},
+        "email_subject_undo": {"fr": "Publication #{number} retiree", "en": "Post #{number} removed"},
+        "email_subject_confirm": {"fr": "Confirmez votre courriel", "en": "Please confirm your email"},
+        "email_confirm_sender": {
+            "fr": "Nous avons recu un courriel en votre nom sans pouvoir verifier qu'il vient de vous. Repondez OUI "
+            "pour le traiter, sinon ignorez ce message.",
+            "en": "We got an email in your name but could not check that it came from you. Reply YES to act on it, "
+            "or ignore this message.",
+        },
+        "email_confirm_unsure": {
+            "fr": "Nous ne sommes pas surs d'avoir compris votre reponse. Repondez OUI pour confirmer ce texte:",
+            "en": "We are not sure we understood your reply. Reply YES to confirm this text:",
+        },
+        "email_quoted_only": {
+            "fr": "Votre reponse ne contient aucun texte nouveau. Ecrivez au-dessus de la ligne.",
+            "en": "Your reply has no new text. Please write above the line.",
+        },
+        "email_bad_attachment": {
+            "fr": "{names}: seules les photos JPEG, PNG ou HEIC sont acceptees. Rien n'est publie.",
+            "en": "{names}: only JPEG, PNG or HEIC photos are accepted. Nothing was posted.",
+        },
+        "email_bad_image": {
+            "fr": "{names}: photo illisible. Rien n'est publie.",
+            "en": "{names}: unreadable photo. Nothing was posted.",
+        },
+        "email_digest_soon": {
+            "fr": "Les reponses aux mentions par courriel arrivent bientot. Rien n'est envoye pour l'instant.",
+            "en": "Answering mentions by email is coming soon. Nothing was sent for now.",
+        },
+        "email_digest_subject": {
+            "fr": "{business}: {count} nouvelles mentions",
+            "en": "{business}: {count} new mentions",
+        },
+        "email_digest_howto": {
+            "fr": "Pour repondre, ecrivez une ligne par reponse, ex: 4: Merci!",
+            "en": "To answer, write one line per answer, e.g. 4: Thank you!",
+        },
+    }
+)
+
+MESSAGES.update(
+    {
+        "no_mentions": {
+            "fr": "Aucune nouvelle mention.",
+            "en": "No new mentions.",
+        },
+        "mention_unknown": {
+            "fr": "Mention #{number} introuvable (7 jours max).",
+            "en": "Mention #{number} not found (7 days max).",
+        },
+        "reply_receipt": {
+            "fr": "Reponse a #{number} sur {network}: {status}",
+            "en": "Reply to #{number} on {network}: {status}",
+        },
+        "like_done": {
+            "fr": "J'aime envoye a #{number} sur {network}.",
+            "en": "Liked #{number} on {network}.",
+        },
+        "like_failed": {
+            "fr": "J'aime impossible sur {network} ({reason}).",
+            "en": "Could not like on {network} ({reason}).",
+        },
+        "like_unsupported": {
+            "fr": "{network} ne permet pas les J'aime.",
+            "en": "{network} does not allow likes.",
+        },
+        "hours_set": {
+            "fr": "Resumes a {hours}.",
+            "en": "Digests at {hours}.",
+        },
+        "paused": {
+            "fr": "Resumes en pause jusqu'au {date}. REPRISE pour reprendre.",
+            "en": "Digests paused until {date}. RESUME to restart.",
+        },
+        "resumed": {
+            "fr": "Resumes repris.",
+            "en": "Digests resumed.",
+        },
+        "alerts_on": {
+            "fr": "Alertes immediates activees (questions, avis 3* et moins).",
+            "en": "Instant alerts on (questions, reviews of 3* or less).",
+        },
+        "alerts_off": {
+            "fr": "Alertes immediates desactivees.",
+            "en": "Instant alerts off.",
+        },
+    }
+)

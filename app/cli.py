@@ -39,6 +39,24 @@ def migrate() -> None:
 
 
 @cli.command()
+def doctor(
+    accounts: Annotated[bool, typer.Option(help="also verify every linked account with its network")] = True,
+) -> None:
+    """Check configuration, database, migrations, linked accounts and the SMS provider; say what to fix."""
+    from app.doctor import run_checks
+
+    checks = asyncio.run(run_checks(get_settings(), check_accounts=accounts))
+    for c in checks:
+        typer.echo(
+            f"{'ok  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}"
+            + (f"\n      fix: {c.fix}" if c.fix and not c.ok else "")
+        )
+    bad = [c for c in checks if not c.ok]
+    typer.echo(f"{len(checks) - len(bad)} ok, {len(bad)} to fix")
+    raise typer.Exit(1 if bad else 0)
+
+
+@cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,

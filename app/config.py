@@ -63,6 +63,16 @@ class Settings(BaseSettings):
 
     operator_webhook_url: str = ""
 
+    # OAuth apps for the networks linked through /connect (docs/networks.md)
+    facebook_app_id: str = ""
+    facebook_app_secret: SecretStr = SecretStr("")
+    facebook_graph_version: str = "v23.0"
+    google_client_id: str = ""
+    google_client_secret: SecretStr = SecretStr("")
+    x_client_id: str = ""
+    x_client_secret: SecretStr = SecretStr("")
+    connect_link_hours: int = Field(default=72, ge=1, le=720)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, v: str) -> str:

@@ -15,12 +15,16 @@ from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
 from app.config import Settings, get_settings
+from app.connect.router import router as connect_router
 from app.health import router as health_router
 from app.jobs.router import router as jobs_router
 from app.logging import add_secrets, configure
 from app.members.router import router as members_router
+from app.mentions.router import router as mentions_router
 from app.messages.router import router as messages_router
 from app.messages.webhooks import router as webhooks_router
+from app.metrics import observe_webhooks
+from app.metrics import router as metrics_router
 from app.pages.router import router as pages_router
 from app.posts.router import router as posts_router
 from app.runtime import Runtime, build_runtime
@@ -153,8 +157,13 @@ def create_app(
         structlog.contextvars.clear_contextvars()
         return resp
 
+    app.middleware("http")(observe_webhooks)
+
     for r in (
         health_router,
+        metrics_router,
+        mentions_router,
+        connect_router,
         businesses_router,
         members_router,
         accounts_router,

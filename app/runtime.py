@@ -59,6 +59,6 @@ def build_runtime(settings: Settings, *, db: Database | None = None, sms: SmsPro
         vault=Vault(settings.secret_keys()),
         http=http,
         sms=provider,
-        networks=build_networks(http),
+        networks=build_networks(http, settings),
         twilio=twilio,
     )

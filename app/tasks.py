@@ -8,6 +8,7 @@ from datetime import timedelta
 from app.commands import tasks as command_tasks
 from app.config import Settings
 from app.maintenance import tasks as maintenance_tasks
+from app.mentions import tasks as mention_tasks
 from app.messages import tasks as message_tasks
 from app.posts import tasks as post_tasks
 from app.worker.runner import TaskFn
@@ -23,6 +24,12 @@ TASKS: dict[str, TaskFn] = {
     "posts.undo_receipt": post_tasks.undo_receipt,
     "ops.notify_operator": post_tasks.notify_operator,
     "maintenance.prune_jobs": maintenance_tasks.prune_jobs,
+    "mentions.schedule_polls": mention_tasks.schedule_polls,
+    "mentions.poll": mention_tasks.poll,
+    "mentions.schedule_digests": mention_tasks.schedule_digests,
+    "mentions.send_digest": mention_tasks.send_digest,
+    "mentions.alert": mention_tasks.alert,
+    "mentions.like": mention_tasks.like,
 }
 
 
@@ -34,4 +41,6 @@ def periodics(settings: Settings) -> list[Periodic]:
             enabled=lambda: settings.sms_uses_twilio,
         ),
         Periodic("maintenance.prune_jobs", timedelta(hours=6)),
+        Periodic("mentions.schedule_polls", mention_tasks.POLL_EVERY),
+        Periodic("mentions.schedule_digests", timedelta(minutes=5)),
     ]

@@ -38,6 +38,7 @@ from app.models import (
 )
 from app.posts import service as post_service
 from app.runtime import Runtime
+from app.worker import queue
 
 log = structlog.get_logger("ardoise.commands")
 
@@ -370,9 +371,107 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str
     if isinstance(cmd, p.LoneWord):
         await ctx.reply("help_short")
         return "unknown word"
-    # Mentions, replies, likes and digest settings come with the mentions feature.
-    await ctx.reply("not_yet")
-    return f"not yet: {type(cmd).__name__}"
+    return await mention_command(ctx, cmd)
+
+
+async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
+    """M, R n, J n, HEURES, PAUSE, REPRISE, ALERTES."""
+    from app.mentions import service as mention_service
+    from app.mentions.digest import compose_sms_digest
+
+    assert ctx.biz.id is not None
+    st = await mention_service.settings_for(ctx.s, ctx.member)
+    if isinstance(cmd, p.Mentions):
+        items = await mention_service.pending_items(ctx.s, ctx.biz.id, only_new=False)
+        digest = compose_sms_digest(
+            [mention_service.to_item(m) for m in items],
+            ctx.lang,  # type: ignore[arg-type]
+            budget_segments=st.budget_segments,
+            page=cmd.page,
+        )
+        if not digest.text:
+            await ctx.reply("no_mentions")
+            return "mentions: none"
+        ctx.replied = True
+        await sms_service.queue_sms(
+            ctx.s,
+            ctx.rt.settings,
+            to=ctx.member.phone or "",
+            text=digest.text,
+            kind="digest",
+            business_id=ctx.biz.id,
+            member=ctx.member,
+            sender=ctx.inbound.to or None,
+            in_reply_to_id=ctx.inbound.id,
+        )
+        shown = set(digest.shown)
+        for m in items:
+            if m.number in shown and m.digested_at is None:
+                m.digested_at = utcnow()
+                ctx.s.add(m)
+        return f"mentions: page {cmd.page}, {len(shown)} shown"
+    if isinstance(cmd, p.Reply | p.Like):
+        found = await mention_service.by_number(ctx.s, ctx.biz.id, cmd.number)
+        if found is None:
+            await ctx.reply("mention_unknown", number=cmd.number)
+            return f"mention #{cmd.number}: unknown"
+        m = found
+        if isinstance(cmd, p.Like):
+            await queue.enqueue(
+                ctx.s,
+                "mentions.like",
+                {"mention_id": m.id, "member_id": ctx.member.id, "inbound_id": ctx.inbound.id},
+                dedup_key=f"like:{m.id}:{ctx.inbound.id}",
+                business_id=ctx.biz.id,
+            )
+            ctx.replied = True  # the like job sends this command's one SMS
+            return f"like #{m.number}"
+        text = cmd.text.strip()
+        if m.network in AUTHOR_PREFIXED and m.author and not text.lower().startswith(m.author.lower()):
+            text = f"{m.author} {text}"  # Mastodon and X expect the author's handle at the start of a reply
+        post, _ = await post_service.create(
+            ctx.s,
+            biz=ctx.biz,
+            text=text,
+            source="reply",
+            author_member_id=ctx.member.id,
+            source_message_id=ctx.inbound.id,
+            actor=f"member:{ctx.member.id}",
+            receipt_deadline=ctx.rt.settings.receipt_deadline_seconds,
+            reply_to=m,
+        )
+        m.answered_at = utcnow()
+        ctx.s.add(m)
+        ctx.replied = True  # the receipt job is this command's one SMS
+        return f"reply #{m.number}: post {post.number}"
+    if isinstance(cmd, p.Hours):
+        st.hours = [h.strftime("%H:%M") for h in cmd.hours]
+        ctx.s.add(st)
+        await ctx.reply("hours_set", hours=", ".join(h.strftime("%Hh%M").replace("h00", "h") for h in cmd.hours))
+        return "hours"
+    if isinstance(cmd, p.Pause):
+        st.paused_until = utcnow() + timedelta(days=cmd.days)
+        ctx.s.add(st)
+        from zoneinfo import ZoneInfo
+
+        until = st.paused_until.astimezone(ZoneInfo(ctx.biz.timezone))
+        await ctx.reply("paused", date=until.strftime("%d/%m" if ctx.lang == "fr" else "%m/%d"))
+        return f"pause {cmd.days}d"
+    if isinstance(cmd, p.Resume):
+        st.paused_until = None
+        ctx.s.add(st)
+        await ctx.reply("resumed")
+        return "resume"
+    if isinstance(cmd, p.Alerts):
+        st.alerts = cmd.on
+        ctx.s.add(st)
+        await ctx.reply("alerts_on" if cmd.on else "alerts_off")
+        return f"alerts {'on' if cmd.on else 'off'}"
+    await ctx.reply("help_short")
+    return f"unhandled: {type(cmd).__name__}"
+
+
+AUTHOR_PREFIXED = {"mastodon", "x"}
 
 
 async def _ask(ctx: Ctx, needs: str, payload: dict[str, Any]) -> None:

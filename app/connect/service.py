@@ -322,7 +322,9 @@ async def finish(rt: Runtime, *, network: str, code: str, state: str) -> Linked 
         raise ConnectError(_nothing_found(network))
     if network in ("google", "x"):
         extra = {"business_phone": biz.phone or "", "language": biz.language} if network == "google" else {}
-        extra.update({"client_id": client_id, "client_secret": client_secret} if client_secret else {})
+        # The adapters are built with the HTTP client only (registry), so the OAuth client rides with the account
+        # (encrypted) for refreshes; an adapter built with client_id/client_secret prefers its own.
+        extra.update({"client_id": client_id, "client_secret": client_secret})
         candidates = [
             Candidate(c.key, c.label, c.handle, {**c.credentials, **{k: v for k, v in extra.items() if v}})
             for c in candidates

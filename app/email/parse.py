@@ -125,6 +125,11 @@ def _is_attachment(part: Message) -> bool:
     )
 
 
+def _subparts(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    return [x for x in payload if isinstance(x, Message)] if isinstance(payload, list) else []
+
+
 def _walk(
     part: Message, texts: list[str], htmls: list[str], attachments: list[Attachment], state: dict[str, bool]
 ) -> None:
@@ -135,9 +140,7 @@ def _walk(
     if ctype in ("message/delivery-status", "message/disposition-notification", "text/rfc822-headers"):
         return
     if part.is_multipart():
-        subparts = part.get_payload()
-        if not isinstance(subparts, list):
-            return
+        subparts = _subparts(part)
         if ctype == "multipart/alternative":
             plain = [p for p in subparts if p.get_content_type() == "text/plain" and not _is_attachment(p)]
             chosen = plain[:1] or [p for p in subparts if p.get_content_type() != "text/plain"][-1:]
@@ -159,8 +162,7 @@ def _walk(
 
 def _collect_attachments_only(part: Message, attachments: list[Attachment]) -> None:
     if part.is_multipart():
-        sub = part.get_payload()
-        for p in sub if isinstance(sub, list) else []:
+        for p in _subparts(part):
             _collect_attachments_only(p, attachments)
     elif part.get_content_maintype() not in ("text", "message"):
         _add_attachment(part, attachments)

@@ -99,7 +99,7 @@ def _unquote(line: str) -> str:
 
 
 def _blank(line: str) -> bool:
-    return not line.strip() or not _unquote(line).strip() and _quoted(line)
+    return not line.strip() or (not _unquote(line).strip() and _quoted(line))
 
 
 def _attribution_at(lines: list[str], i: int) -> int | None:
@@ -122,9 +122,7 @@ def _attribution_at(lines: list[str], i: int) -> int | None:
     return None
 
 
-_HEADER_DETAIL = re.compile(
-    r"^\s*\*?(?:sent|date|subject|envoy[ée]|objet)\*?\s*:\s*\S", re.IGNORECASE
-)
+_HEADER_DETAIL = re.compile(r"^\s*\*?(?:sent|date|subject|envoy[ée]|objet)\*?\s*:\s*\S", re.IGNORECASE)
 
 
 def _header_block_at(lines: list[str], i: int) -> bool:

@@ -4,6 +4,8 @@ from app.models.account import AccountStatus, NetworkAccount
 from app.models.business import ApiKey, AuditEvent, Business, BusinessNumber, Lang, PublishMode
 from app.models.job import Job, JobState
 from app.models.member import Member
+from app.models.mention import DigestSettings, MentionCursor
+from app.models.mention import Mention as MentionRow
 from app.models.message import (
     Channel,
     InboundMessage,
@@ -13,6 +15,7 @@ from app.models.message import (
     PendingAction,
     StatusEvent,
 )
+from app.models.oauth import OAuthState
 from app.models.post import Delivery, DeliveryStatus, Post, PostStatus
 
 __all__ = [
@@ -24,13 +27,17 @@ __all__ = [
     "Channel",
     "Delivery",
     "DeliveryStatus",
+    "DigestSettings",
     "InboundMessage",
     "InboundStatus",
     "Job",
     "JobState",
     "Lang",
     "Member",
+    "MentionCursor",
+    "MentionRow",
     "NetworkAccount",
+    "OAuthState",
     "OutboundMessage",
     "OutboundStatus",
     "PendingAction",

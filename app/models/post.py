@@ -40,6 +40,7 @@ class Post(SQLModel, table=True):
     source: str = Field(default="api", max_length=16)  # api | sms | email
     author_member_id: int | None = Field(default=None, foreign_key="member.id", ondelete="SET NULL")
     source_message_id: int | None = Field(default=None)
+    reply_to_mention_id: int | None = Field(default=None, index=True)  # an answer to a mention (R n)
     status: str = Field(default=PostStatus.publishing.value, max_length=16)
     receipt_sent: bool = Field(default=False)
     created_at: datetime = created_at_field()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar, Protocol
 
 
@@ -111,4 +112,32 @@ class Network(Protocol):
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Secret values to scrub from anything logged or stored."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """Something said to or about the business on a network: a mention, a reply, a quote, a comment or a
+    review. ``remote_id`` is unique per account (the dedup key); ``target`` is what a reply or a like acts on."""
+
+    remote_id: str
+    kind: str  # mention | reply | quote | comment | review
+    author: str
+    text: str
+    target: ReplyTarget
+    url: str = ""
+    created_at: datetime | None = None
+    rating: int | None = None  # reviews: 1 to 5
+    is_reply_to_us: bool = False
+
+
+class MentionSource(Protocol):
+    """A network Ardoise can collect mentions from and answer on (optional beside ``Network``)."""
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        """New items since ``cursor`` (None: only the latest page), oldest first, and the cursor to store."""
+        ...
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """Like or favourite the item. Liking twice is not an error."""
         ...

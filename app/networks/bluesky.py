@@ -28,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -40,7 +41,7 @@ from atproto_client.utils import facet_detection
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, NetworkCredentials, Post, PublishResult
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 
 T = TypeVar("T")
 
@@ -50,6 +51,8 @@ MAX_IMAGE_BYTES = 1_000_000  # app.bsky.embed.images lexicon: maxSize 1000000
 MAX_ALT_CHARS = 2000  # what the Bluesky app accepts for alt text
 POST_COLLECTION = "app.bsky.feed.post"
 LIKE_COLLECTION = "app.bsky.feed.like"
+MENTION_REASONS = ("mention", "reply", "quote")
+MENTION_MAX_PAGES = 5
 ELLIPSIS = "… "
 
 # Errors that mean "these credentials no longer work", whatever the status code.
@@ -419,6 +422,64 @@ class Bluesky:
 
         like_uri, _ = await self._run(creds, op)
         return like_uri
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        """Mentions, replies and quotes from ``listNotifications`` newer than ``cursor`` (the ``indexedAt`` of the
+        newest one already stored), oldest first. Without a cursor, only the latest page is read."""
+
+        async def op(conn: _Conn) -> tuple[list[Mention], str | None]:
+            found: list[Mention] = []
+            newest = cursor
+            page: str | None = None
+            for _ in range(MENTION_MAX_PAGES):
+                params: dict[str, Any] = {"limit": 50, "reasons": list(MENTION_REASONS)}
+                if page:
+                    params["cursor"] = page
+                resp = await conn.client.app.bsky.notification.list_notifications(params=params)
+                reached = False
+                for n in resp.notifications:
+                    if n.reason not in MENTION_REASONS:
+                        continue
+                    if cursor and n.indexed_at <= cursor:
+                        reached = True
+                        break
+                    found.append(self._mention(n))
+                    newest = max(newest or "", n.indexed_at)
+                if reached or not resp.cursor or cursor is None:
+                    break
+                page = resp.cursor
+            found.reverse()
+            return found, newest
+
+        (items, new_cursor), _ = await self._run(creds, op)
+        return items, new_cursor
+
+    def _mention(self, n: Any) -> Mention:
+        record = n.record
+        text = str(getattr(record, "text", "") or "")
+        extra = {"uri": n.uri, "cid": n.cid}
+        reply = getattr(record, "reply", None)
+        if reply is not None:
+            extra["root_uri"], extra["root_cid"] = reply.root.uri, reply.root.cid
+        _, _, rkey = parse_at_uri(n.uri)
+        handle = str(n.author.handle)
+        try:
+            created = datetime.fromisoformat(str(n.indexed_at).replace("Z", "+00:00"))
+        except ValueError:
+            created = None
+        return Mention(
+            remote_id=n.uri,
+            kind=str(n.reason),
+            author=handle,
+            text=text,
+            target=ReplyTarget(remote_id=n.uri, extra=extra),
+            url=f"{self.app_url}/profile/{handle}/post/{rkey}",
+            created_at=created,
+            is_reply_to_us=n.reason == "reply",
+        )
 
     # -- internals --
 

@@ -34,7 +34,15 @@ import regex
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, MediaItem, NetworkCredentials, Post, PublishResult
+from app.networks.base import (
+    AccountInfo,
+    MediaItem,
+    Mention,
+    NetworkCredentials,
+    Post,
+    PublishResult,
+    ReplyTarget,
+)
 
 DEFAULT_MAX_CHARACTERS = 500
 DEFAULT_URL_CHARACTERS = 23  # Mastodon counts every http(s) URL as 23 characters, whatever its length
@@ -382,6 +390,25 @@ class Mastodon:
                 break
         items = sorted(found.values(), key=lambda item: _id_key(item.remote_id))
         return items, cursor
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        items, next_cursor = await self.mentions(creds, cursor)
+        return [
+            Mention(
+                remote_id=m.remote_id,
+                kind="reply" if m.in_reply_to_id else "mention",
+                author=m.author,
+                text=m.text,
+                target=ReplyTarget(remote_id=m.status_id),
+                url=m.url,
+                created_at=m.created_at,
+                is_reply_to_us=m.in_reply_to_id is not None,
+            )
+            for m in items
+        ], next_cursor
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        await self.favourite(target.remote_id, creds)
 
     async def favourite(self, status_id: str, creds: NetworkCredentials) -> None:
         """``POST /api/v1/statuses/{id}/favourite`` (favouriting twice is harmless on Mastodon)."""

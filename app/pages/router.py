@@ -42,6 +42,7 @@ async def _visible_posts(session: SessionDep, biz: Business, limit: int, number:
         .where(
             col(Post.business_id) == biz.id,
             col(Post.deleted_at).is_(None),
+            col(Post.reply_to_mention_id).is_(None),
             col(Delivery.network) == "page",
             col(Delivery.status) == DeliveryStatus.published.value,
         )

@@ -18,6 +18,7 @@ from app.models import (
     Business,
     Delivery,
     DeliveryStatus,
+    MentionRow,
     NetworkAccount,
     Post,
     PostStatus,
@@ -59,6 +60,7 @@ async def create(
     source_message_id: int | None = None,
     actor: str,
     receipt_deadline: float = 60.0,
+    reply_to: MentionRow | None = None,
 ) -> tuple[Post, list[Delivery]]:
     """Create the post, one delivery per active account and their jobs, all in the caller's transaction.
 
@@ -75,6 +77,7 @@ async def create(
         source=source,
         author_member_id=author_member_id,
         source_message_id=source_message_id,
+        reply_to_mention_id=reply_to.id if reply_to is not None else None,
     )
     session.add(post)
     await session.flush()
@@ -86,6 +89,8 @@ async def create(
                 .where(
                     col(NetworkAccount.business_id) == biz.id,
                     col(NetworkAccount.status) != AccountStatus.disabled.value,
+                    # a reply goes only where the mention came from
+                    *([col(NetworkAccount.id) == reply_to.account_id] if reply_to is not None else []),
                 )
                 .order_by(col(NetworkAccount.id))
             )

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from app.catalogue import label, t
 from app.kit import media as media_store
-from app.kit.errors import AuthError, PermanentError, RetryableError
+from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.messages import service as sms_service
 from app.models import (
@@ -25,11 +25,12 @@ from app.models import (
     Job,
     JobState,
     Member,
+    MentionRow,
     NetworkAccount,
     Post,
     PostStatus,
 )
-from app.networks.base import MediaItem, NetworkCredentials
+from app.networks.base import MediaItem, NetworkCredentials, ReplyTarget
 from app.networks.base import Post as NetPost
 from app.posts import service as post_service
 from app.runtime import Runtime
@@ -42,6 +43,7 @@ log = structlog.get_logger("ardoise.posts")
 def credentials(rt: Runtime, acct: NetworkAccount, biz: Business) -> NetworkCredentials:
     data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
     data.setdefault("slug", biz.slug)
+    data.setdefault("business_phone", biz.phone or "")
     data.setdefault("public_url", rt.settings.public_url)
     return NetworkCredentials(data=data)
 
@@ -86,7 +88,14 @@ async def ensure_media(rt: Runtime, post: Post) -> list[dict[str, str]]:
     return out
 
 
-def net_post(rt: Runtime, post: Post, biz: Business, d: Delivery, media: list[dict[str, str]]) -> NetPost:
+def net_post(
+    rt: Runtime,
+    post: Post,
+    biz: Business,
+    d: Delivery,
+    media: list[dict[str, str]],
+    reply_to: ReplyTarget | None = None,
+) -> NetPost:
     items = [
         MediaItem(
             path=str(Path(rt.settings.media_dir) / m["path"]),
@@ -101,7 +110,32 @@ def net_post(rt: Runtime, post: Post, biz: Business, d: Delivery, media: list[di
         idempotency_key=d.idempotency_key,
         media=items,
         link=post_service.permalink(rt.settings.public_url, biz, post.number),
+        reply_to=reply_to,
     )
+
+
+async def _store_refreshed(rt: Runtime, account_id: int | None, refreshed: dict[str, str] | None) -> None:
+    if not refreshed or account_id is None:
+        return
+    async with rt.db.write() as s:
+        acct = await s.get(NetworkAccount, account_id)
+        if acct is not None:
+            data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
+            data.update(refreshed)
+            acct.credentials = rt.vault.encrypt(data)
+            s.add(acct)
+
+
+async def _reply_target(rt: Runtime, post: Post) -> ReplyTarget | None:
+    """For an answer to a mention (R n): what it answers on the network."""
+    if post.reply_to_mention_id is None:
+        return None
+    async with rt.db.read() as s:
+        m = await s.get(MentionRow, post.reply_to_mention_id)
+    if m is None:
+        raise PermanentError("the mention being answered is gone")
+    extra = dict(m.target)
+    return ReplyTarget(remote_id=extra.pop("remote_id", m.remote_id), extra=extra)
 
 
 async def _load(session: AsyncSession, delivery_id: int) -> tuple[Delivery, Post, NetworkAccount, Business] | None:
@@ -138,20 +172,23 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
     bound = log.bind(delivery_id=delivery_id, network=acct.network, post=post.number, attempt=job.attempt)
     try:
         media = await ensure_media(rt, post)
-        npost = net_post(rt, post, biz, d, media)
+        npost = net_post(rt, post, biz, d, media, await _reply_target(rt, post))
         result = await net.find_existing(npost, creds) if earlier_attempts else None
         if result is None:
             result = await net.publish(npost, creds)
-    except AuthError as exc:
-        bound.warning("delivery.auth_failed", error=exc.reason)
-        await _failed(rt, delivery_id, exc.reason, broken_account=True)
-        return
-    except PermanentError as exc:
-        bound.warning("delivery.failed", error=exc.reason)
-        await _failed(rt, delivery_id, exc.reason)
-        return
-    except RetryableError as exc:
-        if job.last_attempt:
+    except AdapterError as exc:
+        # A call can fail after the adapter rotated the tokens (X replaces its refresh token on every
+        # refresh): keep the new ones whatever happens next, or the account breaks on its next use.
+        await _store_refreshed(rt, acct.id, getattr(exc, "refreshed", None))
+        if isinstance(exc, AuthError):
+            bound.warning("delivery.auth_failed", error=exc.reason)
+            await _failed(rt, delivery_id, exc.reason, broken_account=True)
+            return
+        if isinstance(exc, PermanentError):
+            bound.warning("delivery.failed", error=exc.reason)
+            await _failed(rt, delivery_id, exc.reason)
+            return
+        if job.last_attempt or not isinstance(exc, RetryableError):
             await _failed(rt, delivery_id, f"gave up after {job.attempt} attempts: {exc.reason}")
             return
         async with rt.db.write() as s:
@@ -338,11 +375,20 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
             return
         ds = await post_service.deliveries_of(s, post_id)
         lang = member.language
-        body = (
-            t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang))
-            if ds
-            else t("receipt_none", lang, number=post.number)
-        )
+        if post.reply_to_mention_id is not None and ds:
+            mention = await s.get(MentionRow, post.reply_to_mention_id)
+            parts = post_service.receipt_parts(ds, lang).split(" ", 1)
+            body = t(
+                "reply_receipt",
+                lang,
+                number=mention.number if mention else post.number,
+                network=parts[0],
+                status=parts[1] if len(parts) > 1 else "",
+            )
+        elif ds:
+            body = t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang))
+        else:
+            body = t("receipt_none", lang, number=post.number)
         source = post.source_message_id
         await sms_service.queue_sms(
             s,

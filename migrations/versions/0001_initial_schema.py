@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 20:01:50.796752
+Create Date: 2026-11-26 20:23:18.856596
 """
 from collections.abc import Sequence
 
@@ -193,6 +193,77 @@ def upgrade() -> None:
     with op.batch_alter_table('networkaccount', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_networkaccount_business_id'), ['business_id'], unique=False)
 
+    op.create_table('oauthstate',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('state_hash', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('business_id', sa.Integer(), nullable=False),
+    sa.Column('network', sa.String(length=32), nullable=False),
+    sa.Column('code_verifier', sa.String(), nullable=False),
+    sa.Column('redirect', sa.String(length=500), nullable=False),
+    sa.Column('pending', sa.String(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['business_id'], ['business.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('oauthstate', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oauthstate_business_id'), ['business_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_oauthstate_state_hash'), ['state_hash'], unique=True)
+
+    op.create_table('digestsettings',
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('hours', sa.JSON(), nullable=False),
+    sa.Column('quiet_start', sa.String(length=5), nullable=False),
+    sa.Column('quiet_end', sa.String(length=5), nullable=False),
+    sa.Column('daily_cap_segments', sa.Integer(), nullable=False),
+    sa.Column('budget_segments', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('paused_until', sa.DateTime(), nullable=True),
+    sa.Column('alerts', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('member_id')
+    )
+    op.create_table('mention',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('business_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('network', sa.String(length=32), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('remote_id', sa.String(length=500), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('author', sa.String(length=200), nullable=False),
+    sa.Column('text', sa.String(), nullable=False),
+    sa.Column('url', sa.String(length=1000), nullable=False),
+    sa.Column('rating', sa.Integer(), nullable=True),
+    sa.Column('is_question', sa.Boolean(), nullable=False),
+    sa.Column('is_reply_to_us', sa.Boolean(), nullable=False),
+    sa.Column('target', sa.JSON(), nullable=False),
+    sa.Column('remote_created_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('digested_at', sa.DateTime(), nullable=True),
+    sa.Column('alerted_at', sa.DateTime(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(), nullable=True),
+    sa.Column('liked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['networkaccount.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['business_id'], ['business.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('account_id', 'remote_id')
+    )
+    with op.batch_alter_table('mention', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_mention_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_mention_business_id'), ['business_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_mention_number'), ['number'], unique=False)
+
+    op.create_table('mentioncursor',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('cursor', sa.String(length=500), nullable=True),
+    sa.Column('polled_at', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['networkaccount.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('account_id')
+    )
     op.create_table('pendingaction',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -216,6 +287,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('author_member_id', sa.Integer(), nullable=True),
     sa.Column('source_message_id', sa.Integer(), nullable=True),
+    sa.Column('reply_to_mention_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('receipt_sent', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -227,6 +299,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('post', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_post_business_id'), ['business_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_post_reply_to_mention_id'), ['reply_to_mention_id'], unique=False)
 
     op.create_table('delivery',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -263,6 +336,7 @@ def downgrade() -> None:
 
     op.drop_table('delivery')
     with op.batch_alter_table('post', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_post_reply_to_mention_id'))
         batch_op.drop_index(batch_op.f('ix_post_business_id'))
 
     op.drop_table('post')
@@ -270,6 +344,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pendingaction_member_id'))
 
     op.drop_table('pendingaction')
+    op.drop_table('mentioncursor')
+    with op.batch_alter_table('mention', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mention_number'))
+        batch_op.drop_index(batch_op.f('ix_mention_business_id'))
+        batch_op.drop_index(batch_op.f('ix_mention_account_id'))
+
+    op.drop_table('mention')
+    op.drop_table('digestsettings')
+    with op.batch_alter_table('oauthstate', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oauthstate_state_hash'))
+        batch_op.drop_index(batch_op.f('ix_oauthstate_business_id'))
+
+    op.drop_table('oauthstate')
     with op.batch_alter_table('networkaccount', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_networkaccount_business_id'))
 

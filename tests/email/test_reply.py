@@ -53,9 +53,9 @@ FR_STYLES: dict[str, Style] = {
     "gmail_android_fr": lambda n, o: f"{n}\n\nLe jeu. 26 nov. 2026, 10 h 02, {ADDR} a écrit :\n\n{q(o)}\n",
     "iphone_fr": lambda n, o: f"{n}\n\nEnvoyé de mon iPhone\n\n> Le 26 nov. 2026 à 10:02, {ADDR} a écrit :\n>\n{q(o)}",
     "apple_mail_fr": lambda n, o: f"{n}\n\n> Le 26 nov. 2026 à 10:02, Ardoise <r@ardoise.ca> a écrit :\n> \n{q(o)}\n\n",
-    "ipad_fr_crlf": lambda n, o: (f"{n}\n\nEnvoyé de mon iPad\n\n> Le 26 nov. 2026 à 10:02, {ADDR} a écrit :\n{q(o)}").replace(
-        "\n", "\r\n"
-    ),
+    "ipad_fr_crlf": lambda n, o: (
+        f"{n}\n\nEnvoyé de mon iPad\n\n> Le 26 nov. 2026 à 10:02, {ADDR} a écrit :\n{q(o)}"
+    ).replace("\n", "\r\n"),
     "outlook_desktop_fr": lambda n, o: (
         f"{n}\n\n________________________________\nDe : Ardoise <r@ardoise.ca>\nEnvoyé : jeudi 26 novembre 2026 "
         f"10:02\nÀ : Michelle Leblanc <michelle@bistro.ca>\nObjet : Publié #12\n\n{o}"
@@ -115,9 +115,7 @@ EN_STYLES: dict[str, Style] = {
     ),
     "thunderbird_en_top": lambda n, o: f"{n}\n\nOn 11/26/2026 10:02 AM, Ardoise wrote:\n{q(o)}\n",
     "thunderbird_en_bottom": lambda n, o: f"On 11/26/2026 10:02 AM, Ardoise wrote:\n{q(o)}\n\n{n}\n",
-    "yahoo_en": lambda n, o: (
-        f"{n}\n\n\n    On Thursday, November 26, 2026, 10:02:15 AM EST, {ADDR} wrote:\n\n\n{o}\n"
-    ),
+    "yahoo_en": lambda n, o: f"{n}\n\n\n    On Thursday, November 26, 2026, 10:02:15 AM EST, {ADDR} wrote:\n\n\n{o}\n",
     "gmail_en_sig": lambda n, o: (
         f"{n}\n\n--\nDan Le\nThe Bistro | 418-555-0120\n\nOn Thu, Nov 26, 2026 at 10:02 AM {ADDR} wrote:\n\n{q(o)}\n"
     ),
@@ -159,7 +157,11 @@ def generated() -> list[Case]:
 
 HAND: list[Case] = [
     Case("marker-plain", f"OUI merci\n\n{MARKER}\n\n{OURS_FR}", "OUI merci"),
-    Case("marker-quoted-gmail", f"OUI\n\nLe jeu. 26 nov. 2026 à 10:02, {ADDR} a écrit :\n\n> {MARKER}\n>\n{q(OURS_FR)}", "OUI"),
+    Case(
+        "marker-quoted-gmail",
+        f"OUI\n\nLe jeu. 26 nov. 2026 à 10:02, {ADDR} a écrit :\n\n> {MARKER}\n>\n{q(OURS_FR)}",
+        "OUI",
+    ),
     Case(
         "marker-wrapped-attrib-over-cut",
         f"Ouvert demain.\nLe prix reste à 16,95 $.\nLe jeu. 26 nov. 2026 à 10:02, Ardoise <\nr@ardoise.ca> a écrit :\n"
@@ -200,10 +202,19 @@ HAND: list[Case] = [
         f"Parfait\n\n> Le 26 nov. 2026 à 10:02, {ADDR} a écrit :\n> Publié #12",
         "Parfait",
     ),
-    Case("quoted-only-gmail-fr", f"Le jeu. 26 nov. 2026 à 10:02, {ADDR} a écrit :\n\n{q(OURS_FR)}\n", "", quoted_only=True),
+    Case(
+        "quoted-only-gmail-fr",
+        f"Le jeu. 26 nov. 2026 à 10:02, {ADDR} a écrit :\n\n{q(OURS_FR)}\n",
+        "",
+        quoted_only=True,
+    ),
     Case("quoted-only-bare", q(OURS_EN), "", quoted_only=True),
-    Case("quoted-only-iphone-sig", f"\nEnvoyé de mon iPhone\n\n> Le 26 nov. 2026 à 10:02, {ADDR} a écrit :\n{q(OURS_FR)}",
-         "", quoted_only=True),
+    Case(
+        "quoted-only-iphone-sig",
+        f"\nEnvoyé de mon iPhone\n\n> Le 26 nov. 2026 à 10:02, {ADDR} a écrit :\n{q(OURS_FR)}",
+        "",
+        quoted_only=True,
+    ),
     Case(
         "quoted-only-outlook",
         f"\n________________________________\nDe : Ardoise\nEnvoyé : jeudi 26 novembre 2026\nÀ : Dan\nObjet : X\n\n{OURS_FR}",
@@ -229,10 +240,14 @@ HAND: list[Case] = [
         confident=False,
     ),
     Case("bottom-with-sig", f"On 11/26/2026 10:02 AM, Ardoise wrote:\n{q(OURS_EN)}\n\nYES\n-- \nDan\n", "YES"),
-    Case("top-sig-below-quote", f"OUI\n\n> Publier ce texte?\n\n-- \nMichelle Leblanc\n418 555-0120\n", "OUI"),
+    Case("top-sig-below-quote", "OUI\n\n> Publier ce texte?\n\n-- \nMichelle Leblanc\n418 555-0120\n", "OUI"),
     Case("no-history", "PUBLIER Nouveau menu du midi!\n\nÀ bientôt,\nMichelle", "PUBLIER Nouveau menu du midi!"),
     Case("no-history-sig-dashes", "Soupe du jour : poireaux.\n-- \nMichelle\nBistro", "Soupe du jour : poireaux."),
-    Case("sent-from-desk-stays", "Sent from my desk, is much easier then my mobile phone.", "Sent from my desk, is much easier then my mobile phone."),
+    Case(
+        "sent-from-desk-stays",
+        "Sent from my desk, is much easier then my mobile phone.",
+        "Sent from my desk, is much easier then my mobile phone.",
+    ),
     Case("sent-from-iphone-only", "Sent from my iPhone", "", quoted_only=False),
     Case(
         "forward-gmail-fr",
@@ -255,26 +270,42 @@ HAND: list[Case] = [
         "Please post this\n\nBegin forwarded message:\n\nFrom: Julie <julie@ex.com>\nSubject: Thanks\n\nGreat night",
         "Please post this",
     ),
-    Case("post-with-hours-de-a", "Horaires des fêtes\nDe : 9h\nÀ : 17h\nBienvenue à tous!", "Horaires des fêtes\nDe : 9h\nÀ : 17h\nBienvenue à tous!"),
+    Case(
+        "post-with-hours-de-a",
+        "Horaires des fêtes\nDe : 9h\nÀ : 17h\nBienvenue à tous!",
+        "Horaires des fêtes\nDe : 9h\nÀ : 17h\nBienvenue à tous!",
+    ),
     Case("post-merci-a-tous", "Fermé lundi.\nMerci à tous!", "Fermé lundi.\nMerci à tous!"),
     Case("post-ends-merci-name", "Fermé lundi pour inventaire.\n\nMerci!\nMichelle", "Fermé lundi pour inventaire."),
     Case("crlf-gmail-en", f"YES\r\n\r\nOn Thu, Nov 26, 2026 at 10:02 AM {ADDR} wrote:\r\n\r\n> Post this?\r\n", "YES"),
     Case("nbsp-in-text", "Spécial\u00a0: 2 pour 1\u202f!", "Spécial : 2 pour 1 !"),
-    Case("yahoo-fr-unquoted-copy", f"OUI\n\nLe jeudi 26 novembre 2026, 10 h 02 min 15 s UTC−5, {ADDR} a écrit :\n\n{OURS_FR}", "OUI"),
+    Case(
+        "yahoo-fr-unquoted-copy",
+        f"OUI\n\nLe jeudi 26 novembre 2026, 10 h 02 min 15 s UTC−5, {ADDR} a écrit :\n\n{OURS_FR}",
+        "OUI",
+    ),
     Case(
         "name-wrote-loose",
         f"OK pour moi\n\nArdoise <r@ardoise.ca> a écrit :\n{q(OURS_FR)}",
         "OK pour moi",
     ),
-    Case("sentence-ends-ecrit-kept", "Voici ce que Paul a écrit dans le livre d'or", "Voici ce que Paul a écrit dans le livre d'or"),
+    Case(
+        "sentence-ends-ecrit-kept",
+        "Voici ce que Paul a écrit dans le livre d'or",
+        "Voici ce que Paul a écrit dans le livre d'or",
+    ),
     Case(
         "gmail-nested-history",
         f"OUI\n\nLe jeu. 26 nov. 2026 à 10:02, {ADDR} a écrit :\n\n> Publier?\n>\n> Le mer. 25 nov. 2026 à 09:00, "
         "Michelle <m@b.ca> a écrit :\n>> PUBLIER vieux texte\n",
         "OUI",
     ),
-    Case("outlook-web-en-no-separator", f"Thanks\n\nFrom: Ardoise <r@ardoise.ca>\nSent: Thursday, November 26, 2026 10:02 AM\n"
-         f"To: Dan\nSubject: Posted #12\n\n{OURS_EN}", "Thanks"),
+    Case(
+        "outlook-web-en-no-separator",
+        f"Thanks\n\nFrom: Ardoise <r@ardoise.ca>\nSent: Thursday, November 26, 2026 10:02 AM\n"
+        f"To: Dan\nSubject: Posted #12\n\n{OURS_EN}",
+        "Thanks",
+    ),
     Case("mobile-en-sent-via", "STATUS\n\nSent via the Samsung Galaxy S22, an AT&T 5G smartphone", "STATUS"),
     Case("envoye-depuis-samsung", "ETAT\n\nEnvoyé depuis mon appareil Galaxy", "ETAT"),
     Case("only-command-cap", "etat", "etat"),

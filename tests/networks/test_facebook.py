@@ -94,6 +94,7 @@ def image(n: int = 1, alt: str = "") -> MediaItem:
 
 async def test_text_goes_to_the_feed_with_the_page_token(fb: Facebook, graph: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/pages-api/posts : POST /{page-id}/feed → {"id": "{page-id}_{post-id}"}
+    # (success shape from that guide; it was not found in the local docs index when these tests were written)
     route = graph.post(f"/{PAGE}/feed").respond(200, json={"id": f"{PAGE}_555"})
     result = await fb.publish(Post(text="Soupe du jour : courge ! #midi", idempotency_key="k1"), CREDS)
     assert result.remote_id == f"{PAGE}_555"
@@ -105,6 +106,7 @@ async def test_text_goes_to_the_feed_with_the_page_token(fb: Facebook, graph: re
 
 async def test_one_photo_goes_to_photos_by_public_url(fb: Facebook, graph: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/pages-api/posts : POST /{page-id}/photos → {"id": photo, "post_id": post}
+    # (same caveat as above; ``alt_text_custom`` is the Photo node's custom alt text field)
     route = graph.post(f"/{PAGE}/photos").respond(200, json={"id": "777", "post_id": f"{PAGE}_778"})
     result = await fb.publish(Post(text="Nouveau menu", idempotency_key="k", media=[image(alt="Le menu")]), CREDS)
     assert result.remote_id == f"{PAGE}_778"  # the story, which is what a reader sees and what UNDO deletes

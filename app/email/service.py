@@ -1,0 +1,416 @@
+"""One stored inbound mail → who sent it → the new text → the same command logic as SMS → at most one mail back.
+
+Order of checks, each one final:
+
+1. Auto-replies, bounces, list mail and our own mail are dropped silently (marked ``ignored`` with why).
+2. The sender: a reply to a signed ``reply+<token>@`` address (valid, unexpired) is that member; otherwise
+   the From address must be a member's email at the business addressed (``<slug>@<mail_domain>``).
+   Strangers get no answer at all (no backscatter).
+3. Trust: the token, or an aligned DKIM/SPF pass. An untrusted mail from a member's address never acts: the
+   member is sent a signed confirmation mail and the action waits (``PendingAction``) for their ``OUI``.
+4. The text: :func:`app.email.reply.extract`; quoted-only mail and unsure extractions are confirmed first.
+   The command is read from the subject of a fresh mail or from the first lines of the new text.
+5. Photos: JPEG/PNG/HEIC re-encoded to JPEG ≤ 2048 px; anything else refuses the whole mail with a clear
+   answer.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from PIL import Image, ImageOps
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.audit import service as audit
+from app.catalogue import t
+from app.commands import parser as p
+from app.commands.service import Ctx, dispatch
+from app.email import reply as reply_mod
+from app.email import security
+from app.email.parse import Attachment, ParsedEmail
+from app.email.sender import AUTO_REPLIED, queue_email, reply_subject
+from app.kit import media as media_store
+from app.kit.time import utcnow
+from app.models import Business, InboundMessage, InboundStatus, Member, PendingAction, Post
+from app.runtime import Runtime
+
+log = structlog.get_logger("ardoise.email")
+
+try:  # HEIC (iPhone photos): optional codec; without it HEIC files are reported unreadable
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIC = True
+except ImportError:  # pragma: no cover
+    HEIC = False
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/heic", "image/heif"})
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".heic", ".heif")
+MAX_SIDE = 2048
+MAX_PIXELS = 80_000_000  # refuse decompression bombs before decoding
+LOGO_BYTES = 15_000  # inline images smaller than this are signature logos, not photos
+
+
+# --- photos ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Media:
+    items: list[dict[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # not an image we take
+    unreadable: list[str] = field(default_factory=list)
+
+
+def reencode(data: bytes) -> bytes:
+    """A JPEG no larger than MAX_SIDE on its longest side, upright (EXIF orientation applied, EXIF dropped)."""
+    with Image.open(io.BytesIO(data)) as im:
+        if im.width * im.height > MAX_PIXELS:
+            raise ValueError("image too large")
+        im.load()
+        img = ImageOps.exif_transpose(im) or im
+        if img.mode in ("RGBA", "LA", "P"):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGB", rgba.size, (255, 255, 255))
+            background.paste(rgba, mask=rgba.getchannel("A"))
+            img = background
+        elif img.mode != "RGB":
+            img = img.convert("RGB")
+        img.thumbnail((MAX_SIDE, MAX_SIDE))
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=85, optimize=True, progressive=True)
+        return out.getvalue()
+
+
+def _is_image(a: Attachment) -> bool:
+    if a.content_type in IMAGE_TYPES:
+        return True
+    return a.content_type == "application/octet-stream" and a.filename.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def prepare_media(attachments: Sequence[Attachment], media_dir: Path, public_url: str, max_count: int) -> Media:
+    """Re-encode and store the photos; list what was refused. CPU-bound: run it in a thread."""
+    out = Media()
+    for a in attachments:
+        name = a.filename or a.content_type
+        if a.inline and (len(a.data) < LOGO_BYTES or not _is_image(a)) and a.content_type.startswith("image/"):
+            continue  # a signature logo or a pasted icon
+        if not _is_image(a):
+            out.refused.append(name)
+            continue
+        if len(out.items) >= max_count:
+            out.refused.append(name)
+            continue
+        try:
+            jpeg = reencode(a.data)
+        except Exception:
+            out.unreadable.append(name)
+            continue
+        stored = media_store.store(media_dir, jpeg, "image/jpeg")
+        out.items.append({"path": stored, "url": f"{public_url}/media/{stored}", "content_type": "image/jpeg"})
+    return out
+
+
+# --- who sent it ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Who:
+    business: Business | None = None
+    member: Member | None = None
+    by_token: bool = False
+    purpose: str = ""
+    note: str = ""
+
+
+async def identify(rt: Runtime, s: AsyncSession, mail: ParsedEmail) -> Who:
+    keys = rt.settings.secret_keys()
+    token_member: Member | None = None
+    purpose = ""
+    if mail.reply_token:
+        tok = security.read_token(keys, mail.reply_token)
+        if tok is not None:
+            token_member = await s.get(Member, tok.member_id)
+            purpose = tok.purpose
+            if token_member is not None and not tok.expired(utcnow()):
+                biz = await s.get(Business, token_member.business_id)
+                if biz is not None and biz.deleted_at is None:
+                    return Who(biz, token_member, True, tok.purpose)
+    slugs = sorted({lp.split("+", 1)[0] for lp in mail.local_parts if not lp.startswith("reply+")})
+    biz_ids: list[int] = []
+    if slugs:
+        rows = await s.execute(
+            select(col(Business.id)).where(col(Business.slug).in_(slugs), col(Business.deleted_at).is_(None))
+        )
+        biz_ids = [int(r[0]) for r in rows if r[0] is not None]
+    if token_member is not None:  # expired: its business, but the sender must prove who they are
+        biz_ids.append(token_member.business_id)
+    if not biz_ids:
+        return Who(note="no business at this address")
+    if not mail.from_addr:
+        return Who(note="no sender address")
+    member = (
+        await s.execute(
+            select(Member)
+            .where(col(Member.business_id).in_(biz_ids), func.lower(col(Member.email)) == mail.from_addr)
+            .order_by(col(Member.id))
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if member is None:
+        return Who(note="not a member")
+    return Who(await s.get(Business, member.business_id), member, False, purpose)
+
+
+# --- the command context ------------------------------------------------------------------------------
+
+
+@dataclass
+class EmailCtx(Ctx):
+    """The SMS command context, answering by email instead (one mail per command, like one SMS)."""
+
+    mail: ParsedEmail | None = None
+
+    async def reply(self, key: str, *, ignore_opt_out: bool = False, **values: Any) -> None:
+        if self.replied or not self.member.email:
+            return
+        self.replied = True
+        await answer(self, t(key, self.lang, **values), ignore_opt_out=ignore_opt_out)
+
+
+async def answer(ctx: Ctx, text: str, *, purpose: str = "reply", ignore_opt_out: bool = False) -> None:
+    mail = ctx.mail if isinstance(ctx, EmailCtx) else None
+    await queue_email(
+        ctx.s,
+        ctx.rt.settings,
+        to=ctx.member.email or "",
+        subject=reply_subject(mail.subject if mail else "Ardoise"),
+        text=text,
+        kind="reply",
+        business_id=ctx.biz.id,
+        member=ctx.member,
+        in_reply_to_message_id=mail.message_id if mail else "",
+        references=mail.references if mail else (),
+        in_reply_to_id=ctx.inbound.id,
+        purpose=purpose,
+        auto_submitted=AUTO_REPLIED,
+        ignore_opt_out=ignore_opt_out,
+    )
+
+
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|tr|fw|fwd|réf|ref|aw|sv|wg)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def clean_subject(subject: str) -> str:
+    return _SUBJECT_PREFIX.sub("", subject).strip()
+
+
+def command_text(mail: ParsedEmail, body: str, *, by_token: bool) -> str:
+    """What to parse: the subject of a fresh mail when it is a command, else the new text."""
+    if by_token:
+        return body
+    subject = clean_subject(mail.subject)
+    if subject:
+        parsed = p.parse(subject)
+        if isinstance(parsed, p.Publish):
+            return f"{subject}\n{body}" if body else subject
+        if not isinstance(parsed, p.Unknown | p.LoneWord | p.Empty | p.Suggest | p.TooLong | p.Invalid):
+            return subject
+        if not body:
+            return subject  # a one-line post written in the subject
+    return body
+
+
+def _is_digest_answer(body: str, purpose: str) -> bool:
+    lines = [x for x in body.splitlines() if x.strip()]
+    if not lines:
+        return False
+    answers = p.parse_email_reply_lines(body)
+    return bool(answers) and (purpose == "digest" or len(answers) == len(lines))
+
+
+def _preview(text: str, photos: int, lang: str) -> str:
+    quoted = "\n".join("> " + line for line in text.strip().splitlines()[:20]) if text.strip() else ""
+    extra = ""
+    if photos:
+        extra = f"\n> [{photos} photo{'s' if photos > 1 else ''}]"
+    return (quoted + extra).strip("\n")
+
+
+async def _ask(ctx: Ctx, payload: dict[str, Any]) -> None:
+    assert ctx.member.id is not None
+    await ctx.s.execute(
+        delete(PendingAction).where(
+            col(PendingAction.member_id) == ctx.member.id, col(PendingAction.needs) == "confirm"
+        )
+    )
+    ctx.s.add(
+        PendingAction(
+            member_id=ctx.member.id,
+            kind=str(payload.get("action", "")),
+            needs="confirm",
+            payload={**payload, "inbound_id": ctx.inbound.id},
+            expires_at=utcnow() + timedelta(minutes=ctx.rt.settings.confirm_minutes),
+        )
+    )
+
+
+def _pending_payload(parsed: p.ParseResult, text: str, media: list[dict[str, str]]) -> dict[str, Any]:
+    if isinstance(parsed, p.Publish):
+        return {"action": "publish", "text": parsed.text, "media": media}
+    if isinstance(parsed, p.Unknown | p.Empty):
+        return {"action": "publish", "text": parsed.text if isinstance(parsed, p.Unknown) else "", "media": media}
+    return {"action": "command", "text": text, "media": media}
+
+
+async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> bool:
+    since = utcnow() - timedelta(hours=1)
+    n = (
+        await s.execute(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                col(InboundMessage.member_id) == member.id,
+                col(InboundMessage.created_at) >= since,
+                col(InboundMessage.id) != inbound.id,
+            )
+        )
+    ).scalar_one()
+    return int(n) >= int(getattr(rt.settings, "sms_commands_per_hour", 30))
+
+
+async def handle_member_mail(
+    rt: Runtime,
+    s: AsyncSession,
+    inbound: InboundMessage,
+    mail: ParsedEmail,
+    biz: Business,
+    member: Member,
+    *,
+    trusted: bool,
+    by_token: bool,
+    purpose: str,
+    media: Media,
+) -> str:
+    """Act on a mail from a member (inside the job's write transaction). Returns a note for the operator."""
+    assert member.id is not None
+    assert biz.id is not None
+    inbound.business_id, inbound.member_id = biz.id, member.id
+    inbound.status = InboundStatus.processed.value
+    extracted = reply_mod.extract(mail.text)
+    body = extracted.text
+    text = command_text(mail, body, by_token=by_token)
+    # The command logic reads ``ctx.inbound.body``: hand it a detached copy holding the command text, so the
+    # stored row keeps the raw mail.
+    shadow = InboundMessage(
+        id=inbound.id,
+        channel=inbound.channel,
+        provider_id=inbound.provider_id,
+        business_id=biz.id,
+        member_id=member.id,
+        peer=inbound.peer,
+        to=inbound.to,
+        body=text,
+        status=InboundStatus.processed.value,
+    )
+    ctx = EmailCtx(rt, s, shadow, biz, member, list(media.items), mail=mail)
+    if await _rate_limited(rt, s, member, inbound):
+        inbound.status = InboundStatus.ignored.value
+        return "rate limited"
+    if media.refused or media.unreadable:
+        names = ", ".join((media.refused + media.unreadable)[:4])[:80]
+        await ctx.reply("email_bad_attachment" if media.refused else "email_bad_image", names=names)
+        return f"refused: attachment ({names})"
+    parsed = p.parse(text)
+    if not trusted:
+        # Never act on an unverified sender: ask the member, at their registered address, with a signed
+        # reply address; their OUI (by email or SMS) runs the action.
+        if not isinstance(parsed, p.Confirm | p.Pin):
+            await _ask(ctx, _pending_payload(parsed, text, ctx.media))
+        preview = _preview(text, len(ctx.media), member.language)
+        ctx.replied = True
+        await answer(
+            ctx, t("email_confirm_sender", ctx.lang) + ("\n\n" + preview if preview else ""), purpose="confirm"
+        )
+        return "unverified sender: asked to confirm"
+    unseen = member.last_seen_at is None or utcnow() - member.last_seen_at > timedelta(
+        days=int(getattr(rt.settings, "pin_unseen_days", 30))
+    )
+    member.last_seen_at = utcnow()
+    s.add(member)
+    if _is_digest_answer(body, purpose):
+        await ctx.reply("email_digest_soon")
+        return "digest answer: not yet"
+    if extracted.quoted_only and not ctx.media:
+        await ctx.reply("email_quoted_only")
+        return "no new text"
+    if not extracted.confident:
+        await _ask(ctx, _pending_payload(parsed, text, ctx.media))
+        ctx.replied = True
+        await answer(ctx, t("email_confirm_unsure", ctx.lang) + "\n\n" + _preview(text, len(ctx.media), ctx.lang))
+        return "unsure extraction: asked to confirm"
+    note = await dispatch(ctx, parsed, unseen=unseen)
+    inbound.status = shadow.status
+    if note.startswith("publish: #"):
+        # app.commands.service.publish records every member post as "sms": this one came by email, so its
+        # receipt goes by email.
+        post = (
+            await s.execute(
+                select(Post)
+                .where(col(Post.business_id) == biz.id, col(Post.source_message_id) == inbound.id)
+                .order_by(col(Post.id).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if post is not None:
+            post.source = "email"
+            s.add(post)
+    return note
+
+
+async def handle(
+    rt: Runtime,
+    s: AsyncSession,
+    inbound: InboundMessage,
+    mail: ParsedEmail,
+    *,
+    auth: security.Authenticity,
+    media: Media,
+) -> str:
+    """Process one stored inbound mail that is not automatic mail (the task checked that)."""
+    who = await identify(rt, s, mail)
+    if who.member is None or who.business is None:
+        inbound.status = InboundStatus.ignored.value
+        inbound.business_id = who.business.id if who.business else None
+        return f"{who.note or 'unknown sender'}: no reply"
+    trusted = who.by_token or auth.aligned
+    note = await handle_member_mail(
+        rt,
+        s,
+        inbound,
+        mail,
+        who.business,
+        who.member,
+        trusted=trusted,
+        by_token=who.by_token,
+        purpose=who.purpose,
+        media=media,
+    )
+    how = "token" if who.by_token else (auth.method or "none")
+    await audit.record(
+        s,
+        actor=f"member:{who.member.id}",
+        action=f"email.{note.split(':')[0]}",
+        business_id=who.business.id,
+        target=f"in:{inbound.id}",
+        detail=f"{note} (trust: {how}{'' if trusted else ', unverified'})",
+    )
+    return note

@@ -1,0 +1,194 @@
+"""Mentions: store what the networks return (once, numbered per business), digest settings, digest slots.
+
+Services take a session and never commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.kit.time import utcnow
+from app.mentions.digest import DigestItem
+from app.models import Business, DigestSettings, Member, MentionRow, NetworkAccount, OutboundMessage
+from app.networks.base import Mention
+
+VALID_DAYS = 7
+Kind = Literal["mention", "reply", "quote", "comment", "review"]
+KINDS = ("mention", "reply", "quote", "comment", "review")
+QUESTION = re.compile(
+    r"\?|^\s*(comment|quand|o[uù]|est-ce|pourquoi|combien|quel(le)?s?|avez-vous|[eê]tes-vous|how|when|where|what|"
+    r"do you|are you|is it|can i|is there)\b",
+    re.IGNORECASE,
+)
+
+
+def is_question(text: str) -> bool:
+    return bool(QUESTION.search(text))
+
+
+async def next_number(session: AsyncSession, business_id: int) -> int:
+    res = await session.execute(
+        update(Business)
+        .where(col(Business.id) == business_id)
+        .values(mention_seq=col(Business.mention_seq) + 1)
+        .returning(col(Business.mention_seq))
+    )
+    return int(res.scalar_one())
+
+
+async def store(session: AsyncSession, *, account: NetworkAccount, items: Sequence[Mention]) -> list[MentionRow]:
+    """Insert new items once (unique per account and remote id), each with the business's next short number.
+    Items older than the 7-day window are not stored (a newly linked account does not flood the digest)."""
+    assert account.id is not None
+    oldest = utcnow() - timedelta(days=VALID_DAYS)
+    out: list[MentionRow] = []
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    for m in items:
+        if m.created_at is not None and m.created_at < oldest:
+            continue
+        exists = (
+            await session.execute(
+                select(col(MentionRow.id)).where(
+                    col(MentionRow.account_id) == account.id, col(MentionRow.remote_id) == m.remote_id[:500]
+                )
+            )
+        ).first()
+        if exists:
+            continue
+        number = await next_number(session, account.business_id)
+        ins = postgresql.insert(MentionRow) if dialect == "postgresql" else sqlite.insert(MentionRow)
+        values = dict(
+            business_id=account.business_id,
+            account_id=account.id,
+            network=account.network,
+            number=number,
+            remote_id=m.remote_id[:500],
+            kind=m.kind[:16],
+            author=m.author[:200],
+            text=m.text[:5000],
+            url=m.url[:1000],
+            rating=m.rating,
+            is_question=is_question(m.text),
+            is_reply_to_us=m.is_reply_to_us,
+            target={"remote_id": m.target.remote_id, **dict(m.target.extra)},
+            remote_created_at=m.created_at,
+            created_at=utcnow(),
+        )
+        stmt = ins.values(**values).on_conflict_do_nothing(index_elements=["account_id", "remote_id"])
+        new_id = (await session.execute(stmt.returning(col(MentionRow.id)))).scalar_one_or_none()
+        if new_id is not None:
+            row = await session.get(MentionRow, new_id)
+            if row is not None:
+                out.append(row)
+    return out
+
+
+async def pending_items(session: AsyncSession, business_id: int, *, only_new: bool = True) -> list[MentionRow]:
+    """Mentions of the last 7 days not yet answered (and, with ``only_new``, not yet in a digest)."""
+    q = select(MentionRow).where(
+        col(MentionRow.business_id) == business_id,
+        col(MentionRow.created_at) >= utcnow() - timedelta(days=VALID_DAYS),
+        col(MentionRow.answered_at).is_(None),
+    )
+    if only_new:
+        q = q.where(col(MentionRow.digested_at).is_(None))
+    return list((await session.execute(q.order_by(col(MentionRow.id)))).scalars())
+
+
+async def by_number(session: AsyncSession, business_id: int, number: int) -> MentionRow | None:
+    return (
+        await session.execute(
+            select(MentionRow).where(
+                col(MentionRow.business_id) == business_id,
+                col(MentionRow.number) == number,
+                col(MentionRow.created_at) >= utcnow() - timedelta(days=VALID_DAYS),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def to_item(m: MentionRow) -> DigestItem:
+    kind: Kind = m.kind if m.kind in KINDS else "mention"  # type: ignore[assignment]
+    return DigestItem(
+        number=m.number,
+        network=m.network,
+        kind=kind,
+        author=m.author,
+        text=m.text,
+        rating=m.rating,
+        created_at=m.remote_created_at or m.created_at,
+        is_reply_to_us=m.is_reply_to_us,
+    )
+
+
+async def settings_for(session: AsyncSession, member: Member) -> DigestSettings:
+    assert member.id is not None
+    found = await session.get(DigestSettings, member.id)
+    if found is None:
+        found = DigestSettings(member_id=member.id)
+        session.add(found)
+        await session.flush()
+    return found
+
+
+def _hm(value: str) -> time:
+    h, m = value.split(":")
+    return time(int(h), int(m))
+
+
+def in_quiet_hours(st: DigestSettings, local: datetime) -> bool:
+    start, end, t = _hm(st.quiet_start), _hm(st.quiet_end), local.time()
+    if start == end:
+        return False
+    return (start <= t or t < end) if start > end else (start <= t < end)
+
+
+def quiet_end_after(st: DigestSettings, local: datetime) -> datetime:
+    """The end of the quiet period ``local`` falls in (the next ``quiet_end`` wall-clock time)."""
+    end = _hm(st.quiet_end)
+    candidate = datetime.combine(local.date(), end, tzinfo=local.tzinfo)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), end, tzinfo=local.tzinfo)
+    return candidate
+
+
+def due_slots(st: DigestSettings, tz: ZoneInfo, now: datetime) -> list[datetime]:
+    """Digest slots (aware, local) that have started in the last 12 hours: yesterday's and today's hours."""
+    local = now.astimezone(tz)
+    out: list[datetime] = []
+    for day in (local.date() - timedelta(days=1), local.date()):
+        for h in st.hours:
+            slot = _localize(day, _hm(h), tz)
+            if slot <= local < slot + timedelta(hours=12):
+                out.append(slot)
+    return out
+
+
+def _localize(day: date, at: time, tz: ZoneInfo) -> datetime:
+    # Across a daylight-saving change a wall-clock time may not exist (spring) or exist twice (autumn);
+    # normalising through UTC moves a missing time forward and takes the first of a doubled one.
+    return datetime.combine(day, at, tzinfo=tz).astimezone(ZoneInfo("UTC")).astimezone(tz)
+
+
+async def segments_sent_today(session: AsyncSession, member: Member, tz: ZoneInfo) -> int:
+    local_midnight = datetime.combine(utcnow().astimezone(tz).date(), time(0), tzinfo=tz)
+    total = (
+        await session.execute(
+            select(func.coalesce(func.sum(col(OutboundMessage.segments)), 0)).where(
+                col(OutboundMessage.member_id) == member.id,
+                col(OutboundMessage.channel) == "sms",
+                col(OutboundMessage.kind).in_(["digest", "alert"]),
+                col(OutboundMessage.created_at) >= local_midnight,
+            )
+        )
+    ).scalar_one()
+    return int(total or 0)

@@ -1,0 +1,676 @@
+"""The SMS command service end to end: a signed Twilio webhook, the job runner, the console provider, and what
+the owner gets back (``GET /api/v1/businesses/{id}/messages?direction=out``)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
+from twilio.request_validator import RequestValidator
+
+from app.accounts.service import link
+from app.catalogue import t
+from app.kit.sms_text import is_gsm7, segment_info
+from app.kit.time import set_clock
+from app.models import InboundMessage, Job, Post
+from app.runtime import Runtime
+from app.worker.runner import Runner
+from tests.conftest import BOTH_BACKENDS
+from tests.helpers import PUBLIC_URL, TWILIO_TOKEN, drain, make_business, send_sms, twilio_form
+from tests.worker.mastodon_stub import MastodonStub, running_stub
+
+NUMBER = "+15817000001"
+OWNER = "+14185550120"
+STRANGER = "+14185559999"
+
+
+class Clock:
+    """Real time plus a movable offset (set_clock): jobs, pending confirmations and PIN windows follow it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    c = Clock()
+    set_clock(c)
+    try:
+        yield c
+    finally:
+        set_clock(None)
+
+
+class Chat:
+    """One phone texting one Ardoise number; ``say`` returns the SMS that the command caused (new outbound
+    rows of the watched businesses, oldest first)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        auth: dict[str, str],
+        runner: Runner[Runtime],
+        biz_ids: list[int],
+        phone: str = OWNER,
+        to: str = NUMBER,
+    ) -> None:
+        self.client, self.auth, self.runner = client, auth, runner
+        self.biz_ids, self.phone, self.to = biz_ids, phone, to
+        self.seen: set[int] = set()
+
+    async def send(self, body: str, sid: str | None = None, **extra: str) -> None:
+        r = await send_sms(self.client, self.phone, self.to, body, sid=sid, **extra)
+        assert r.status_code == 200, r.text
+        assert "<Response" in r.text
+
+    async def say(self, body: str, *, future: bool = False, **extra: str) -> list[dict[str, Any]]:
+        await self.send(body, **extra)
+        await drain(self.runner, include_future=future)
+        return await self.new()
+
+    async def texts(self, body: str, **extra: str) -> list[str]:
+        return [m["body"] for m in await self.say(body, **extra)]
+
+    async def new(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for biz_id in self.biz_ids:
+            out += [m for m in await messages(self.client, self.auth, biz_id, "out") if m["id"] not in self.seen]
+        out.sort(key=lambda m: int(m["id"]))
+        self.seen.update(m["id"] for m in out)
+        return out
+
+
+async def messages(client: httpx.AsyncClient, auth: dict[str, str], biz_id: int, direction: str) -> list[Any]:
+    r = await client.get(
+        f"/api/v1/businesses/{biz_id}/messages", params={"direction": direction, "limit": 200}, headers=auth
+    )
+    assert r.status_code == 200, r.text
+    items: list[Any] = r.json()["items"]
+    return items
+
+
+async def posts(client: httpx.AsyncClient, auth: dict[str, str], biz_id: int) -> list[Any]:
+    r = await client.get(f"/api/v1/businesses/{biz_id}/posts", headers=auth)
+    assert r.status_code == 200, r.text
+    items: list[Any] = r.json()["items"]
+    return items
+
+
+async def count(rt: Runtime, model: Any) -> int:
+    async with rt.db.read() as s:
+        return int((await s.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+@pytest.fixture
+async def biz(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
+    b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER)
+    return b
+
+
+@pytest.fixture
+def chat(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]) -> Chat:
+    return Chat(client, auth, runner, [biz["id"]])
+
+
+def one_sms(msgs: list[dict[str, Any]]) -> str:
+    assert len(msgs) == 1, [m["body"] for m in msgs]
+    m = msgs[0]
+    assert m["encoding"] == "GSM-7", m
+    assert m["segments"] == 1, m
+    assert is_gsm7(m["body"])
+    assert segment_info(m["body"]).segments == 1
+    body: str = m["body"]
+    return body
+
+
+# --- every keyword, both languages, accents and case ---------------------------------------------------
+
+RECEIPT_FR = re.compile(r"Publie #\d+: Page OK")
+RECEIPT_EN = re.compile(r"Posted #\d+: Page OK")
+
+# (what the member texts, the one reply expected: a literal or a pattern, what to send after to undo a state)
+FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
+    ("AIDE", t("help", "fr"), None),
+    ("aide", t("help", "fr"), None),
+    ("Aide!", t("help", "fr"), None),
+    ("aide svp", t("help", "fr"), None),
+    ("HELP", t("help", "fr"), None),  # the member's language, not the keyword's
+    ("help?", t("help", "fr"), None),
+    ("INFO", t("help", "fr"), None),
+    ("Info", t("help", "fr"), None),
+    ("ETAT", "Etat: Page OK.", None),
+    ("État", "Etat: Page OK.", None),
+    ("etat.", "Etat: Page OK.", None),
+    ("STATUS", "Etat: Page OK.", None),
+    ("ANNULER", "Aucune publication a retirer.", None),
+    ("annuler", "Aucune publication a retirer.", None),
+    ("UNDO", "Aucune publication a retirer.", None),
+    ("EFFACER 7", "Publication #7 introuvable.", None),
+    ("Effacer 7", "Publication #7 introuvable.", None),
+    ("DELETE 7", "Publication #7 introuvable.", None),
+    ("OUI", "Rien a confirmer.", None),
+    ("oui", "Rien a confirmer.", None),
+    ("Oui.", "Rien a confirmer.", None),
+    ("YES", "Rien a confirmer.", None),
+    ("NON", "Rien a confirmer.", None),
+    ("no", "Rien a confirmer.", None),
+    ("PIN 4821", "Aucune action en attente d'un PIN.", None),
+    ("NIP 4821", "Aucune action en attente d'un PIN.", None),
+    ("Bonjour", t("help_short", "fr"), None),
+    ("LANGUE FR", "Langue: francais. LANGUAGE EN for English.", None),
+    ("langue fr", "Langue: francais. LANGUAGE EN for English.", None),
+    ("LANGUAGE FR", "Langue: francais. LANGUAGE EN for English.", None),
+    ("Français", "Langue: francais. LANGUAGE EN for English.", None),
+    ("ARRET", "Ardoise: vous ne recevrez plus de SMS. Texto DEBUT pour revenir.", "DEBUT"),
+    ("ARRÊT", t("stop", "fr"), "DEBUT"),
+    ("arrêt", t("stop", "fr"), "Début"),
+    ("Arret!", t("stop", "fr"), "debut"),
+    ("STOP", t("stop", "fr"), "START"),
+    ("stop", t("stop", "fr"), "start"),
+    ("STOPALL", t("stop", "fr"), "UNSTOP"),
+    ("UNSUBSCRIBE", t("stop", "fr"), "START"),
+    ("CANCEL", t("stop", "fr"), "START"),
+    ("END", t("stop", "fr"), "START"),
+    ("QUIT", t("stop", "fr"), "START"),
+    ("PUBLIER Soupe du jour", RECEIPT_FR, None),
+    ("publier: Soupe du jour", RECEIPT_FR, None),
+    ("PUBLIER:Soupe du jour", RECEIPT_FR, None),
+    ("Publiér Soupe du jour", RECEIPT_FR, None),
+    ("POST Soup of the day", RECEIPT_FR, None),
+    ("PUB Soupe du jour", RECEIPT_FR, None),
+    ("pub Soupe du jour", RECEIPT_FR, None),
+    ("Soupe du jour: poireaux", "Publier ce texte? Repondez OUI (30 min).", "NON"),
+    ("PUBLIR Menu du jour", "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer.", "NON"),
+]
+
+EN_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
+    ("HELP", t("help", "en"), None),
+    ("help", t("help", "en"), None),
+    ("AIDE", t("help", "en"), None),
+    ("INFO", t("help", "en"), None),
+    ("STATUS", "Status: Page OK.", None),
+    ("Status", "Status: Page OK.", None),
+    ("ETAT", "Status: Page OK.", None),
+    ("UNDO", "No post to remove.", None),
+    ("undo", "No post to remove.", None),
+    ("DELETE 7", "Post #7 not found.", None),
+    ("YES", "Nothing to confirm.", None),
+    ("yes", "Nothing to confirm.", None),
+    ("OUI", "Nothing to confirm.", None),
+    ("Hello", t("help_short", "en"), None),
+    ("LANGUAGE EN", "Language: English. LANGUE FR pour le francais.", None),
+    ("english", "Language: English. LANGUE FR pour le francais.", None),
+    ("STOP", "Ardoise: you will get no more texts. Text START to come back.", "START"),
+    ("Stop.", t("stop", "en"), "start"),
+    ("ARRÊT", t("stop", "en"), "DEBUT"),
+    ("POST Soup of the day", RECEIPT_EN, None),
+    ("post: Soup of the day", RECEIPT_EN, None),
+    ("PUBLIER Soupe du jour", RECEIPT_EN, None),
+    ("Soup of the day: leek", "Post this? Reply YES (30 min).", "NO"),
+    ("POTS Soup of the day", "Did you mean POST? Reply YES to confirm.", "NO"),
+]
+
+
+async def _run_table(
+    chat: Chat, clock: Clock, table: list[tuple[str, str | re.Pattern[str], str | None]], lang: str
+) -> None:
+    failures: list[str] = []
+    for body, expected, after in table:
+        clock.advance(hours=2)  # no rate limit nor loop guard between rows
+        msgs = await chat.say(body)
+        got = [m["body"] for m in msgs]
+        ok = len(msgs) == 1 and (
+            expected.fullmatch(got[0]) is not None if isinstance(expected, re.Pattern) else got[0] == expected
+        )
+        if ok:
+            one_sms(msgs)
+        else:
+            failures.append(f"{body!r}: expected {expected!r}, got {got!r}")
+        if after is not None:
+            undo = await chat.texts(after)
+            if after.upper().rstrip(".") in ("DEBUT", "START", "UNSTOP") or after == "Début":
+                if undo != [t("start", lang)]:
+                    failures.append(f"{after!r} after {body!r}: got {undo!r}")
+            elif len(undo) != 1:
+                failures.append(f"{after!r} after {body!r}: got {undo!r}")
+    assert not failures, "\n".join(failures)
+
+
+@BOTH_BACKENDS
+async def test_every_keyword_in_french_gets_its_one_reply(chat: Chat, clock: Clock) -> None:
+    await _run_table(chat, clock, FR_TABLE, "fr")
+
+
+async def test_every_keyword_in_english_gets_its_one_reply(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], clock: Clock
+) -> None:
+    b, _ = await make_business(client, auth, slug="diner", number=NUMBER, phone=OWNER, lang="en")
+    await _run_table(Chat(client, auth, runner, [b["id"]]), clock, EN_TABLE, "en")
+
+
+# --- publish and its receipt -----------------------------------------------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_publier_sends_exactly_one_receipt_naming_the_post(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    body = one_sms(await chat.say("PUBLIER Menu du jour : jarret d’agneau, crème brûlée", future=True))
+    assert body == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Deuxième", future=True)) == "Publie #2: Page OK"
+    items = await posts(client, auth, biz["id"])
+    assert [(p["number"], p["text"], p["status"]) for p in items] == [
+        (2, "Deuxième", "published"),
+        (1, "Menu du jour : jarret d’agneau, crème brûlée", "published"),
+    ]
+    out = await messages(client, auth, biz["id"], "out")
+    assert all(m["peer"] == OWNER for m in out)
+    assert [m["kind"] for m in out] == ["receipt", "receipt"]
+
+
+async def test_help_is_answered_to_a_non_member_in_the_keyword_language(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]
+) -> None:
+    stranger = Chat(client, auth, runner, [biz["id"]], phone=STRANGER)
+    assert one_sms(await stranger.say("AIDE")) == t("help", "fr")
+    assert one_sms(await stranger.say("help")) == t("help", "en")
+    assert one_sms(await stranger.say("INFO")) == t("help", "fr")  # bilingual keyword: the business's language
+    out = await messages(client, auth, biz["id"], "out")
+    assert {m["peer"] for m in out} == {STRANGER}
+    inbound = await messages(client, auth, biz["id"], "in")
+    assert {m["status"] for m in inbound} == {"ignored"}
+
+
+@BOTH_BACKENDS
+async def test_a_stranger_cannot_publish_and_gets_no_reply(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]
+) -> None:
+    stranger = Chat(client, auth, runner, [biz["id"]], phone=STRANGER)
+    assert await stranger.say("PUBLIER Pirate!", future=True) == []
+    assert await stranger.say("Texte libre sans mot-clé", future=True) == []
+    assert await posts(client, auth, biz["id"]) == []
+    assert await count(rt, Post) == 0
+    inbound = await messages(client, auth, biz["id"], "in")
+    assert [(m["peer"], m["body"], m["status"]) for m in inbound] == [
+        (STRANGER, "Texte libre sans mot-clé", "ignored"),
+        (STRANGER, "PUBLIER Pirate!", "ignored"),
+    ]
+
+
+# --- opt-out -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", ["ARRET", "ARRÊT", "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"])
+async def test_opt_out_confirms_once_then_silence_until_start(
+    stop: str, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say(stop)) == t("stop", "fr")
+    assert await chat.say("PUBLIER Menu du soir", future=True) == []
+    assert await chat.say("ETAT") == []
+    assert await chat.say("Texte libre") == []
+    inbound = await messages(client, auth, biz["id"], "in")  # newest first
+    assert [m["status"] for m in inbound[:3]] == ["ignored"] * 3
+    assert await posts(client, auth, biz["id"]) == []
+    assert one_sms(await chat.say("DEBUT")) == t("start", "fr")
+    assert one_sms(await chat.say("PUBLIER Menu du soir", future=True)).startswith("Publie #")
+
+
+async def test_member_opted_out_gets_nothing_for_a_publish(
+    rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("ARRET")) == t("stop", "fr")
+    assert await chat.say("PUBLIER Menu", future=True) == []
+    members = (await client.get(f"/api/v1/businesses/{biz['id']}/members", headers=auth)).json()["items"]
+    assert members[0].get("opted_out", True)
+    assert one_sms(await chat.say("START")) == t("start", "fr")
+
+
+# --- language -----------------------------------------------------------------------------------------
+
+
+async def test_langue_en_switches_every_later_reply(chat: Chat) -> None:
+    assert one_sms(await chat.say("LANGUE EN")) == "Language: English. LANGUE FR pour le francais."
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Posted #1: Page OK"
+    assert one_sms(await chat.say("AIDE")) == t("help", "en")
+    assert one_sms(await chat.say("langue fr")) == "Langue: francais. LANGUAGE EN for English."
+    assert one_sms(await chat.say("HELP")) == t("help", "fr")
+
+
+# --- confirmation ---------------------------------------------------------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_free_text_asks_then_oui_within_30_minutes_publishes(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("Menu du jour: soupe à l’oignon")) == "Publier ce texte? Repondez OUI (30 min)."
+    assert await posts(client, auth, biz["id"]) == []
+    clock.advance(minutes=29)
+    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Menu du jour: soupe à l’oignon"]
+    assert one_sms(await chat.say("OUI")) == "Rien a confirmer."  # consumed
+
+
+async def test_oui_after_31_minutes_has_nothing_to_confirm(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("Menu du jour: soupe")) == t("confirm_publish", "fr")
+    clock.advance(minutes=31)
+    assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
+    assert await posts(client, auth, biz["id"]) == []
+
+
+async def test_non_cancels(chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]) -> None:
+    assert one_sms(await chat.say("Menu du jour: soupe")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("NON")) == "Annule, rien n'est publie."
+    assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
+    assert await posts(client, auth, biz["id"]) == []
+
+
+async def test_direct_mode_publishes_free_text_at_once(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
+) -> None:
+    b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER, publish_mode="direct")
+    chat = Chat(client, auth, runner, [b["id"]])
+    assert one_sms(await chat.say("Menu du jour: soupe")) == "Publie #1: Page OK"
+    assert [p["text"] for p in await posts(client, auth, b["id"])] == ["Menu du jour: soupe"]
+
+
+async def test_direct_mode_set_through_the_api(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    r = await client.patch(f"/api/v1/businesses/{biz['id']}", headers=auth, json={"publish_mode": "direct"})
+    assert r.status_code == 200, r.text
+    assert one_sms(await chat.say("Menu du jour: soupe")) == "Publie #1: Page OK"
+
+
+async def test_a_typo_keyword_is_suggested_and_oui_publishes(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("PUBLIR Menu du jour")) == "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer."
+    assert await posts(client, auth, biz["id"]) == []
+    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Menu du jour"]
+
+
+# --- PIN ------------------------------------------------------------------------------------------------
+
+
+async def _set_pin(client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], pin: str) -> None:
+    members = (await client.get(f"/api/v1/businesses/{biz['id']}/members", headers=auth)).json()["items"]
+    r = await client.patch(
+        f"/api/v1/businesses/{biz['id']}/members/{members[0]['id']}", headers=auth, json={"pin": pin}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["has_pin"] is True
+
+
+@BOTH_BACKENDS
+async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    await _set_pin(client, auth, biz, "4821")
+    assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
+    assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publie #1: Page OK"
+    assert "Menu du jour" in (await client.get("/b/bistro")).text
+    assert one_sms(await chat.say("ANNULER")) == "Code requis: repondez PIN et votre code."
+    assert one_sms(await chat.say("PIN 0000")) == "PIN incorrect."
+    assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
+    assert one_sms(await chat.say("PIN 4821")) == "#1 retire: Page retire"
+    assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["deleted"]
+    assert "Menu du jour" not in (await client.get("/b/bistro")).text
+    assert one_sms(await chat.say("PIN 4821")) == "Aucune action en attente d'un PIN."
+
+
+async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    await _set_pin(client, auth, biz, "4821")
+    assert one_sms(await chat.say("AIDE")) == t("help", "fr")
+    clock.advance(days=29)
+    assert one_sms(await chat.say("PUBLIER Un")) == "Publie #1: Page OK"
+    clock.advance(days=31)
+    assert one_sms(await chat.say("PUBLIER Deux")) == "Code requis: repondez PIN et votre code."
+    assert len(await posts(client, auth, biz["id"])) == 1
+    assert one_sms(await chat.say("PIN 1234")) == "PIN incorrect."
+    assert one_sms(await chat.say("PIN 4821")) == "Publie #2: Page OK"
+    assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Deux", "Un"]
+
+
+# --- protection -----------------------------------------------------------------------------------------
+
+
+async def test_rate_limit_31st_command_refused_once_32nd_silent(chat: Chat, clock: Clock) -> None:
+    for n in range(1, 31):
+        assert await chat.texts(f"EFFACER {n}") == [f"Publication #{n} introuvable."], n
+    assert one_sms(await chat.say("EFFACER 31")) == "Trop de messages. Reessayez dans une heure."
+    assert await chat.say("EFFACER 32") == []
+    assert await chat.say("AIDE") == []
+    clock.advance(minutes=61)
+    assert await chat.texts("EFFACER 33") == ["Publication #33 introuvable."]
+
+
+async def test_loop_guard_same_text_to_same_number_five_times_in_ten_minutes(chat: Chat, clock: Clock) -> None:
+    replies = [await chat.texts("AIDE") for _ in range(7)]
+    assert replies == [[t("help", "fr")]] * 5 + [[], []]
+    assert await chat.texts("ETAT") == ["Etat: Page OK."]  # another text still goes out
+    clock.advance(minutes=11)
+    assert await chat.texts("AIDE") == [t("help", "fr")]
+
+
+async def test_over_1600_characters_is_refused_with_a_clear_reply(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    body = "PUBLIER " + "Très bon menu. " * 120
+    reply = one_sms(await chat.say(body, future=True))
+    assert reply == f"Message trop long ({len(body.rstrip())} car., max 1600). Rien n'est publie."
+    assert await posts(client, auth, biz["id"]) == []
+
+
+async def test_more_than_ten_media_is_refused(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    media: dict[str, str] = {"NumMedia": "11"}
+    for i in range(11):
+        media[f"MediaUrl{i}"] = f"https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME{i}"
+        media[f"MediaContentType{i}"] = "image/jpeg"
+    reply = one_sms(await chat.say("PUBLIER Nos plats", future=True, **media))
+    assert reply == "Trop de photos (11, max 10). Rien n'est publie."
+    assert await posts(client, auth, biz["id"]) == []
+
+
+# --- webhook: replay and signatures ----------------------------------------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_replayed_message_sid_gives_one_row_one_post_one_receipt(
+    rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    sid = "SM" + "7" * 32
+    first, second = await asyncio.gather(
+        send_sms(client, OWNER, NUMBER, "PUBLIER Menu", sid=sid),
+        send_sms(client, OWNER, NUMBER, "PUBLIER Menu", sid=sid),
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    await drain(chat.runner)
+    third = await send_sms(client, OWNER, NUMBER, "PUBLIER Menu", sid=sid)  # after processing too
+    assert third.status_code == 200
+    await drain(chat.runner, include_future=True)
+    assert one_sms(await chat.new()) == "Publie #1: Page OK"
+    assert len(await messages(client, auth, biz["id"], "in")) == 1
+    assert len(await posts(client, auth, biz["id"])) == 1
+    assert await count(rt, InboundMessage) == 1
+
+
+def _signed(form: dict[str, str], url: str, token: str = TWILIO_TOKEN) -> str:
+    sig: str = RequestValidator(token).compute_signature(url, form)
+    return sig
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda f: {"X-Twilio-Signature": _signed(f, PUBLIC_URL + "/webhooks/twilio/sms", "x")}, id="forged"),
+        pytest.param(lambda f: {}, id="missing"),
+        pytest.param(lambda f: {"X-Twilio-Signature": ""}, id="empty"),
+        pytest.param(
+            lambda f: {"X-Twilio-Signature": _signed(f, "https://evil.example/webhooks/twilio/sms")}, id="other-host"
+        ),
+        pytest.param(
+            lambda f: {"X-Twilio-Signature": _signed(f, PUBLIC_URL + "/webhooks/twilio/status")}, id="other-path"
+        ),
+        pytest.param(
+            lambda f: {"X-Twilio-Signature": _signed({**f, "Body": "PUBLIER autre"}, PUBLIC_URL + "/webhooks/twilio/sms")},
+            id="other-body",
+        ),
+    ],
+)
+async def test_bad_signature_is_403_and_nothing_is_stored(
+    headers: Any, rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    form = twilio_form(OWNER, NUMBER, "PUBLIER Menu")
+    r = await client.post("/webhooks/twilio/sms", data=form, headers=headers(form))
+    assert r.status_code == 403, r.text
+    assert await count(rt, InboundMessage) == 0
+    assert await count(rt, Job) == 0
+    assert await messages(client, auth, biz["id"], "in") == []
+
+
+async def test_signature_covers_the_raw_query_string_with_a_plus(
+    rt: Runtime, client: httpx.AsyncClient, biz: dict[str, Any]
+) -> None:
+    path = "/webhooks/twilio/sms?tag=a+b&x=%2B1"
+    r = await send_sms(client, OWNER, NUMBER, "AIDE", path=path)
+    assert r.status_code == 200, r.text
+    assert await count(rt, InboundMessage) == 1
+    # Signed over a re-encoded query ("+" as a space): not what Twilio called, refused.
+    form = twilio_form(OWNER, NUMBER, "AIDE")
+    sig = _signed(form, PUBLIC_URL + "/webhooks/twilio/sms?tag=a%20b&x=%2B1")
+    r = await client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+    assert r.status_code == 403
+    assert await count(rt, InboundMessage) == 1
+
+
+async def test_signature_checked_over_the_public_url_behind_a_proxy(
+    rt: Runtime, client: httpx.AsyncClient, biz: dict[str, Any]
+) -> None:
+    form = twilio_form(OWNER, NUMBER, "AIDE")
+    sig = _signed(form, PUBLIC_URL + "/webhooks/twilio/sms")
+    r = await client.post(
+        "http://10.0.0.7:8000/webhooks/twilio/sms",
+        data=form,
+        headers={"X-Twilio-Signature": sig, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+    )
+    assert r.status_code == 200, r.text
+    assert await count(rt, InboundMessage) == 1
+
+
+# --- one number, two businesses ---------------------------------------------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_shared_number_asks_which_business_and_2_runs_the_command_on_the_second(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
+) -> None:
+    a, _ = await make_business(client, auth, slug="alpha", number=NUMBER, phone=OWNER)
+    b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
+    chat = Chat(client, auth, runner, [a["id"], b["id"]])
+    question = one_sms(await chat.say("PUBLIER Menu du jour"))
+    assert question == "Pour quelle entreprise? Repondez 1 Bistro alpha 2 Bistro beta"
+    assert await posts(client, auth, a["id"]) == []
+    assert await posts(client, auth, b["id"]) == []
+    receipt = await chat.say("2")
+    assert one_sms(receipt) == "Publie #1: Page OK"
+    assert await posts(client, auth, a["id"]) == []
+    assert [p["text"] for p in await posts(client, auth, b["id"])] == ["Menu du jour"]
+    assert "Menu du jour" in (await client.get("/b/beta")).text
+    assert "Menu du jour" not in (await client.get("/b/alpha")).text
+
+
+async def test_shared_number_member_of_one_business_only_is_routed_without_asking(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
+) -> None:
+    a, _ = await make_business(client, auth, slug="alpha", number=NUMBER, phone="+14185550177")
+    b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
+    chat = Chat(client, auth, runner, [a["id"], b["id"]])
+    assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publie #1: Page OK"
+    assert [p["text"] for p in await posts(client, auth, b["id"])] == ["Menu du jour"]
+    assert await posts(client, auth, a["id"]) == []
+
+
+# --- the receipt after a slow network ----------------------------------------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_receipt_at_the_deadline_says_pending_and_a_later_failure_sends_one_followup(
+    rt: Runtime, chat: Chat, clock: Clock, biz: dict[str, Any]
+) -> None:
+    with running_stub(MastodonStub(status_http_error=503)) as stub:
+        async with rt.db.write() as s:
+            await link(
+                s,
+                business_id=biz["id"],
+                network="mastodon",
+                handle="@bistro@masto.test",
+                credentials=stub.credentials(),
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+        assert await chat.say("PUBLIER Menu du jour") == [], "a receipt before the deadline with Mastodon pending"
+        assert stub.status_requests >= 1
+        clock.advance(seconds=30)
+        assert await chat.new() == []
+        await drain(chat.runner)
+        assert await chat.new() == []
+        clock.advance(seconds=31)  # past the 60 s deadline
+        await drain(chat.runner)
+        assert one_sms(await chat.new()) == "Publie #1: Page OK, Mastodon en attente"
+        # Mastodon now refuses for good: one follow-up, then nothing more.
+        stub.status_http_error = 422
+        clock.advance(hours=2)
+        await drain(chat.runner, include_future=True)
+        followup = one_sms(await chat.new())
+        assert followup.startswith("#1 Mastodon: echec ("), followup
+        clock.advance(hours=2)
+        await drain(chat.runner, include_future=True)
+        assert await chat.new() == []
+        assert stub.creations == 0
+
+
+async def test_receipt_waits_for_a_slow_network_that_then_succeeds(
+    rt: Runtime, chat: Chat, clock: Clock, biz: dict[str, Any]
+) -> None:
+    with running_stub(MastodonStub(status_http_error=503)) as stub:
+        async with rt.db.write() as s:
+            await link(
+                s,
+                business_id=biz["id"],
+                network="mastodon",
+                handle="@bistro@masto.test",
+                credentials=stub.credentials(),
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+        assert await chat.say("PUBLIER Menu du jour") == []
+        stub.status_http_error = None
+        clock.advance(seconds=5)
+        await drain(chat.runner)
+        assert one_sms(await chat.new()) == "Publie #1: Page OK, Mastodon OK"
+        assert stub.creations == 1
+        await drain(chat.runner, include_future=True)
+        assert await chat.new() == []

@@ -1,0 +1,183 @@
+"""THE acceptance test of the job engine: a real ``ardoise worker`` process is SIGKILLed in the middle of a
+delivery, a new one is started, and the delivery completes exactly once.
+
+"In the middle" is made deterministic without mocks: the Mastodon account points at a real loopback
+server (tests/worker/mastodon_stub.py) whose first ``POST /api/v1/statuses`` blocks until the test has
+killed the worker. Then the request goes through: the network *has* the status, but the worker died before
+recording it. The restarted worker must not make a second one.
+
+On SQLite the restarted delivery finds the status in the account's timeline (``find_existing``); on
+PostgreSQL the stub hides its timeline (a lagging instance), so only the ``Idempotency-Key`` sent again
+with the retry keeps the status single.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.accounts.service import link
+from app.models import Delivery, Job
+from app.runtime import Runtime
+from tests.conftest import BOTH_BACKENDS
+from tests.helpers import make_business
+from tests.worker.mastodon_stub import MastodonStub, running_stub
+
+TEXT = "Soupe à l'oignon gratinée ce midi, 9 $"
+
+
+def _worker_command() -> list[str]:
+    script = Path(sys.executable).parent / "ardoise"
+    if script.exists():
+        return [str(script), "worker"]
+    found = shutil.which("ardoise")
+    if found:
+        return [found, "worker"]
+    return [sys.executable, "-c", "from app.cli import main; main()", "worker"]
+
+
+def _start_worker(rt: Runtime, workdir: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
+    env.update(
+        {
+            "ARDOISE_DATABASE_URL": rt.settings.database_url,
+            "ARDOISE_SECRET_KEY": rt.settings.secret_key.get_secret_value(),
+            "ARDOISE_PUBLIC_URL": rt.settings.public_url,
+            "ARDOISE_MEDIA_DIR": str(rt.settings.media_dir),
+            "ARDOISE_SMS_PROVIDER": "console",
+            "ARDOISE_SMTP_ENABLED": "false",
+            "ARDOISE_JOB_LEASE_SECONDS": "5",
+            "ARDOISE_REAPER_INTERVAL": "1",
+            "ARDOISE_WORKER_POLL_INTERVAL": "0.1",
+            "ARDOISE_LOG_FORMAT": "console",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        }
+    )
+    out = log.open("ab")
+    try:
+        return subprocess.Popen(_worker_command(), env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        out.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+async def _wait_for(check: Callable[[], Awaitable[bool]], what: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; worker log:\n{tail}")
+        await asyncio.sleep(0.1)
+
+
+async def _mastodon_delivery(rt: Runtime) -> Delivery:
+    async with rt.db.read() as s:
+        d = (await s.execute(select(Delivery).where(col(Delivery.network) == "mastodon"))).scalar_one()
+    return d
+
+
+@pytest.mark.slow
+@BOTH_BACKENDS
+async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], backend: str, tmp_path: Path
+) -> None:
+    t0 = time.monotonic()
+    stub = MastodonStub(block_first_status=True, list_statuses=backend == "sqlite")
+    log = tmp_path / "worker.log"
+    procs: list[subprocess.Popen[bytes]] = []
+    with running_stub(stub):
+        biz, _ = await make_business(client, auth, slug="kill")
+        async with rt.db.write() as s:
+            await link(
+                s,
+                business_id=biz["id"],
+                network="mastodon",
+                handle="@bistro@masto.test",
+                credentials=stub.credentials(),
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+        r = await client.post(f"/api/v1/businesses/{biz['id']}/posts", headers=auth, json={"text": TEXT})
+        assert r.status_code == 202, r.text
+        assert sorted(d["network"] for d in r.json()["deliveries"]) == ["mastodon", "page"]
+        try:
+            print("restart", time.monotonic() - t0)
+            procs.append(_start_worker(rt, tmp_path, log))
+            arrived = await asyncio.to_thread(stub.arrived.wait, 30)
+            assert arrived, "the worker never called Mastodon; log:\n" + log.read_text(errors="replace")[-3000:]
+            assert procs[0].poll() is None
+            print("arrived", time.monotonic() - t0)
+            procs[0].send_signal(signal.SIGKILL)
+            assert procs[0].wait(10) == -signal.SIGKILL
+
+            # The network now accepts the request its client died waiting for.
+            stub.release.set()
+            assert await asyncio.to_thread(stub.created.wait, 10)
+            assert stub.creations == 1
+            d = await _mastodon_delivery(rt)
+            assert (d.status, d.remote_id) == ("pending", None), "the kill did not land mid-delivery"
+            async with rt.db.read() as s:
+                job = (await s.execute(select(Job).where(col(Job.dedup_key) == f"deliver:{d.id}"))).scalar_one()
+            assert job.state == "running"
+            assert job.attempts == 1
+
+            print("restart", time.monotonic() - t0)
+            procs.append(_start_worker(rt, tmp_path, log))
+
+            async def published() -> bool:
+                return (await _mastodon_delivery(rt)).status == "published"
+
+            await _wait_for(published, "the mastodon delivery to be published", log, timeout=40)
+        finally:
+            print("published", time.monotonic() - t0)
+            for p in procs:
+                _stop(p)
+            print("stopped", time.monotonic() - t0)
+
+        assert stub.creations == 1, f"{stub.creations} statuses on the network"
+        d = await _mastodon_delivery(rt)
+        assert d.remote_id == stub.statuses[0]["id"]
+        assert d.remote_url == stub.statuses[0]["url"]
+        if backend == "sqlite":
+            assert stub.status_requests == 1, "the retry should have found the status instead of posting again"
+        else:
+            assert stub.status_requests == 2
+            assert stub.idempotent_replays == 1
+            assert len(set(stub.keys_seen)) == 1, "the retry used another Idempotency-Key"
+        async with rt.db.read() as s:
+            job = (await s.execute(select(Job).where(col(Job.dedup_key) == f"deliver:{d.id}"))).scalar_one()
+        assert job.state == "done"
+
+    posts = (await client.get(f"/api/v1/businesses/{biz['id']}/posts", headers=auth)).json()["items"]
+    assert len(posts) == 1
+    assert posts[0]["status"] == "published"
+    assert sorted((x["network"], x["status"]) for x in posts[0]["deliveries"]) == [
+        ("mastodon", "published"),
+        ("page", "published"),
+    ]
+    page = await client.get("/b/kill")
+    assert page.status_code == 200
+    assert page.text.count("<article") == 1
+    assert page.text.count(f"<p>{TEXT.replace(chr(39), '&#39;')}</p>") == 1
