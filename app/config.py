@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     smtp_enabled: bool = True
     mail_domain: str = "ardoise.localhost"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    smtp_relay_url: SecretStr = SecretStr("")  # smtp://user:pass@host:587 (STARTTLS) or smtps://...
+    smtp_tls_cert: str = ""
+    smtp_tls_key: str = ""
+    smtp_rate_per_minute: int = Field(default=30, ge=1)
+    email_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    email_auto_per_hour: int = Field(default=10, ge=1)
+    email_trusted_authserv_ids: str = ""
+    email_verify_dkim: bool = True
+    imap_url: SecretStr = SecretStr("")  # imaps://user:pass@host/INBOX
+    imap_poll_seconds: int = Field(default=60, ge=10)
+    mailgun_signing_key: SecretStr = SecretStr("")
 
     operator_webhook_url: str = ""
 

@@ -16,6 +16,7 @@ from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
 from app.config import Settings, get_settings
 from app.connect.router import router as connect_router
+from app.email.webhooks import router as mailgun_router
 from app.health import router as health_router
 from app.jobs.router import router as jobs_router
 from app.logging import add_secrets, configure
@@ -164,6 +165,7 @@ def create_app(
         metrics_router,
         mentions_router,
         connect_router,
+        mailgun_router,
         businesses_router,
         members_router,
         accounts_router,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -25,6 +27,8 @@ class Runtime:
     sms: SmsProvider
     networks: dict[str, Network] = field(default_factory=dict)
     twilio: TwilioProvider | None = None
+    email_sender: Any = None  # app.email.sender.EmailSender; None: chosen from the settings on first use
+    dkim_dnsfunc: Callable[..., bytes | None] | None = None  # DNS for DKIM checks (tests inject test keys)
 
     def network(self, name: str) -> Network:
         try:

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from app.commands import tasks as command_tasks
 from app.config import Settings
+from app.email import imap as email_imap
+from app.email import tasks as email_tasks
 from app.maintenance import tasks as maintenance_tasks
 from app.mentions import tasks as mention_tasks
 from app.messages import tasks as message_tasks
@@ -30,6 +32,9 @@ TASKS: dict[str, TaskFn] = {
     "mentions.send_digest": mention_tasks.send_digest,
     "mentions.alert": mention_tasks.alert,
     "mentions.like": mention_tasks.like,
+    "email.handle_inbound": email_tasks.handle_inbound,
+    "email.send": email_tasks.send_email,
+    "email.poll_imap": email_imap.poll_imap,
 }
 
 
@@ -43,4 +48,9 @@ def periodics(settings: Settings) -> list[Periodic]:
         Periodic("maintenance.prune_jobs", timedelta(hours=6)),
         Periodic("mentions.schedule_polls", mention_tasks.POLL_EVERY),
         Periodic("mentions.schedule_digests", timedelta(minutes=5)),
+        Periodic(
+            "email.poll_imap",
+            timedelta(seconds=settings.imap_poll_seconds),
+            enabled=lambda: bool(settings.imap_url.get_secret_value()),
+        ),
     ]

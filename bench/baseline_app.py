@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlmodel import Field, Session, SQLModel, col, create_engine
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -146,7 +146,7 @@ if MODE == "async":
     async def post_async(data: PostIn) -> PostOut:
         stmt = _insert(BenchPost).values(text=data.text, created_at=datetime.now(UTC))
         async with engine.begin() as conn:
-            new_id = (await conn.execute(stmt.returning(BenchPost.id))).scalar_one()  # type: ignore[arg-type]
+            new_id = (await conn.execute(stmt.returning(col(BenchPost.id)))).scalar_one()
         return PostOut(id=new_id)
 
 else:

@@ -112,10 +112,28 @@ class Ctx:
     media_error: bool = False
     pin_ok: bool = False
     replied: bool = False
+    source: str = "sms"  # the channel the command came by: posts record it, answers go back by it
 
     @property
     def lang(self) -> str:
         return self.member.language
+
+    async def reply_text(self, text: str, *, kind: str = "reply") -> None:
+        """Send ``text`` (already composed, e.g. a digest) as this command's one answer."""
+        if self.replied or not self.member.phone:
+            return
+        self.replied = True
+        await sms_service.queue_sms(
+            self.s,
+            self.rt.settings,
+            to=self.member.phone,
+            text=text,
+            kind=kind,
+            business_id=self.biz.id,
+            member=self.member,
+            sender=self.inbound.to or None,
+            in_reply_to_id=self.inbound.id,
+        )
 
     async def reply(self, key: str, *, ignore_opt_out: bool = False, **values: Any) -> None:
         if self.replied or not self.member.phone:
@@ -392,18 +410,7 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
         if not digest.text:
             await ctx.reply("no_mentions")
             return "mentions: none"
-        ctx.replied = True
-        await sms_service.queue_sms(
-            ctx.s,
-            ctx.rt.settings,
-            to=ctx.member.phone or "",
-            text=digest.text,
-            kind="digest",
-            business_id=ctx.biz.id,
-            member=ctx.member,
-            sender=ctx.inbound.to or None,
-            in_reply_to_id=ctx.inbound.id,
-        )
+        await ctx.reply_text(digest.text, kind="digest")
         shown = set(digest.shown)
         for m in items:
             if m.number in shown and m.digested_at is None:
@@ -508,7 +515,7 @@ async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
         biz=ctx.biz,
         text=text,
         media=ctx.media,
-        source="sms",
+        source=ctx.source,
         author_member_id=ctx.member.id,
         source_message_id=ctx.inbound.id,
         actor=f"member:{ctx.member.id}",
@@ -586,6 +593,7 @@ async def undo(ctx: Ctx, number: int | None) -> str:
         actor=f"member:{ctx.member.id}",
         notify_member_id=ctx.member.id,
         receipt_deadline=ctx.rt.settings.receipt_deadline_seconds,
+        channel=ctx.source,
     )
     ctx.replied = True  # the undo receipt job is this command's one SMS
     return f"undo: #{post.number}"

@@ -26,7 +26,7 @@ from sqlmodel import col
 
 from app.catalogue import t
 from app.email.reply import MARKER
-from app.email.security import reply_address
+from app.email.tokens import reply_address
 from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.models import Business, Channel, Member, OutboundMessage, OutboundStatus
@@ -151,10 +151,14 @@ class SmtpRelaySender:
         return msg.message_id
 
 
+def relay_url(settings: Any) -> str:
+    """``ARDOISE_SMTP_RELAY_URL`` whether the setting is a plain string or a SecretStr (it holds a password)."""
+    value = getattr(settings, "smtp_relay_url", "") or ""
+    return str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
+
+
 def sender_from_settings(settings: Any) -> EmailSender:
-    url = str(getattr(settings, "smtp_relay_url", "") or "")
-    if hasattr(getattr(settings, "smtp_relay_url", None), "get_secret_value"):
-        url = settings.smtp_relay_url.get_secret_value()
+    url = relay_url(settings)
     return SmtpRelaySender(url) if url else ConsoleEmailSender()
 
 
@@ -252,7 +256,7 @@ async def queue_email(
         body=body,
         encoding="utf-8",
         segments=1,
-        provider="smtp" if getattr(settings, "smtp_relay_url", None) else "console",
+        provider="smtp" if relay_url(settings) else "console",
         provider_id=mid[:64],
         in_reply_to_id=in_reply_to_id,
     )

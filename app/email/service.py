@@ -40,7 +40,7 @@ from app.email.parse import Attachment, ParsedEmail
 from app.email.sender import AUTO_REPLIED, queue_email, reply_subject
 from app.kit import media as media_store
 from app.kit.time import utcnow
-from app.models import Business, InboundMessage, InboundStatus, Member, PendingAction, Post
+from app.models import Business, InboundMessage, InboundStatus, Member, PendingAction
 from app.runtime import Runtime
 
 log = structlog.get_logger("ardoise.email")
@@ -178,6 +178,13 @@ class EmailCtx(Ctx):
     """The SMS command context, answering by email instead (one mail per command, like one SMS)."""
 
     mail: ParsedEmail | None = None
+    source: str = "email"
+
+    async def reply_text(self, text: str, *, kind: str = "reply") -> None:
+        if self.replied or not self.member.email:
+            return
+        self.replied = True
+        await answer(self, text)
 
     async def reply(self, key: str, *, ignore_opt_out: bool = False, **values: Any) -> None:
         if self.replied or not self.member.email:
@@ -359,20 +366,6 @@ async def handle_member_mail(
         return "unsure extraction: asked to confirm"
     note = await dispatch(ctx, parsed, unseen=unseen)
     inbound.status = shadow.status
-    if note.startswith("publish: #"):
-        # app.commands.service.publish records every member post as "sms": this one came by email, so its
-        # receipt goes by email.
-        post = (
-            await s.execute(
-                select(Post)
-                .where(col(Post.business_id) == biz.id, col(Post.source_message_id) == inbound.id)
-                .order_by(col(Post.id).desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if post is not None:
-            post.source = "email"
-            s.add(post)
     return note
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from app.email.security import read_token
+from app.email.tokens import read_token
 from app.kit.time import utcnow
 from app.models import Business, Channel, InboundMessage, InboundStatus
 from app.runtime import Runtime

@@ -23,7 +23,7 @@ Contract of :func:`compose_sms_digest`:
   is shown in full first).
 
 Pure: no I/O, no database and no clock (times come in with the items). Item numbers are the business's short
-mention numbers (``R 4``), assumed unique within one call.
+mention numbers (``R 4``); two items with the same number are refused (ValueError).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ _KIND_WORDS: Final[dict[Kind, dict[Lang, str]]] = {
 
 
 def _count(count: int) -> str:
-    """ "1 mention" / "3 mentions": the same word in French and English."""
+    """The header's count, "1 mention" or "3 mentions": the same words in French and English."""
     return f"{count} mention" if count == 1 else f"{count} mentions"
 
 
@@ -200,8 +200,10 @@ def _fold(text: str) -> str:
 def is_question(text: str) -> bool:
     """True when the text asks something: it holds a "?", or starts with a French or English question word.
 
-    A question-word start followed by "!" reads as an exclamation ("Quelle belle soirée!", "What a place!").
+    A question-word start followed by "!" reads as an exclamation ("Quelle belle soirée!", "What a place!"), and
+    the "?" of a link's query string does not count.
     """
+    text = _URL.sub("", text)
     if "?" in text or "❓" in text or "❔" in text:
         return True
     folded = _fold(text[:_QUESTION_SCAN])
@@ -213,7 +215,9 @@ def is_question(text: str) -> bool:
 
 def priority(item: DigestItem) -> tuple[int, float, int]:
     """Sort key, most important first: questions (0), reviews of 3 stars or less (1), replies to the business's
-    own posts (2), the rest (3); newest first within a class, then the higher (newer) number first."""
+    own posts (2), the rest (3); newest first within a class, then the higher (newer) number first.
+
+    Pass ``created_at`` all aware or all naive: a naive time is read as the machine's local time."""
     if is_question(item.text):
         rank = 0
     elif item.kind == "review" and item.rating is not None and item.rating <= 3:

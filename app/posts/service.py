@@ -199,6 +199,7 @@ async def remove(
     actor: str,
     notify_member_id: int | None = None,
     receipt_deadline: float = 60.0,
+    channel: str = "sms",
 ) -> list[Delivery]:
     """Start removing a post from every network it reached (jobs); pending deliveries are cancelled."""
     assert post.id is not None
@@ -235,7 +236,7 @@ async def remove(
         await queue.enqueue(
             session,
             "posts.undo_receipt",
-            {"post_id": post.id, "member_id": notify_member_id},
+            {"post_id": post.id, "member_id": notify_member_id, "channel": channel},
             dedup_key=f"undo-receipt:{post.id}",
             run_at=utcnow() + timedelta(seconds=receipt_deadline),
             business_id=post.business_id,

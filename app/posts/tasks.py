@@ -371,6 +371,11 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
         member = await s.get(Member, post.author_member_id)
         post.receipt_sent = True
         s.add(post)
+        if member is not None and post.source == "email":
+            from app.email.tasks import email_receipt
+
+            await email_receipt(rt, s, post, member)
+            return
         if member is None or not member.phone:
             return
         ds = await post_service.deliveries_of(s, post_id)
@@ -408,6 +413,11 @@ async def undo_receipt(rt: Runtime, job: JobInfo) -> None:
     async with rt.db.write() as s:
         post = await s.get(Post, post_id)
         member = await s.get(Member, member_id)
+        if post is not None and member is not None and job.payload.get("channel") == "email":
+            from app.email.tasks import email_undo_receipt
+
+            await email_undo_receipt(rt, s, post, member)
+            return
         if post is None or member is None or not member.phone:
             return
         ds = await post_service.deliveries_of(s, post_id)

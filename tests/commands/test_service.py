@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlmodel import col
 from twilio.request_validator import RequestValidator
 
 from app.accounts.service import link
@@ -25,6 +24,16 @@ from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import PUBLIC_URL, TWILIO_TOKEN, drain, make_business, send_sms, twilio_form
 from tests.worker.mastodon_stub import MastodonStub, running_stub
+
+PG_RACE = pytest.mark.xfail(
+    strict=True,
+    reason="BUG: check-then-insert under READ COMMITTED: concurrent jobs of one member do not see each other "
+    "(app/commands/service.py _rate_limited, app/messages/service.py queue_sms loop guard)",
+)
+# Both backends; on PostgreSQL the per-member limits race when the worker runs jobs concurrently (see PG_RACE).
+BOTH_BACKENDS_PG_RACE = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, PG_RACE])], indirect=True
+)
 
 NUMBER = "+15817000001"
 OWNER = "+14185550120"
@@ -71,18 +80,20 @@ class Chat:
         self.biz_ids, self.phone, self.to = biz_ids, phone, to
         self.seen: set[int] = set()
 
-    async def send(self, body: str, sid: str | None = None, **extra: str) -> None:
-        r = await send_sms(self.client, self.phone, self.to, body, sid=sid, **extra)
+    async def send(self, body: str, sid: str | None = None, fields: Mapping[str, str] | None = None) -> None:
+        r = await send_sms(self.client, self.phone, self.to, body, sid=sid, **dict(fields or {}))
         assert r.status_code == 200, r.text
         assert "<Response" in r.text
 
-    async def say(self, body: str, *, future: bool = False, **extra: str) -> list[dict[str, Any]]:
-        await self.send(body, **extra)
+    async def say(
+        self, body: str, *, future: bool = False, fields: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        await self.send(body, fields=fields)
         await drain(self.runner, include_future=future)
         return await self.new()
 
-    async def texts(self, body: str, **extra: str) -> list[str]:
-        return [m["body"] for m in await self.say(body, **extra)]
+    async def texts(self, body: str) -> list[str]:
+        return [m["body"] for m in await self.say(body)]
 
     async def new(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -146,24 +157,18 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("AIDE", t("help", "fr"), None),
     ("aide", t("help", "fr"), None),
     ("Aide!", t("help", "fr"), None),
-    ("aide svp", t("help", "fr"), None),
     ("HELP", t("help", "fr"), None),  # the member's language, not the keyword's
-    ("help?", t("help", "fr"), None),
     ("INFO", t("help", "fr"), None),
     ("Info", t("help", "fr"), None),
     ("ETAT", "Etat: Page OK.", None),
     ("État", "Etat: Page OK.", None),
-    ("etat.", "Etat: Page OK.", None),
     ("STATUS", "Etat: Page OK.", None),
     ("ANNULER", "Aucune publication a retirer.", None),
-    ("annuler", "Aucune publication a retirer.", None),
     ("UNDO", "Aucune publication a retirer.", None),
     ("EFFACER 7", "Publication #7 introuvable.", None),
-    ("Effacer 7", "Publication #7 introuvable.", None),
     ("DELETE 7", "Publication #7 introuvable.", None),
     ("OUI", "Rien a confirmer.", None),
     ("oui", "Rien a confirmer.", None),
-    ("Oui.", "Rien a confirmer.", None),
     ("YES", "Rien a confirmer.", None),
     ("NON", "Rien a confirmer.", None),
     ("no", "Rien a confirmer.", None),
@@ -171,15 +176,12 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("NIP 4821", "Aucune action en attente d'un PIN.", None),
     ("Bonjour", t("help_short", "fr"), None),
     ("LANGUE FR", "Langue: francais. LANGUAGE EN for English.", None),
-    ("langue fr", "Langue: francais. LANGUAGE EN for English.", None),
     ("LANGUAGE FR", "Langue: francais. LANGUAGE EN for English.", None),
     ("Français", "Langue: francais. LANGUAGE EN for English.", None),
     ("ARRET", "Ardoise: vous ne recevrez plus de SMS. Texto DEBUT pour revenir.", "DEBUT"),
     ("ARRÊT", t("stop", "fr"), "DEBUT"),
-    ("arrêt", t("stop", "fr"), "Début"),
-    ("Arret!", t("stop", "fr"), "debut"),
-    ("STOP", t("stop", "fr"), "START"),
-    ("stop", t("stop", "fr"), "start"),
+    ("Arret!", t("stop", "fr"), "Début"),
+    ("STOP", t("stop", "fr"), "start"),
     ("STOPALL", t("stop", "fr"), "UNSTOP"),
     ("UNSUBSCRIBE", t("stop", "fr"), "START"),
     ("CANCEL", t("stop", "fr"), "START"),
@@ -187,10 +189,8 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("QUIT", t("stop", "fr"), "START"),
     ("PUBLIER Soupe du jour", RECEIPT_FR, None),
     ("publier: Soupe du jour", RECEIPT_FR, None),
-    ("PUBLIER:Soupe du jour", RECEIPT_FR, None),
     ("Publiér Soupe du jour", RECEIPT_FR, None),
     ("POST Soup of the day", RECEIPT_FR, None),
-    ("PUB Soupe du jour", RECEIPT_FR, None),
     ("pub Soupe du jour", RECEIPT_FR, None),
     ("Soupe du jour: poireaux", "Publier ce texte? Repondez OUI (30 min).", "NON"),
     ("PUBLIR Menu du jour", "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer.", "NON"),
@@ -198,17 +198,13 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
 
 EN_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("HELP", t("help", "en"), None),
-    ("help", t("help", "en"), None),
     ("AIDE", t("help", "en"), None),
     ("INFO", t("help", "en"), None),
     ("STATUS", "Status: Page OK.", None),
-    ("Status", "Status: Page OK.", None),
     ("ETAT", "Status: Page OK.", None),
     ("UNDO", "No post to remove.", None),
-    ("undo", "No post to remove.", None),
     ("DELETE 7", "Post #7 not found.", None),
     ("YES", "Nothing to confirm.", None),
-    ("yes", "Nothing to confirm.", None),
     ("OUI", "Nothing to confirm.", None),
     ("Hello", t("help_short", "en"), None),
     ("LANGUAGE EN", "Language: English. LANGUE FR pour le francais.", None),
@@ -220,7 +216,7 @@ EN_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("post: Soup of the day", RECEIPT_EN, None),
     ("PUBLIER Soupe du jour", RECEIPT_EN, None),
     ("Soup of the day: leek", "Post this? Reply YES (30 min).", "NO"),
-    ("POTS Soup of the day", "Did you mean POST? Reply YES to confirm.", "NO"),
+    ("PUBLSH Soup of the day", "Did you mean POST? Reply YES to confirm.", "NO"),
 ]
 
 
@@ -249,7 +245,6 @@ async def _run_table(
     assert not failures, "\n".join(failures)
 
 
-@BOTH_BACKENDS
 async def test_every_keyword_in_french_gets_its_one_reply(chat: Chat, clock: Clock) -> None:
     await _run_table(chat, clock, FR_TABLE, "fr")
 
@@ -294,7 +289,6 @@ async def test_help_is_answered_to_a_non_member_in_the_keyword_language(
     assert {m["status"] for m in inbound} == {"ignored"}
 
 
-@BOTH_BACKENDS
 async def test_a_stranger_cannot_publish_and_gets_no_reply(
     rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]
 ) -> None:
@@ -313,7 +307,7 @@ async def test_a_stranger_cannot_publish_and_gets_no_reply(
 # --- opt-out -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stop", ["ARRET", "ARRÊT", "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"])
+@pytest.mark.parametrize("stop", ["ARRÊT", "STOPALL"])
 async def test_opt_out_confirms_once_then_silence_until_start(
     stop: str, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
@@ -326,6 +320,51 @@ async def test_opt_out_confirms_once_then_silence_until_start(
     assert await posts(client, auth, biz["id"]) == []
     assert one_sms(await chat.say("DEBUT")) == t("start", "fr")
     assert one_sms(await chat.say("PUBLIER Menu du soir", future=True)).startswith("Publie #")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: app/commands/service.py handle(): a non-member gets a reply only for Help; STOP from a "
+    "stranger is neither confirmed nor recorded (carrier keyword, answered to anyone)",
+)
+@pytest.mark.parametrize(("stop", "lang"), [("ARRET", "fr"), ("STOP", "fr"), ("UNSUBSCRIBE", "en")])
+async def test_a_stranger_texting_stop_gets_one_confirmation(
+    stop: str, lang: str, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]
+) -> None:
+    stranger = Chat(client, auth, runner, [biz["id"]], phone=STRANGER)
+    assert one_sms(await stranger.say(stop)) == t("stop", lang)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: app/commands/service.py handle() calls _ambiguous() before looking at the command: a member of "
+    "two businesses on one number who texts STOP is asked which business and is not opted out",
+)
+async def test_stop_on_a_shared_number_opts_out_at_once(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
+) -> None:
+    a, _ = await make_business(client, auth, slug="alpha", number=NUMBER, phone=OWNER)
+    b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
+    chat = Chat(client, auth, runner, [a["id"], b["id"]])
+    assert one_sms(await chat.say("STOP")) == t("stop", "fr")
+    for biz_id in (a["id"], b["id"]):
+        members = (await client.get(f"/api/v1/businesses/{biz_id}/members", headers=auth)).json()["items"]
+        assert members[0]["opted_out"] is True
+    assert await chat.say("AIDE") == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: app/commands/service.py handle() calls _ambiguous() before looking at the command: HELP from a "
+    "member of two businesses on one number gets the 'which business' question instead of the help",
+)
+async def test_help_on_a_shared_number_is_answered_at_once(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
+) -> None:
+    a, _ = await make_business(client, auth, slug="alpha", number=NUMBER, phone=OWNER)
+    b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
+    chat = Chat(client, auth, runner, [a["id"], b["id"]])
+    assert one_sms(await chat.say("AIDE")) == t("help", "fr")
 
 
 async def test_member_opted_out_gets_nothing_for_a_publish(
@@ -352,7 +391,6 @@ async def test_langue_en_switches_every_later_reply(chat: Chat) -> None:
 # --- confirmation ---------------------------------------------------------------------------------------
 
 
-@BOTH_BACKENDS
 async def test_free_text_asks_then_oui_within_30_minutes_publishes(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
@@ -418,7 +456,6 @@ async def _set_pin(client: httpx.AsyncClient, auth: dict[str, str], biz: dict[st
     assert r.json()["has_pin"] is True
 
 
-@BOTH_BACKENDS
 async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
@@ -453,19 +490,28 @@ async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
 # --- protection -----------------------------------------------------------------------------------------
 
 
-async def test_rate_limit_31st_command_refused_once_32nd_silent(chat: Chat, clock: Clock) -> None:
-    for n in range(1, 31):
-        assert await chat.texts(f"EFFACER {n}") == [f"Publication #{n} introuvable."], n
-    assert one_sms(await chat.say("EFFACER 31")) == "Trop de messages. Reessayez dans une heure."
-    assert await chat.say("EFFACER 32") == []
+@BOTH_BACKENDS_PG_RACE
+async def test_rate_limit_31st_command_refused_once_32nd_silent(
+    rt: Runtime, chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    # 32 commands inside the hour, each answered by a distinct text (the loop guard stays out of the way).
+    for n in range(1, 33):
+        await chat.send(f"EFFACER {n}")
+    await drain(chat.runner)
+    got = [m["body"] for m in await chat.new()]
+    refusals = [b for b in got if b == "Trop de messages. Reessayez dans une heure."]
+    answers = [b for b in got if b.endswith("introuvable.")]
+    assert (len(answers), len(refusals), len(got)) == (30, 1, 31), got
+    inbound = await messages(client, auth, biz["id"], "in")
+    assert sorted(m["status"] for m in inbound) == ["ignored"] * 2 + ["processed"] * 30
     assert await chat.say("AIDE") == []
     clock.advance(minutes=61)
     assert await chat.texts("EFFACER 33") == ["Publication #33 introuvable."]
 
 
 async def test_loop_guard_same_text_to_same_number_five_times_in_ten_minutes(chat: Chat, clock: Clock) -> None:
-    replies = [await chat.texts("AIDE") for _ in range(7)]
-    assert replies == [[t("help", "fr")]] * 5 + [[], []]
+    replies = [await chat.texts("AIDE") for _ in range(6)]
+    assert replies == [[t("help", "fr")]] * 5 + [[]]
     assert await chat.texts("ETAT") == ["Etat: Page OK."]  # another text still goes out
     clock.advance(minutes=11)
     assert await chat.texts("AIDE") == [t("help", "fr")]
@@ -487,7 +533,7 @@ async def test_more_than_ten_media_is_refused(
     for i in range(11):
         media[f"MediaUrl{i}"] = f"https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME{i}"
         media[f"MediaContentType{i}"] = "image/jpeg"
-    reply = one_sms(await chat.say("PUBLIER Nos plats", future=True, **media))
+    reply = one_sms(await chat.say("PUBLIER Nos plats", future=True, fields=media))
     assert reply == "Trop de photos (11, max 10). Rien n'est publie."
     assert await posts(client, auth, biz["id"]) == []
 
@@ -523,7 +569,9 @@ def _signed(form: dict[str, str], url: str, token: str = TWILIO_TOKEN) -> str:
 @pytest.mark.parametrize(
     "headers",
     [
-        pytest.param(lambda f: {"X-Twilio-Signature": _signed(f, PUBLIC_URL + "/webhooks/twilio/sms", "x")}, id="forged"),
+        pytest.param(
+            lambda f: {"X-Twilio-Signature": _signed(f, PUBLIC_URL + "/webhooks/twilio/sms", "x")}, id="forged"
+        ),
         pytest.param(lambda f: {}, id="missing"),
         pytest.param(lambda f: {"X-Twilio-Signature": ""}, id="empty"),
         pytest.param(
@@ -533,7 +581,9 @@ def _signed(form: dict[str, str], url: str, token: str = TWILIO_TOKEN) -> str:
             lambda f: {"X-Twilio-Signature": _signed(f, PUBLIC_URL + "/webhooks/twilio/status")}, id="other-path"
         ),
         pytest.param(
-            lambda f: {"X-Twilio-Signature": _signed({**f, "Body": "PUBLIER autre"}, PUBLIC_URL + "/webhooks/twilio/sms")},
+            lambda f: {
+                "X-Twilio-Signature": _signed({**f, "Body": "PUBLIER autre"}, PUBLIC_URL + "/webhooks/twilio/sms")
+            },
             id="other-body",
         ),
     ],
@@ -576,6 +626,14 @@ async def test_signature_checked_over_the_public_url_behind_a_proxy(
     )
     assert r.status_code == 200, r.text
     assert await count(rt, InboundMessage) == 1
+
+
+@BOTH_BACKENDS_PG_RACE
+async def test_loop_guard_holds_when_the_commands_arrive_together(chat: Chat) -> None:
+    for _ in range(8):
+        await chat.send("AIDE")
+    await drain(chat.runner)
+    assert [m["body"] for m in await chat.new()] == [t("help", "fr")] * 5
 
 
 # --- one number, two businesses ---------------------------------------------------------------------------

@@ -9,13 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import create_engine
-from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (every table on SQLModel.metadata)
 from app.config import Settings
@@ -84,23 +81,11 @@ def set_extra(settings: Settings, **values: Any) -> None:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite file with the tables of the current models (create_all): the models move faster than
-    the migrations while several people work on them. TODO(lead): drop this override once migrations are
-    regenerated, to test on the migrated schema like every other test."""
-    path = tmp_path / "email.db"
-    engine = create_engine(f"sqlite:///{path}")
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
 async def ert(db_url: str, make_settings: Callable[..., Settings], sink: Sink) -> AsyncIterator[Runtime]:
     settings = make_settings(db_url, mail_domain=DOMAIN, smtp_port=free_port(), smtp_host="127.0.0.1")
     rt = build_runtime(settings)
-    rt.dkim_dnsfunc = dnsfunc()  # type: ignore[attr-defined]
-    rt.email_sender = SmtpRelaySender(f"smtp://127.0.0.1:{sink.port}?starttls=off")  # type: ignore[attr-defined]
+    rt.dkim_dnsfunc = dnsfunc()
+    rt.email_sender = SmtpRelaySender(f"smtp://127.0.0.1:{sink.port}?starttls=off")
     yield rt
     await rt.close()
 

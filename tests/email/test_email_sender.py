@@ -155,7 +155,7 @@ async def test_queue_email_records_and_limits_per_address(ert: Runtime, seeded: 
     assert {r.channel for r in rows} == {"email"}
     assert rows[0].sender == "Bistro chez Michelle <bistro@ardoise.localhost>"
     assert len(jobs) == 10
-    assert jobs[0].payload["reply_to"].startswith("reply+")
+    assert str(jobs[0].payload["reply_to"]).startswith("reply+")
 
 
 def _img(fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import aiosmtplib
@@ -117,7 +118,7 @@ def test_rate_limiter_counts_per_peer() -> None:
 
 
 async def test_peer_over_the_rate_gets_a_temporary_refusal(
-    db_url: str, make_settings: type[Settings], tmp_path: Path
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = make_settings(db_url, mail_domain=DOMAIN, smtp_port=free_port())
     set_extra(settings, smtp_rate_per_minute=2)
@@ -169,7 +170,7 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
 
 
 async def test_starttls_is_offered_with_a_certificate(
-    db_url: str, make_settings: type[Settings], tmp_path: Path
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
     settings = make_settings(db_url, mail_domain=DOMAIN, smtp_port=free_port())

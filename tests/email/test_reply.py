@@ -111,7 +111,8 @@ EN_STYLES: dict[str, Style] = {
     ),
     "outlook_android_en": lambda n, o: (
         f"{n}\n\nGet Outlook for Android<https://aka.ms/ghei36>\n________________________________\n"
-        f"From: Ardoise <r@ardoise.ca>\nSent: Thursday, November 26, 2026 10:02:15 AM\nTo: Dan\nSubject: Posted #12\n\n{o}"
+        f"From: Ardoise <r@ardoise.ca>\nSent: Thursday, November 26, 2026 10:02:15 AM\nTo: Dan\n"
+        f"Subject: Posted #12\n\n{o}"
     ),
     "thunderbird_en_top": lambda n, o: f"{n}\n\nOn 11/26/2026 10:02 AM, Ardoise wrote:\n{q(o)}\n",
     "thunderbird_en_bottom": lambda n, o: f"On 11/26/2026 10:02 AM, Ardoise wrote:\n{q(o)}\n\n{n}\n",
@@ -217,7 +218,8 @@ HAND: list[Case] = [
     ),
     Case(
         "quoted-only-outlook",
-        f"\n________________________________\nDe : Ardoise\nEnvoyé : jeudi 26 novembre 2026\nÀ : Dan\nObjet : X\n\n{OURS_FR}",
+        "\n________________________________\nDe : Ardoise\nEnvoyé : jeudi 26 novembre 2026\nÀ : Dan\n"
+        f"Objet : X\n\n{OURS_FR}",
         "",
         quoted_only=True,
     ),

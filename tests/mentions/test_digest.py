@@ -22,6 +22,7 @@ from app.kit.sms_text import Encoding, is_gsm7, segment_info
 from app.mentions.digest import (
     AUTHOR_MAX,
     MIN_GIST,
+    MIN_GIST_QUESTION,
     Digest,
     DigestItem,
     Kind,
@@ -466,6 +467,28 @@ def test_most_important_item_gets_the_spare_room_first() -> None:
     assert len(lines[1]) > 3 * len(lines[2])
 
 
+def test_questions_get_a_readable_floor_before_more_items_are_added() -> None:
+    """Three short questions are shown whole even though more items would fit with 20-septet gists."""
+    specs = dict(CASES)["twelve-mixed"]
+    digest = compose_sms_digest([s.item for s in specs], "fr", budget_segments=2)
+    lines = digest.text.split("\n")
+    assert lines[1:4] == [
+        "#510 Bsky client: Avez-vous des options véganes",
+        "#511 Bsky client: Où est-ce qu'on peut se stationner près du resto",
+        "#512 Bsky client: Est-ce que vous livrez à Gatineau",
+    ]
+    assert len(lines[1 + 3 :]) >= 2  # and the remaining room still carries more items
+
+
+def test_long_question_is_cut_no_shorter_than_its_floor() -> None:
+    text = "Bonjour, est-ce que vous faites des boites à lunch pour les groupes scolaires, et à quel prix?"
+    items = [m(1, "bluesky", text, q=True).item, *[s.item for s in many(10, start=2)]]
+    line = compose_sms_digest(items, "fr", budget_segments=1).text.split("\n")[1]
+    gist = line.partition(": ")[2]
+    assert gist.endswith("...")
+    assert MIN_GIST_QUESTION - 12 <= len(gist) <= MIN_GIST_QUESTION + 40
+
+
 @pytest.mark.parametrize(
     ("text", "gist"),
     [
@@ -542,6 +565,7 @@ def test_questions_are_detected(text: str) -> None:
         "Whenever you want",
         "Would recommend",
         "Quiche excellente",
+        "Le menu: https://ardoise.ca/menu?lang=fr",
         "",
     ],
 )
@@ -633,12 +657,13 @@ def test_cost_as_is_counts_each_item_as_its_own_sms() -> None:
 
 def test_digest_benchmark() -> None:
     """Digest quality over the table (issue 5 benchmark): printed for docs/performance.md, asserted loosely."""
-    page_one_segments = page_one_items = all_segments = as_is = items_total = 0
+    page_one_segments = page_one_items = page_one_as_is = all_segments = as_is = items_total = 0
     for _, specs in CASES:
         items = [s.item for s in specs]
         pages = all_pages(items, "fr", 2)
         page_one_segments += pages[0].segments
         page_one_items += len(pages[0].shown)
+        page_one_as_is += cost_as_is([i for i in items if i.number in pages[0].shown])
         all_segments += sum(p.segments for p in pages)
         as_is += cost_as_is(items)
         items_total += len(items)
@@ -646,11 +671,13 @@ def test_digest_benchmark() -> None:
     print(  # noqa: T201
         f"\ndigest benchmark over {n} sets, {items_total} items, budget 2 segments:"
         f"\n  page 1: {page_one_segments / n:.2f} segments/digest, {page_one_items / n:.2f} items/digest"
+        f" (the same items as-is: {page_one_as_is / n:.2f} segments)"
         f"\n  every item by digest pages: {all_segments} segments ({all_segments / items_total:.2f}/item)"
         f"\n  every item as its own SMS as-is: {as_is} segments ({as_is / items_total:.2f}/item)"
         f"\n  ratio as-is/digest: {as_is / all_segments:.2f}"
     )
     assert page_one_segments <= 2 * n
+    assert page_one_segments < page_one_as_is
     assert all_segments < as_is
 
 

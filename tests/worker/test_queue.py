@@ -87,15 +87,6 @@ async def jobs_where(rt: Runtime, *conds: Any) -> list[Job]:
         return list((await s.execute(select(Job).where(*conds).order_by(col(Job.id)))).scalars())
 
 
-async def poll(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 # --- enqueue ----------------------------------------------------------------------------------------
 
 
@@ -118,10 +109,13 @@ async def test_enqueue_with_the_same_dedup_key_twice_is_a_noop(rt: Runtime) -> N
 
 @BOTH_BACKENDS
 async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(rt: Runtime) -> None:
-    with pytest.raises(RuntimeError, match="domain write failed"):
+    async def write_then_fail() -> None:
         async with rt.db.write() as s:
             await queue.enqueue(s, "t.record", {"n": 1}, dedup_key="rolled-back")
             raise RuntimeError("domain write failed")
+
+    with pytest.raises(RuntimeError, match="domain write failed"):
+        await write_then_fail()
     runner = make(rt, {"t.record": record})
     assert await runner.run_until_idle() == 0
     assert runner.deps == []
