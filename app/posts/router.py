@@ -6,9 +6,17 @@ from sqlmodel import col
 
 from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import Business, Delivery, Post, PostStatus
+from app.models import Business, Delivery, NetworkAccount, Post, PostStatus
 from app.posts import service as post_service
-from app.posts.schemas import DeliveryRead, PostCreate, PostList, PostRead
+from app.posts.schemas import (
+    DeliveryRead,
+    NetworkPreview,
+    PostCreate,
+    PostList,
+    PostRead,
+    PreviewRequest,
+    PreviewResponse,
+)
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/posts", tags=["posts"])
 
@@ -80,6 +88,44 @@ async def _post(session: SessionDep, biz: Business, post_id: int) -> Post:
     if post is None or post.business_id != biz.id:
         raise NotFound(f"no post {post_id} in business {biz.id}")
     return post
+
+
+@router.post("/preview", response_model=PreviewResponse)
+async def preview_post(body: PreviewRequest, biz: BusinessDep, session: SessionDep, rt: RuntimeDep) -> PreviewResponse:
+    """The text each linked network would get (adapted to its limit, never silently cut). Nothing is posted."""
+    from app.networks.base import MediaItem
+    from app.networks.base import Post as NetPost
+    from app.posts.preview import preview
+    from app.posts.tasks import credentials
+
+    accounts = (
+        await session.execute(
+            select(NetworkAccount)
+            .where(col(NetworkAccount.business_id) == biz.id, col(NetworkAccount.status) != "disabled")
+            .order_by(col(NetworkAccount.id))
+        )
+    ).scalars()
+    link = post_service.permalink(rt.settings.public_url, biz, biz.post_seq + 1)
+    media = [MediaItem(path="", url="", content_type="image/jpeg")] * body.media_count
+    items = []
+    for acct in accounts:
+        net = rt.networks.get(acct.network)
+        if net is None or acct.id is None:
+            continue
+        npost = NetPost(text=body.text.strip(), idempotency_key="preview", media=media, link=link)
+        text, problem = preview(net, npost, credentials(rt, acct, biz))
+        items.append(
+            NetworkPreview(
+                account_id=acct.id,
+                network=acct.network,
+                text=text,
+                length=net.measure(text),
+                limit=net.max_chars,
+                adapted=text != npost.text,
+                problem=problem,
+            )
+        )
+    return PreviewResponse(items=items)
 
 
 @router.get("/{post_id}", response_model=PostRead)

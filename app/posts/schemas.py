@@ -34,3 +34,22 @@ class PostRead(BaseModel):
 class PostList(BaseModel):
     items: list[PostRead]
     next_cursor: str | None = None
+
+
+class PreviewRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+    media_count: int = Field(default=0, ge=0, le=10, description="how many photos the post would carry")
+
+
+class NetworkPreview(BaseModel):
+    account_id: int
+    network: str
+    text: str
+    length: int
+    limit: int
+    adapted: bool
+    problem: str | None
+
+
+class PreviewResponse(BaseModel):
+    items: list[NetworkPreview]

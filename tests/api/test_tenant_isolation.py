@@ -210,8 +210,10 @@ async def snapshot(client: httpx.AsyncClient, rt: Runtime, auth: dict[str, str],
         assert r.status_code == 200, r.text
         views[path] = r.json()
     async with rt.db.read() as s:
-        for table in SQLModel.metadata.sorted_tables:
-            views[f"rows:{table.name}"] = (await s.execute(select(func.count()).select_from(table))).scalar_one()
+        tables = SQLModel.metadata.sorted_tables
+        counts = [select(func.count()).select_from(t).scalar_subquery() for t in tables]
+        row = (await s.execute(select(*counts))).one()
+        views["rows"] = dict(zip([t.name for t in tables], row, strict=True))
         acct = await s.get(NetworkAccount, t.account_id)
         assert acct is not None
         views["account"] = (acct.status, acct.last_checked_at, acct.credentials)

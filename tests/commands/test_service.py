@@ -373,7 +373,7 @@ async def test_member_opted_out_gets_nothing_for_a_publish(
     assert one_sms(await chat.say("ARRET")) == t("stop", "fr")
     assert await chat.say("PUBLIER Menu", future=True) == []
     members = (await client.get(f"/api/v1/businesses/{biz['id']}/members", headers=auth)).json()["items"]
-    assert members[0].get("opted_out", True)
+    assert members[0]["opted_out"] is True
     assert one_sms(await chat.say("START")) == t("start", "fr")
 
 
@@ -457,19 +457,33 @@ async def _set_pin(client: httpx.AsyncClient, auth: dict[str, str], biz: dict[st
 
 
 async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
-    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, "4821")
-    assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
-    assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publie #1: Page OK"
-    assert "Menu du jour" in (await client.get("/b/bistro")).text
-    assert one_sms(await chat.say("ANNULER")) == "Code requis: repondez PIN et votre code."
-    assert one_sms(await chat.say("PIN 0000")) == "PIN incorrect."
-    assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
-    assert one_sms(await chat.say("PIN 4821")) == "#1 retire: Page retire"
-    assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["deleted"]
-    assert "Menu du jour" not in (await client.get("/b/bistro")).text
-    assert one_sms(await chat.say("PIN 4821")) == "Aucune action en attente d'un PIN."
+    with running_stub() as stub:
+        async with rt.db.write() as s:
+            await link(
+                s,
+                business_id=biz["id"],
+                network="mastodon",
+                handle="@bistro@masto.test",
+                credentials=stub.credentials(),
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+        await _set_pin(client, auth, biz, "4821")
+        assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
+        assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publie #1: Page OK, Mastodon OK"
+        assert "Menu du jour" in (await client.get("/b/bistro")).text
+        assert one_sms(await chat.say("ANNULER")) == "Code requis: repondez PIN et votre code."
+        assert one_sms(await chat.say("PIN 0000")) == "PIN incorrect."
+        assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
+        assert stub.deleted == []
+        assert one_sms(await chat.say("PIN 4821")) == "#1 retire: Page retire, Mastodon retire"
+        assert stub.deleted == [stub.statuses[0]["id"]]
+        assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["deleted"]
+        assert "Menu du jour" not in (await client.get("/b/bistro")).text
+        assert one_sms(await chat.say("PIN 4821")) == "Aucune action en attente d'un PIN."
 
 
 async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
