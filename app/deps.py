@@ -35,7 +35,9 @@ async def get_session(request: Request, rt: RuntimeDep) -> AsyncIterator[AsyncSe
             yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits when the route function returns, BEFORE the response is sent,
+# so a 2xx always means the write is durable (the default "request" scope would commit after sending).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 @dataclass(frozen=True, slots=True)

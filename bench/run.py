@@ -398,6 +398,7 @@ class Options:
     commands_per_hour: int
     drain_timeout: float
     app_root: str
+    worker: bool
 
 
 def load(opts: Options, url: str, pool: Pool, ctype: str, auth: str, seconds: float, tmp: Path) -> LoadResult:
@@ -477,7 +478,9 @@ def jobs_pending(be: Backend) -> int:
 
 
 def wait_drained(be: Backend, timeout: float) -> float | None:
-    """Seconds until no job is due or running (None: still busy at the timeout)."""
+    """Seconds until no job is due or running (None: still busy at the timeout, or no worker)."""
+    if timeout <= 0:
+        return None
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if jobs_pending(be) == 0:
@@ -530,7 +533,8 @@ def run_ardoise(opts: Options, be: Backend, tmp: Path) -> dict[str, Any]:
         .stdout.strip()
         .splitlines()[-1]
     )
-    srv = start("ardoise", [ARDOISE, "serve", "--port", str(port)], env, work, port, "/readyz")
+    serve = [ARDOISE, "serve", "--port", str(port)] + ([] if opts.worker else ["--no-worker"])
+    srv = start("ardoise", serve, env, work, port, "/readyz")
     try:
         time.sleep(2.0)
         out: dict[str, Any] = {"rss_idle_mb": rss_mb(srv.proc.pid)}
@@ -727,6 +731,11 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT,
         help="directory holding the app/ package to measure (e.g. a `git archive` snapshot); default: this checkout",
     )
+    ap.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="diagnostic: serve without the in-process worker (measures the request path alone; nothing is processed)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories (databases, server logs)")
     args = ap.parse_args(argv)
     loadgen = args.loadgen
@@ -741,8 +750,9 @@ def main(argv: list[str] | None = None) -> int:
         max_requests=args.max_requests,
         baseline_mode=args.baseline_mode,
         commands_per_hour=args.commands_per_hour,
-        drain_timeout=args.drain_timeout,
+        drain_timeout=args.drain_timeout if not args.no_worker else 0.0,
         app_root=str(args.app_root.resolve()),
+        worker=not args.no_worker,
     )
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

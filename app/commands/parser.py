@@ -26,8 +26,8 @@ The rules, in the order they are applied:
 7. Anything else is :class:`LoneWord` (one word: gets the short help) or :class:`Unknown` (free text).
 
 Every command records ``keyword_lang``, the language of the keyword the member typed (``None`` for
-keywords shared by both languages, like ``STOP``, ``R`` or ``MENTIONS``), so a member who writes
-``POST`` gets the answer in English even when their stored language is French.
+keywords shared by both languages, like ``STOP``, ``R`` or ``MENTIONS``), so a stranger's HELP or STOP
+is answered in the language it was written in (members are answered in their own language).
 """
 
 from __future__ import annotations

@@ -176,15 +176,23 @@ async def handle(
     body = inbound.body or ""
     parsed = p.parse(body)
     if routed.memberships and routed.member is None:
+        if isinstance(parsed, p.Help | p.Stop | p.Start):
+            # Carrier keywords are answered at once, whichever business the number serves: opting out
+            # applies to every membership of this phone.
+            first_biz, first_member = routed.memberships[0]
+            return await handle_member(rt, s, inbound, first_biz, first_member, parsed, media, media_error)
         return await _ambiguous(rt, s, inbound, routed, body)
     if routed.member is None or routed.business is None:
         biz = routed.business or (routed.candidates[0] if routed.candidates else None)
         inbound.business_id = biz.id if biz else None
         inbound.status = InboundStatus.ignored.value
-        if isinstance(parsed, p.Help):
-            lang = parsed.keyword_lang or (biz.language if biz else "fr")
-            await reply_stranger(rt, s, inbound, biz, lang, "help")
-            return "help to a non-member"
+        # Canadian carriers require HELP/AIDE/INFO and STOP/ARRET to be answered for anyone, in the language
+        # of the keyword; anything else from a stranger gets no reply (SMS cost, spam).
+        for kind, key in ((p.Help, "help"), (p.Stop, "stop"), (p.Start, "start")):
+            if isinstance(parsed, kind):
+                lang = parsed.keyword_lang or (biz.language if biz else "fr")
+                await reply_stranger(rt, s, inbound, biz, lang, key)
+                return f"{key} to a non-member"
         return "not a member: no reply" if biz else "unknown number: no reply"
     return await handle_member(rt, s, inbound, routed.business, routed.member, parsed, media, media_error)
 
@@ -281,6 +289,10 @@ async def handle_member(
 ) -> str:
     assert member.id is not None
     assert biz.id is not None
+    if s.bind is not None and s.bind.dialect.name == "postgresql":
+        # Serialise one member's commands across workers: the rate limit and the loop guard count rows
+        # that a concurrent transaction would not see yet under READ COMMITTED.
+        await s.execute(select(col(Member.id)).where(col(Member.id) == member.id).with_for_update())
     inbound.business_id, inbound.member_id = biz.id, member.id
     inbound.status = InboundStatus.processed.value
     ctx = Ctx(rt, s, inbound, biz, member, media, media_error)
@@ -329,7 +341,10 @@ async def handle_member(
 async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str:
     m = ctx.member
     if isinstance(cmd, p.Help):
-        await ctx.reply("help", ignore_opt_out=True)
+        if m.opted_out:  # after STOP, nothing until START (the carrier would refuse it anyway: 21610)
+            ctx.inbound.status = InboundStatus.ignored.value
+            return "help: opted out, no reply"
+        await ctx.reply("help")
         return "help"
     if isinstance(cmd, p.Stop):
         await sms_service.opt_out_number(ctx.s, m.phone or "")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from app.audit import service as audit
 from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
-from app.errors import NotFound
+from app.errors import Conflict, NotFound, Unprocessable
 from app.kit.time import utcnow
 from app.mentions import service as mention_service
 from app.mentions.schemas import (
@@ -19,7 +19,7 @@ from app.mentions.schemas import (
     MentionRead,
     MentionReply,
 )
-from app.models import DigestSettings, Member, MentionRow
+from app.models import AccountStatus, DigestSettings, Member, MentionRow, NetworkAccount
 from app.posts import service as post_service
 from app.posts.router import to_read as post_read
 from app.posts.schemas import PostRead
@@ -63,7 +63,8 @@ async def list_mentions(
     if answered is not None:
         q = q.where(col(MentionRow.answered_at).isnot(None) if answered else col(MentionRow.answered_at).is_(None))
     if since is not None:
-        q = q.where(col(MentionRow.created_at) >= since)
+        # A time without a zone is read as UTC (the column holds UTC; a naive bind would be refused).
+        q = q.where(col(MentionRow.created_at) >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     if page.before_id is not None:
         q = q.where(col(MentionRow.id) < page.before_id)
     rows = list((await session.execute(q.order_by(col(MentionRow.id).desc()).limit(page.limit))).scalars())
@@ -81,9 +82,13 @@ async def reply_to_mention(
     m = await session.get(MentionRow, mention_id)
     if m is None or m.business_id != biz.id:
         raise NotFound(f"no mention {mention_id} in business {biz.id}")
-    post, ds = await post_service.create(
-        session, biz=biz, text=body.text.strip(), source="reply", actor=who.actor, reply_to=m
-    )
+    acct = await session.get(NetworkAccount, m.account_id)
+    if acct is None or acct.status == AccountStatus.disabled.value:
+        raise Conflict(f"the {m.network} account mention {mention_id} came from is no longer linked")
+    text = mention_service.reply_text(m, body.text)
+    if not text:
+        raise Unprocessable("the reply is empty")
+    post, ds = await post_service.create(session, biz=biz, text=text, source="reply", actor=who.actor, reply_to=m)
     m.answered_at = utcnow()
     session.add(m)
     return post_read(post, ds, biz, rt.settings.public_url)
@@ -123,8 +128,14 @@ async def update_digest_settings(
 ) -> DigestSettingsRead:
     assert biz.id is not None
     member = await _member(session, biz.id, member_id)
+    changes = body.model_dump(exclude_unset=True)
+    channel = changes.get("channel")
+    if channel in ("email", "both") and not member.email:
+        raise Unprocessable(f"member {member_id} has no email address for {channel} digests")
+    if channel in ("sms", "both") and not member.phone:
+        raise Unprocessable(f"member {member_id} has no phone number for {channel} digests")
     st = await mention_service.settings_for(session, member)
-    for k, v in body.model_dump(exclude_unset=True).items():
+    for k, v in changes.items():
         setattr(st, k, v)
     session.add(st)
     await audit.record(

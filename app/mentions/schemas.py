@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -64,6 +64,19 @@ class DigestSettingsUpdate(BaseModel):
                     raise ValueError(f"{h!r} is not a time like 08:00")
             return sorted(set(v))
         return v
+
+    @field_validator("paused_until")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v  # no zone: UTC
+
+    @model_validator(mode="after")
+    def _no_null(self) -> DigestSettingsUpdate:
+        # Leaving a field out keeps it; null is only meaningful for paused_until (null: not paused).
+        nulls = sorted(k for k in self.model_fields_set if k != "paused_until" and getattr(self, k) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (leave the field out to keep it)")
+        return self
 
     @field_validator("quiet_start", "quiet_end")
     @classmethod

@@ -5,7 +5,6 @@ Services take a session and never commit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -18,21 +17,32 @@ from sqlmodel import col
 
 from app.kit.time import utcnow
 from app.mentions.digest import DigestItem
+from app.mentions.digest import is_question as _is_question
 from app.models import Business, DigestSettings, Member, MentionRow, NetworkAccount, OutboundMessage
 from app.networks.base import Mention
 
 VALID_DAYS = 7
 Kind = Literal["mention", "reply", "quote", "comment", "review"]
 KINDS = ("mention", "reply", "quote", "comment", "review")
-QUESTION = re.compile(
-    r"\?|^\s*(comment|quand|o[uù]|est-ce|pourquoi|combien|quel(le)?s?|avez-vous|[eê]tes-vous|how|when|where|what|"
-    r"do you|are you|is it|can i|is there)\b",
-    re.IGNORECASE,
-)
+AUTHOR_PREFIXED = frozenset({"mastodon", "x"})
+"""Networks where a reply starts with the author's @handle (Mastodon and X thread by mention as well)."""
 
 
 def is_question(text: str) -> bool:
-    return bool(QUESTION.search(text))
+    """The digest's own test (accents, curly apostrophes, French inversion, "!" exclamations, links' "?"), so
+    what is stored as a question, what is alerted and what the digest puts first always agree."""
+    return _is_question(text)
+
+
+def reply_text(m: MentionRow, text: str) -> str:
+    """The text of an answer to ``m``: on Mastodon and X it starts with the author's handle."""
+    text = text.strip()
+    author = m.author.strip()
+    if m.network in AUTHOR_PREFIXED and author:
+        handle = author if author.startswith("@") else f"@{author}"
+        if not text.lower().startswith(handle.lower()):
+            text = f"{handle} {text}"
+    return text
 
 
 async def next_number(session: AsyncSession, business_id: int) -> int:
@@ -179,15 +189,25 @@ def _localize(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(ZoneInfo("UTC")).astimezone(tz)
 
 
+def local_midnight(tz: ZoneInfo, now: datetime) -> datetime:
+    """The start of ``now``'s local day (aware); DST never moves midnight in the zones we serve, and if it
+    did, normalising through UTC would move it forward."""
+    return _localize(now.astimezone(tz).date(), time(0), tz)
+
+
 async def segments_sent_today(session: AsyncSession, member: Member, tz: ZoneInfo) -> int:
-    local_midnight = datetime.combine(utcnow().astimezone(tz).date(), time(0), tzinfo=tz)
+    """SMS segments of digests and alerts sent unasked to ``member`` since local midnight (the daily cap).
+
+    A digest the member asked for (``M``, ``M2``: an answer to their SMS) does not count: the cap limits what
+    Ardoise sends on its own initiative, never an answer."""
     total = (
         await session.execute(
             select(func.coalesce(func.sum(col(OutboundMessage.segments)), 0)).where(
                 col(OutboundMessage.member_id) == member.id,
                 col(OutboundMessage.channel) == "sms",
                 col(OutboundMessage.kind).in_(["digest", "alert"]),
-                col(OutboundMessage.created_at) >= local_midnight,
+                col(OutboundMessage.in_reply_to_id).is_(None),
+                col(OutboundMessage.created_at) >= local_midnight(tz, utcnow()),
             )
         )
     ).scalar_one()

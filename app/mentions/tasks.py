@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,12 +11,25 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.catalogue import label, t
+from app.email.digest import DigestItem as EmailDigestItem
+from app.email.digest import render_digest as render_email_digest
+from app.email.sender import AUTO_GENERATED, queue_email
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.mentions import service as mention_service
-from app.mentions.digest import compose_sms_digest
+from app.mentions.digest import Lang, compose_sms_digest, priority
 from app.messages import service as sms_service
-from app.models import AccountStatus, Business, Member, MentionCursor, MentionRow, NetworkAccount
+from app.models import (
+    AccountStatus,
+    Business,
+    DigestSettings,
+    InboundMessage,
+    Job,
+    Member,
+    MentionCursor,
+    MentionRow,
+    NetworkAccount,
+)
 from app.posts.tasks import credentials, mark_account_broken
 from app.runtime import Runtime
 from app.worker import queue
@@ -26,6 +39,7 @@ from app.worker.schedule import slot_start
 log = structlog.get_logger("ardoise.mentions")
 
 POLL_EVERY = timedelta(minutes=5)
+UNAVAILABLE: dict[Lang, str] = {"fr": "reseau indisponible", "en": "network unavailable"}
 
 
 def supports_mentions(rt: Runtime, network: str) -> bool:
@@ -105,8 +119,22 @@ async def _save_cursor(s: Any, account_id: int, cursor: str | None, *, error: st
     s.add(row)
 
 
+def _wants_sms(st: DigestSettings, member: Member) -> bool:
+    return st.channel in ("sms", "both") and bool(member.phone)
+
+
+def _wants_email(st: DigestSettings, member: Member) -> bool:
+    return st.channel in ("email", "both") and bool(member.email)
+
+
+async def _job_exists(s: Any, dedup_key: str) -> bool:
+    return (await s.execute(select(col(Job.id)).where(col(Job.dedup_key) == dedup_key))).first() is not None
+
+
 async def schedule_digests(rt: Runtime, job: JobInfo) -> None:
-    """For every member, enqueue the digest of each slot that has started (one job per slot, ever)."""
+    """For every member, enqueue the digest of each slot that has started (one job per slot, ever: the slot's
+    dedup key holds across workers, schedulers and restarts). A slot that starts in quiet hours waits for
+    their end."""
     now = utcnow()
     async with rt.db.write() as s:
         rows = (
@@ -117,21 +145,20 @@ async def schedule_digests(rt: Runtime, job: JobInfo) -> None:
             )
         ).all()
         for member, biz in rows:
-            if not member.phone:
+            if not member.phone and not member.email:
                 continue
             st = await mention_service.settings_for(s, member)
             tz = ZoneInfo(biz.timezone)
+            local_now = now.astimezone(tz)
             for slot in mention_service.due_slots(st, tz, now):
-                local_now = now.astimezone(tz)
                 run_at = now
                 if mention_service.in_quiet_hours(st, local_now):
-                    run_at = mention_service.quiet_end_after(st, local_now).astimezone(ZoneInfo("UTC"))
-                key = f"digest:{member.id}:{slot.isoformat(timespec='minutes')}"
+                    run_at = mention_service.quiet_end_after(st, local_now).astimezone(UTC)
                 await queue.enqueue(
                     s,
                     "mentions.send_digest",
                     {"member_id": member.id, "slot": slot.isoformat()},
-                    dedup_key=key,
+                    dedup_key=f"digest:{member.id}:{slot.isoformat(timespec='minutes')}",
                     run_at=run_at,
                     business_id=biz.id,
                     max_attempts=3,
@@ -139,54 +166,78 @@ async def schedule_digests(rt: Runtime, job: JobInfo) -> None:
 
 
 async def send_digest(rt: Runtime, job: JobInfo) -> None:
-    """One digest for one member and slot. Nothing new: nothing sent. Quiet hours: it waits."""
+    """One digest for one member and slot, by SMS, email or both. Nothing new: nothing sent. Paused: nothing
+    sent. Quiet hours: it waits for their end (a new job, so waiting costs no attempt)."""
     member_id = int(job.payload["member_id"])
+    slot = str(job.payload.get("slot", ""))
     async with rt.db.write() as s:
         member = await s.get(Member, member_id)
         biz = await s.get(Business, member.business_id) if member else None
-        if member is None or biz is None or not member.phone or member.opted_out:
+        if member is None or biz is None or biz.deleted_at is not None or member.opted_out:
             return
+        assert biz.id is not None
         st = await mention_service.settings_for(s, member)
         tz = ZoneInfo(biz.timezone)
-        local = utcnow().astimezone(tz)
-        if st.paused_until is not None and st.paused_until > utcnow():
+        now = utcnow()
+        local = now.astimezone(tz)
+        if st.paused_until is not None and st.paused_until > now:
+            log.info("digest.paused", member_id=member_id, slot=slot)
             return
         if mention_service.in_quiet_hours(st, local):
-            delay = (mention_service.quiet_end_after(st, local) - local).total_seconds()
-            raise RetryableError("quiet hours", retry_after=max(60.0, delay))
-        if st.channel not in ("sms", "both"):
+            later = mention_service.quiet_end_after(st, local).astimezone(UTC)
+            await queue.enqueue(
+                s,
+                "mentions.send_digest",
+                {"member_id": member_id, "slot": slot},
+                dedup_key=f"digest:{member_id}:{slot}:after:{later.isoformat(timespec='minutes')}",
+                run_at=later,
+                business_id=biz.id,
+                max_attempts=3,
+            )
             return
-        await _digest_sms(
-            rt,
-            s,
-            member,
-            biz,
-            st.budget_segments,
-            st.daily_cap_segments,
-            tz,
-            dedup=f"digest-sms:{member_id}:{job.payload.get('slot', '')}",
-        )
+        sms, email = _wants_sms(st, member), _wants_email(st, member)
+        if not sms and not email:
+            return
+        items = await mention_service.pending_items(s, biz.id)
+        if not items:
+            return
+        shown: set[int] = set()
+        if email:
+            shown |= await _digest_email(rt, s, member, biz, items, dedup=f"digest-email:{member_id}:{slot}")
+        if sms:
+            shown |= await _digest_sms(rt, s, member, biz, st, tz, items, dedup=f"digest-sms:{member_id}:{slot}")
+        for m in items:
+            if m.number in shown:
+                m.digested_at = utcnow()
+                s.add(m)
 
 
 async def _digest_sms(
-    rt: Runtime, s: Any, member: Member, biz: Business, budget: int, cap: int, tz: ZoneInfo, *, dedup: str
-) -> None:
-    assert biz.id is not None
-    items = await mention_service.pending_items(s, biz.id)
-    if not items:
-        return
-    left = cap - await mention_service.segments_sent_today(s, member, tz)
-    budget = min(budget, left)
+    rt: Runtime,
+    s: Any,
+    member: Member,
+    biz: Business,
+    st: DigestSettings,
+    tz: ZoneInfo,
+    items: list[MentionRow],
+    *,
+    dedup: str,
+) -> set[int]:
+    """Queue the SMS digest within the segment budget and what is left of the daily cap; the numbers shown."""
+    if await _job_exists(s, dedup):
+        return set()  # this slot's SMS is already out (a job that ran again after its worker died)
+    left = st.daily_cap_segments - await mention_service.segments_sent_today(s, member, tz)
+    budget = min(st.budget_segments, left)
     if budget <= 0:
-        log.info("digest.capped", member_id=member.id)
-        return
+        log.info("digest.capped", member_id=member.id, cap=st.daily_cap_segments)
+        return set()
     digest = compose_sms_digest(
         [mention_service.to_item(m) for m in items],
-        member.language,  # type: ignore[arg-type]
+        _lang(member),
         budget_segments=budget,
     )
     if not digest.text:
-        return
+        return set()
     msg = await sms_service.queue_sms(
         s,
         rt.settings,
@@ -197,51 +248,95 @@ async def _digest_sms(
         member=member,
         dedup_key=dedup,
     )
-    if msg is None:
-        return
-    shown = set(digest.shown)
-    for m in items:
-        if m.number in shown:
-            m.digested_at = utcnow()
-            s.add(m)
+    return set(digest.shown) if msg is not None else set()
+
+
+async def _digest_email(
+    rt: Runtime, s: Any, member: Member, biz: Business, items: list[MentionRow], *, dedup: str
+) -> set[int]:
+    """Queue the email digest (every item, most important first, answerable line by line); the numbers shown."""
+    if await _job_exists(s, dedup):
+        return set()
+    ordered = sorted(items, key=lambda m: priority(mention_service.to_item(m)))
+    subject, text = render_email_digest(
+        [EmailDigestItem(number=m.number, network=m.network, author=m.author, text=m.text, url=m.url) for m in ordered],
+        business=biz.name,
+        lang=member.language,
+    )
+    msg = await queue_email(
+        s,
+        rt.settings,
+        to=member.email or "",
+        subject=subject,
+        text=text,
+        kind="digest",
+        business_id=biz.id,
+        member=member,
+        purpose="digest",
+        auto_submitted=AUTO_GENERATED,
+        dedup_key=dedup,
+    )
+    return {m.number for m in items} if msg is not None else set()
+
+
+def _lang(member: Member) -> Lang:
+    return "en" if member.language == "en" else "fr"
 
 
 async def alert(rt: Runtime, job: JobInfo) -> None:
-    """Questions and low ratings, at once, for members who opted in (ALERTES OUI), outside quiet hours."""
+    """Questions and low ratings, at once, for members who opted in (ALERTES OUI). In quiet hours the alert
+    waits for their end (one job per member); an item a digest or ``M`` has shown meanwhile is not repeated."""
     ids = [int(x) for x in job.payload.get("mention_ids", [])]
+    only = job.payload.get("member_id")
+    origin = int(job.payload.get("origin", job.id))
     async with rt.db.write() as s:
         biz = await s.get(Business, int(job.payload["business_id"]))
-        if biz is None or not ids:
+        if biz is None or biz.deleted_at is not None or not ids:
             return
         rows = list(
             (
                 await s.execute(
-                    select(MentionRow).where(col(MentionRow.id).in_(ids), col(MentionRow.alerted_at).is_(None))
+                    select(MentionRow)
+                    .where(
+                        col(MentionRow.id).in_(ids),
+                        col(MentionRow.digested_at).is_(None),
+                        col(MentionRow.answered_at).is_(None),
+                    )
+                    .order_by(col(MentionRow.id))
                 )
             ).scalars()
         )
         if not rows:
             return
         tz = ZoneInfo(biz.timezone)
-        members = (
-            (await s.execute(select(Member).where(col(Member.business_id) == biz.id, col(Member.opted_out).is_(False))))
-            .scalars()
-            .all()
-        )
-        sent = False
+        q = select(Member).where(col(Member.business_id) == biz.id, col(Member.opted_out).is_(False))
+        if only is not None:
+            q = q.where(col(Member.id) == int(only))
+        members = (await s.execute(q.order_by(col(Member.id)))).scalars().all()
+        now = utcnow()
+        shown: set[int] = set()
         for member in members:
             st = await mention_service.settings_for(s, member)
-            if not st.alerts or not member.phone or (st.paused_until and st.paused_until > utcnow()):
+            if not st.alerts or not member.phone or (st.paused_until and st.paused_until > now):
                 continue
-            if mention_service.in_quiet_hours(st, utcnow().astimezone(tz)):
-                continue  # they will be in the next digest
+            local = now.astimezone(tz)
+            if mention_service.in_quiet_hours(st, local):
+                later = mention_service.quiet_end_after(st, local).astimezone(UTC)
+                await queue.enqueue(
+                    s,
+                    "mentions.alert",
+                    {"business_id": biz.id, "mention_ids": ids, "member_id": member.id, "origin": origin},
+                    dedup_key=f"alert-later:{member.id}:{origin}:{later.isoformat(timespec='minutes')}",
+                    run_at=later,
+                    business_id=biz.id,
+                )
+                continue
             left = st.daily_cap_segments - await mention_service.segments_sent_today(s, member, tz)
             if left <= 0:
+                log.info("alert.capped", member_id=member.id, cap=st.daily_cap_segments)
                 continue
             digest = compose_sms_digest(
-                [mention_service.to_item(m) for m in rows],
-                member.language,  # type: ignore[arg-type]
-                budget_segments=min(1, left),
+                [mention_service.to_item(m) for m in rows], _lang(member), budget_segments=min(1, left)
             )
             if digest.text and await sms_service.queue_sms(
                 s,
@@ -253,9 +348,9 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
                 member=member,
                 dedup_key=f"alert:{member.id}:{job.id}",
             ):
-                sent = True
-        if sent:
-            for m in rows:
+                shown |= set(digest.shown)
+        for m in rows:
+            if m.number in shown:  # an item the one-segment alert had no room for stays for the digest
                 m.alerted_at = utcnow()
                 m.digested_at = m.digested_at or utcnow()
                 s.add(m)
@@ -286,23 +381,31 @@ async def like(rt: Runtime, job: JobInfo) -> None:
         except RetryableError:
             if not job.last_attempt:
                 raise
-            key, values["reason"] = "like_failed", "reseau indisponible"
+            key, values["reason"] = "like_failed", UNAVAILABLE[_lang(member)]
         except PermanentError as exc:
             key, values["reason"] = "like_failed", exc.reason[:40]
+    inbound_id = job.payload.get("inbound_id")
     async with rt.db.write() as s:
         row = await s.get(MentionRow, mention_id)
         if row is not None and key == "like_done":
             row.liked_at = row.liked_at or utcnow()
             s.add(row)
+        dedup = f"like-reply:{mention_id}:{inbound_id or ''}"
+        if not member.phone or await _job_exists(s, dedup):
+            return
+        inbound = await s.get(InboundMessage, int(inbound_id)) if inbound_id else None
         await sms_service.queue_sms(
             s,
             rt.settings,
-            to=member.phone or "",
+            to=member.phone,
             text=t(key, member.language, **values),
             kind="reply",
             business_id=biz.id,
             member=member,
-            dedup_key=f"like-reply:{mention_id}:{job.payload.get('inbound_id', '')}",
+            # the answer to the member's J n: from the number they texted, threaded to their SMS
+            sender=inbound.to if inbound is not None and inbound.channel == "sms" and inbound.to else None,
+            in_reply_to_id=inbound.id if inbound is not None else None,
+            dedup_key=dedup,
         )
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import func, select, update
+from sqlalchemy import text as text_sql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -74,6 +75,9 @@ async def queue_sms(
         log.info("sms.suppressed", reason="opted_out", member_id=member.id, kind=kind)
         return None
     body = fit_owner_text(text) if owner_text else to_gsm7(text)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # The loop guard counts recent rows: serialise senders to one number until this transaction ends.
+        await session.execute(text_sql("SELECT pg_advisory_xact_lock(hashtext(:peer))"), {"peer": to})
     since = utcnow() - timedelta(minutes=settings.sms_loop_guard_minutes)
     same = (
         await session.execute(

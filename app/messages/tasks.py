@@ -13,7 +13,7 @@ from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.messages import service as sms_service
 from app.messages.webhooks import store_inbound
-from app.models import BusinessNumber, OutboundMessage, OutboundStatus
+from app.models import BusinessNumber, OutboundMessage, OutboundStatus, StatusEvent
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
 
@@ -24,8 +24,13 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
     message_id = int(job.payload["message_id"])
     async with rt.db.write() as s:
         msg = await s.get(OutboundMessage, message_id)
-        if msg is None or msg.status != OutboundStatus.queued.value:
-            return  # already sent (a retried job after a crash does not send twice)
+        if msg is None:
+            return
+        # "sending" on a later attempt means a worker died between marking and recording the send: the
+        # provider may or may not have it. Sending again risks one duplicate; not sending risks losing the
+        # owner's only receipt. We send again (at least once).
+        if msg.status != OutboundStatus.queued.value and not (msg.status == "sending" and job.attempt > 1):
+            return  # already sent
         msg.status = OutboundStatus.sending.value
         s.add(msg)
     callback = f"{rt.settings.public_url}/webhooks/twilio/status" if rt.sms.name == "twilio" else None
@@ -63,6 +68,14 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
             m.status_rank = sms_service.STATUS_RANK.get(m.status, 0)
             m.sent_at = utcnow()
             s.add(m)
+            # A status callback may have beaten this bookkeeping: apply what arrived for this sid.
+            early = await s.execute(select(StatusEvent).where(col(StatusEvent.provider_id) == result.provider_id))
+            for ev in early.scalars():
+                if sms_service.STATUS_RANK.get(ev.status, 0) >= m.status_rank:
+                    m.status, m.status_rank = ev.status, sms_service.STATUS_RANK.get(ev.status, 0)
+                    m.error_code = ev.error_code or m.error_code
+                if ev.error_code == "21610":
+                    await sms_service.opt_out_number(s, m.peer)
     log.info("sms.sent", message_id=message_id, provider=rt.sms.name, segments=msg.segments)
 
 

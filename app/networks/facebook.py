@@ -14,6 +14,20 @@ Publishing: text only goes to ``POST /{page-id}/feed`` (``message``); one photo 
 Exactly once: the Graph API has no idempotency key. ``find_existing`` reads the Page's 10 latest feed posts and
 matches the message within ``find_window``.
 
+Mentions (``fetch_mentions``, polling; the Page webhook in ``app.mentions.webhooks`` is the fast path): comments on
+the Page's ``feed_posts`` latest posts (``GET /{page-id}/feed`` with the ``comments`` edge expanded, newest first,
+``filter(stream)`` so replies come too; a post whose first page of comments is all new is paged further with
+``GET /{post-id}/comments?after=``), and the posts the Page is tagged in (``GET /{page-id}/tagged``). The cursor is
+the newest ``created_time`` seen (ISO 8601); items at or after it are returned (the store drops the ones it has).
+The Page's own comments are skipped. Comments on a post older than the ``feed_posts`` latest are only seen through
+the webhook. Reading needs ``pages_read_engagement`` and ``pages_read_user_content``; without them the poll fails
+with PermanentError ``permission`` (not AuthError: publishing still works, the account is not marked broken).
+
+Answers: a ``Post`` with ``reply_to`` becomes a comment, ``POST /{id}/comments`` on ``reply_to.extra["reply_to"]``
+or ``reply_to.remote_id`` (the comment, or the post the Page was tagged in). Facebook threads are two levels deep,
+so an answer to a reply goes to the top comment of its thread. ``like_item`` is ``POST /{object-id}/likes``. Both
+need ``pages_manage_engagement``.
+
 The Graph error classification here is shared with ``instagram.py``.
 """
 
@@ -29,7 +43,7 @@ import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, NetworkCredentials, Post, PublishResult
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.mastodon import _shorten, parse_retry_after
 
 GRAPH_URL = "https://graph.facebook.com"
@@ -171,9 +185,15 @@ class Facebook:
         base_url: str = GRAPH_URL,
         graph_version: str = GRAPH_VERSION,
         find_window: timedelta = timedelta(hours=12),
+        feed_posts: int = 10,
+        page_size: int = 50,
+        mention_max_pages: int = 3,
     ) -> None:
         self._graph = Graph(client, base_url=base_url, version=graph_version, network="facebook")
         self._find_window = find_window
+        self._feed_posts = feed_posts
+        self._page_size = page_size
+        self._max_pages = mention_max_pages
 
     # --- the Network protocol -------------------------------------------------------------------------
 
@@ -197,6 +217,8 @@ class Facebook:
         """Feed post, photo post, or a feed post with several unpublished photos attached (see module doc)."""
         page_id, token = _page(creds)
         message = self.fit(post)
+        if post.reply_to is not None:
+            return await self._comment(post, message, token)
         if len(post.media) > MAX_PHOTOS:
             raise PermanentError(
                 f"facebook takes at most {MAX_PHOTOS} photos per post here, this one has {len(post.media)}",
@@ -233,6 +255,8 @@ class Facebook:
             wanted = _normalized(self.fit(post))
         except PermanentError:
             return None
+        if post.reply_to is not None:
+            return await self._find_comment(post, wanted, page_id, token)
         feed = await self._graph.call(
             "GET",
             f"{quote(page_id, safe='')}/feed",
@@ -264,6 +288,128 @@ class Facebook:
         """The Page access token (and a user token if one was stored)."""
         return [v for k in ("page_access_token", "user_access_token") if (v := creds.get(k))]
 
+    # --- mentions and answers (MentionSource) ---------------------------------------------------------------
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        """Comments on the Page's latest posts and posts the Page is tagged in, at or after ``cursor`` (the newest
+        ``created_time`` already seen), oldest first, and the new cursor. See the module docstring."""
+        page_id, token = _page(creds)
+        since = parse_graph_time(cursor) if cursor else None
+        found: dict[str, Mention] = {}
+        page = quote(page_id, safe="")
+        comments_edge = (
+            f"comments.filter(stream).order(reverse_chronological).limit({self._page_size}){{{_COMMENT_FIELDS}}}"
+        )
+        try:
+            feed = await self._graph.call(
+                "GET",
+                f"{page}/feed",
+                token,
+                params=[("fields", f"id,permalink_url,{comments_edge}"), ("limit", str(self._feed_posts))],
+            )
+            for story in graph_rows(feed):
+                post_id = str(story.get("id") or "")
+                listing = graph_obj(story.get("comments"))
+                for _ in range(self._max_pages):
+                    reached = False
+                    for row in graph_rows(listing):
+                        mention = _comment_mention(row, post_id, page_id)
+                        if mention is None:
+                            continue
+                        if since is not None and mention.created_at is not None and mention.created_at < since:
+                            reached = True
+                            continue
+                        found[mention.remote_id] = mention
+                    after = graph_after(listing)
+                    if reached or not after or since is None or not post_id:
+                        break
+                    listing = await self._graph.call(
+                        "GET",
+                        f"{quote(post_id, safe='')}/comments",
+                        token,
+                        params=[
+                            ("fields", _COMMENT_FIELDS),
+                            ("filter", "stream"),
+                            ("order", "reverse_chronological"),
+                            ("limit", str(self._page_size)),
+                            ("after", after),
+                        ],
+                    )
+            params = [("fields", _TAGGED_FIELDS), ("limit", str(self._page_size))]
+            for _ in range(self._max_pages):
+                tagged = await self._graph.call("GET", f"{page}/tagged", token, params=params)
+                reached = False
+                for row in graph_rows(tagged):
+                    mention = _tagged_mention(row, page_id)
+                    if mention is None:
+                        continue
+                    if since is not None and mention.created_at is not None and mention.created_at < since:
+                        reached = True
+                        continue
+                    found[mention.remote_id] = mention
+                after = graph_after(tagged)
+                if reached or not after or since is None:
+                    break
+                params = [*params[:2], ("after", after)]
+        except AuthError as exc:
+            raise read_permission(exc, "facebook") from None
+        items = sorted(found.values(), key=_mention_order)
+        return items, newest_cursor(items, cursor)
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """``POST /{object-id}/likes`` as the Page (liking twice is harmless)."""
+        _, token = _page(creds)
+        try:
+            await self._graph.call("POST", f"{quote(target.remote_id, safe='')}/likes", token)
+        except AuthError as exc:
+            raise read_permission(exc, "facebook") from None
+
+    async def _comment(self, post: Post, message: str, token: str) -> PublishResult:
+        """An answer: ``POST /{comment-or-post-id}/comments`` with ``message`` (and ``attachment_url`` for a photo)."""
+        assert post.reply_to is not None
+        on = reply_object(post.reply_to)
+        form = {"message": message}
+        photos = [item.url for item in post.media if item.url]
+        if photos:
+            form["attachment_url"] = photos[0]
+        try:
+            created = await self._graph.call("POST", f"{quote(on, safe='')}/comments", token, data=form)
+        except AuthError as exc:
+            raise read_permission(exc, "facebook") from None
+        return _result(str(created.get("id") or ""))
+
+    async def _find_comment(self, post: Post, wanted: str, page_id: str, token: str) -> PublishResult | None:
+        """Before retrying an answer: the Page's own comment with the same message under the same object."""
+        assert post.reply_to is not None
+        listing = await self._graph.call(
+            "GET",
+            f"{quote(reply_object(post.reply_to), safe='')}/comments",
+            token,
+            params=[
+                ("fields", "id,message,created_time,from{id}"),
+                ("filter", "stream"),
+                ("order", "reverse_chronological"),
+                ("limit", "25"),
+            ],
+        )
+        since = utcnow() - self._find_window
+        for row in graph_rows(listing):
+            author = graph_obj(row.get("from"))
+            created = parse_graph_time(row.get("created_time"))
+            if str(author.get("id") or "") != page_id or (created is not None and created < since):
+                continue
+            if _normalized(str(row.get("message") or "")) == wanted:
+                return _result(str(row.get("id") or ""))
+        return None
+
+    async def subscribe_webhooks(self, creds: NetworkCredentials, fields: str = "feed") -> None:
+        """``POST /{page-id}/subscribed_apps?subscribed_fields=feed``: install the app on the Page so Meta sends its
+        ``feed`` webhooks (comments, visitor posts). Needs ``pages_manage_metadata``; call once after linking."""
+        page_id, token = _page(creds)
+        await self._graph.call(
+            "POST", f"{quote(page_id, safe='')}/subscribed_apps", token, params=[("subscribed_fields", fields)]
+        )
+
     # --- text ------------------------------------------------------------------------------------------
 
     def fit(self, post: Post) -> str:
@@ -277,6 +423,125 @@ class Facebook:
                 code="too_long",
             )
         return _shorten(text, MAX_CHARS, post.link, len)
+
+
+# --- mentions: shared with instagram.py and app.mentions.webhooks -------------------------------------------
+
+_COMMENT_FIELDS = "id,message,created_time,permalink_url,from{id,name},parent{id}"
+_TAGGED_FIELDS = "id,message,created_time,permalink_url,from{id,name}"
+
+
+def graph_obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def graph_rows(answer: Any) -> list[dict[str, Any]]:
+    """The ``data`` list of a Graph listing (objects only)."""
+    rows = answer.get("data") if isinstance(answer, dict) else None
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def graph_after(answer: Any) -> str:
+    """The ``paging.cursors.after`` of a listing when a next page exists, else ``""``."""
+    paging = answer.get("paging") if isinstance(answer, dict) else None
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return ""
+    cursors = paging.get("cursors")
+    return str(cursors.get("after") or "") if isinstance(cursors, dict) else ""
+
+
+def read_permission(exc: AuthError, network: str) -> AdapterError:
+    """A missing permission while reading or answering comments is PermanentError, not AuthError: the account
+    still publishes, so it must not be marked broken (an expired token stays AuthError)."""
+    if exc.code == "permission":
+        return PermanentError(
+            f"{network}: the app lacks a permission for comments (link the account again): {exc.reason}",
+            code="permission",
+        )
+    return exc
+
+
+def reply_object(target: ReplyTarget) -> str:
+    """What an answer is a comment on: the thread's top comment when given, else the item itself."""
+    return str(target.extra.get("reply_to") or target.remote_id)
+
+
+def newest_cursor(items: Sequence[Mention], cursor: str | None) -> str | None:
+    """The newest ``created_at`` among ``items`` (ISO 8601, UTC), never older than ``cursor``."""
+    moments = [m.created_at for m in items if m.created_at is not None]
+    if cursor and (old := parse_graph_time(cursor)) is not None:
+        moments.append(old)
+    if not moments:
+        return cursor
+    return max(moments).astimezone(UTC).isoformat()
+
+
+def _mention_order(m: Mention) -> tuple[datetime, str]:
+    return (m.created_at or datetime.min.replace(tzinfo=UTC), m.remote_id)
+
+
+def comment_mention(
+    *,
+    comment_id: str,
+    post_id: str,
+    parent_id: str,
+    author_id: str,
+    author: str,
+    text: str,
+    created_at: datetime | None,
+    page_id: str,
+    url: str = "",
+) -> Mention | None:
+    """A comment on the Page's content as a Mention (None for the Page's own comments). Used by the poll and by
+    the ``feed`` webhook so both give the same ``remote_id`` (the comment id)."""
+    if not comment_id or (author_id and author_id == page_id):
+        return None
+    extra = {"post_id": post_id} if post_id else {}
+    if parent_id and parent_id != post_id:
+        extra["reply_to"] = parent_id  # two levels only: answer in the thread of the top comment
+    return Mention(
+        remote_id=comment_id,
+        kind="comment",
+        author=author or "Facebook",
+        text=text,
+        target=ReplyTarget(remote_id=comment_id, extra=extra),
+        url=url or f"https://www.facebook.com/{comment_id}",
+        created_at=created_at,
+        is_reply_to_us=True,
+    )
+
+
+def _comment_mention(row: Mapping[str, Any], post_id: str, page_id: str) -> Mention | None:
+    author = graph_obj(row.get("from"))
+    parent = graph_obj(row.get("parent"))
+    return comment_mention(
+        comment_id=str(row.get("id") or ""),
+        post_id=post_id,
+        parent_id=str(parent.get("id") or ""),
+        author_id=str(author.get("id") or ""),
+        author=str(author.get("name") or ""),
+        text=str(row.get("message") or ""),
+        created_at=parse_graph_time(row.get("created_time")),
+        page_id=page_id,
+        url=str(row.get("permalink_url") or ""),
+    )
+
+
+def _tagged_mention(row: Mapping[str, Any], page_id: str) -> Mention | None:
+    post_id = str(row.get("id") or "")
+    author = graph_obj(row.get("from"))
+    if not post_id or str(author.get("id") or "") == page_id:
+        return None
+    return Mention(
+        remote_id=post_id,
+        kind="mention",
+        author=str(author.get("name") or "Facebook"),  # Meta only returns ``from`` for some posts
+        text=str(row.get("message") or ""),
+        target=ReplyTarget(remote_id=post_id),
+        url=str(row.get("permalink_url") or f"https://www.facebook.com/{post_id}"),
+        created_at=parse_graph_time(row.get("created_time")),
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

@@ -20,6 +20,17 @@ first) goes in ``media`` as ``sourceUrl`` (the image's public URL on Ardoise): a
 
 Exactly once: no idempotency key; ``find_existing`` lists the location's 10 latest local posts and matches the
 summary within ``find_window``.
+
+Reviews (``fetch_mentions``): ``GET …/locations/{l}/reviews?orderBy=updateTime desc&pageSize=50``, paged with
+``pageToken`` until a review older than the cursor (the newest ``updateTime`` seen, RFC 3339). Each review is a
+Mention of kind ``review`` with ``rating`` from ``starRating`` (``ONE``..``FIVE``), ``remote_id`` the ``reviewId``
+(an edited review is not stored again) and ``target.remote_id`` the review's resource name. Reviews that already have
+an owner reply are skipped. Pub/Sub push (``NEW_REVIEW``) only triggers an immediate poll (``app.mentions.webhooks``).
+The returned list is a :class:`app.networks.x.MentionBatch` carrying a refreshed access token (``.refreshed``).
+
+Answers: a ``Post`` with ``reply_to`` is ``PUT …/reviews/{id}/reply`` with ``comment`` (4,096 characters at most).
+A PUT replaces the reply, so a retry cannot make a second one (``find_existing`` returns None for answers). Google
+has no likes: ``like_item`` raises PermanentError ``unsupported``.
 """
 
 from __future__ import annotations
@@ -33,14 +44,25 @@ import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, NetworkCredentials, Post, PublishResult
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.mastodon import _shorten, parse_retry_after
-from app.networks.x import RefreshMemo, attach_refreshed, expires_soon, oauth_error_message, send_request, token_fields
+from app.networks.x import (
+    MentionBatch,
+    RefreshMemo,
+    attach_refreshed,
+    expires_soon,
+    oauth_error_message,
+    send_request,
+    token_fields,
+)
 
 API_URL = "https://mybusiness.googleapis.com/v4"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 MAX_SUMMARY = 1_500
+MAX_REPLY = 4_096
 DEFAULT_LANGUAGE = "fr"
+STARS = {"ONE": 1, "TWO": 2, "THREE": 3, "FOUR": 4, "FIVE": 5}
+NO_LIKES = "google has no likes on reviews"
 
 
 def fit_summary(post: Post) -> str:
@@ -106,6 +128,8 @@ class Google:
         client_secret: str = "",
         refresh_margin: float = 300.0,
         find_window: timedelta = timedelta(hours=12),
+        review_page_size: int = 50,
+        review_max_pages: int = 5,
     ) -> None:
         self._client = client
         self._api = api_url.rstrip("/")
@@ -114,6 +138,8 @@ class Google:
         self._client_secret = client_secret
         self._margin = refresh_margin
         self._find_window = find_window
+        self._page_size = review_page_size
+        self._max_pages = review_max_pages
         self._memo = RefreshMemo()
 
     # --- the Network protocol -------------------------------------------------------------------------
@@ -137,7 +163,9 @@ class Google:
 
     async def publish(self, post: Post, creds: NetworkCredentials) -> PublishResult:
         """``POST …/localPosts`` with ``summary``, ``topicType STANDARD``, the first photo, and a "Call" button
-        when the business has a phone."""
+        when the business has a phone. An answer to a review (``post.reply_to``) is ``PUT …/reviews/{id}/reply``."""
+        if post.reply_to is not None:
+            return await self._reply(post, creds)
         body: dict[str, Any] = {
             "languageCode": (creds.get("language") or DEFAULT_LANGUAGE).strip(),
             "summary": fit_summary(post),
@@ -155,7 +183,10 @@ class Google:
         return _result(created, session.refreshed)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
-        """The post among the location's 10 latest local posts: same summary, made within ``find_window``."""
+        """The post among the location's 10 latest local posts: same summary, made within ``find_window``.
+        None for an answer to a review: its PUT is idempotent."""
+        if post.reply_to is not None:
+            return None
         try:
             wanted = " ".join(fit_summary(post).split())
         except PermanentError:
@@ -189,6 +220,58 @@ class Google:
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Access and refresh tokens, and a client secret stored with the account."""
         return [v for k in ("access_token", "refresh_token", "client_secret") if (v := creds.get(k))]
+
+    # --- reviews (MentionSource) ------------------------------------------------------------------------
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        """Reviews updated at or after ``cursor``, oldest first, and the newest ``updateTime`` seen. Without a
+        cursor, only the first page."""
+        session = _Session(self, creds)
+        since = _parse_time(cursor) if cursor else None
+        newest = since
+        found: list[Mention] = []
+        page_token = ""
+        for _ in range(self._max_pages):
+            params = [("pageSize", str(self._page_size)), ("orderBy", "updateTime desc")]
+            if page_token:
+                params.append(("pageToken", page_token))
+            listing = await session.call("GET", f"{_location(creds)}/reviews", params=params)
+            rows = listing.get("reviews")
+            reached = False
+            for review in rows if isinstance(rows, list) else []:
+                if not isinstance(review, dict):
+                    continue
+                updated = _parse_time(review.get("updateTime")) or _parse_time(review.get("createTime"))
+                if since is not None and updated is not None and updated <= since:
+                    reached = True  # newest first: everything after this one is known
+                    if updated < since:
+                        break
+                if updated is not None and (newest is None or updated > newest):
+                    newest = updated
+                if (mention := _review_mention(review, creds)) is not None:
+                    found.append(mention)
+            page_token = str(listing.get("nextPageToken") or "")
+            if reached or not page_token or since is None:
+                break
+        found.sort(key=lambda m: (m.created_at or datetime.min.replace(tzinfo=UTC), m.remote_id))
+        new_cursor = newest.astimezone(UTC).isoformat() if newest is not None else cursor
+        return MentionBatch(found, refreshed=session.refreshed), new_cursor
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """Not possible: reviews cannot be liked."""
+        raise PermanentError(NO_LIKES, code="unsupported")
+
+    async def _reply(self, post: Post, creds: NetworkCredentials) -> PublishResult:
+        assert post.reply_to is not None
+        name = post.reply_to.remote_id.strip("/")
+        if not name.startswith("accounts/"):
+            name = f"{_location(creds)}/reviews/{quote(name, safe='')}"
+        text = post.text.strip()
+        if len(text) > MAX_REPLY:
+            text = text[: MAX_REPLY - 1].rstrip() + "…"
+        session = _Session(self, creds)
+        await session.call("PUT", f"{name}/reply", json={"comment": text})
+        return PublishResult(remote_id=f"{name}/reply", refreshed=session.refreshed)
 
     # --- tokens ----------------------------------------------------------------------------------------
 
@@ -291,6 +374,27 @@ def _location(creds: NetworkCredentials) -> str:
     if not account or not location:
         raise PermanentError("google account has no account_id / location_id", code="config")
     return f"accounts/{quote(account, safe='')}/locations/{quote(location, safe='')}"
+
+
+def _review_mention(review: dict[str, Any], creds: NetworkCredentials) -> Mention | None:
+    """A review as a Mention; None when it has no id or already has the owner's reply."""
+    review_id = str(review.get("reviewId") or "")
+    if not review_id or isinstance(review.get("reviewReply"), dict):
+        return None
+    name = str(review.get("name") or f"{_location(creds)}/reviews/{quote(review_id, safe='')}")
+    reviewer = review.get("reviewer") if isinstance(review.get("reviewer"), dict) else None
+    anonymous = bool(reviewer and reviewer.get("isAnonymous"))
+    author = "" if anonymous or reviewer is None else str(reviewer.get("displayName") or "")
+    return Mention(
+        remote_id=review_id,
+        kind="review",
+        author=author or "Google",
+        text=str(review.get("comment") or ""),
+        target=ReplyTarget(remote_id=name),
+        url="",
+        created_at=_parse_time(review.get("createTime")),
+        rating=STARS.get(str(review.get("starRating") or "")),
+    )
 
 
 def _result(local: dict[str, Any], refreshed: dict[str, str] | None) -> PublishResult:

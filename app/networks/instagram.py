@@ -21,13 +21,26 @@ Exactly once: no idempotency key. A container that was made but not published ex
 
 Delete: the Instagram Graph API has no delete for feed media, so ``delete`` raises PermanentError and the owner is
 told to remove the post in the app.
+
+Mentions (``fetch_mentions``, polling; the ``comments`` / ``mentions`` webhooks in ``app.mentions.webhooks`` are the
+fast path): the first page of comments (with their replies) on the account's ``recent_media`` latest media
+(``GET /{ig-user-id}/media`` with the ``comments`` edge expanded), and the media the account is tagged in
+(``GET /{ig-user-id}/tags``, paged with ``after`` while items are new). The cursor is the newest ``timestamp`` seen;
+the account's own comments are skipped. @mentions inside other people's comments and captions only come through
+the ``mentions`` webhook, which carries ids only: :meth:`Instagram.mentioned` reads the item
+(``GET /{ig-user-id}?fields=mentioned_comment.comment_id(…)`` / ``mentioned_media.media_id(…)``).
+
+Answers: a comment on our media is answered with ``POST /{comment-id}/replies`` (on the top comment of the thread:
+Instagram threads are one level deep); a tag or an @mention with ``POST /{ig-user-id}/mentions`` (``media_id``,
+``comment_id``). Instagram has no API to like a comment or a media, so ``like_item`` raises PermanentError
+``unsupported``. Needs ``instagram_manage_comments``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -36,8 +49,19 @@ import httpx
 
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, MediaItem, NetworkCredentials, Post, PublishResult
-from app.networks.facebook import GRAPH_URL, GRAPH_VERSION, Graph, parse_graph_time
+from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
+from app.networks.facebook import (
+    GRAPH_URL,
+    GRAPH_VERSION,
+    Graph,
+    graph_after,
+    graph_obj,
+    graph_rows,
+    newest_cursor,
+    parse_graph_time,
+    read_permission,
+    reply_object,
+)
 from app.networks.mastodon import _shorten
 
 MAX_CAPTION = 2_200
@@ -45,6 +69,10 @@ MAX_HASHTAGS = 30
 MAX_CAROUSEL = 10
 ALT_TEXT_LIMIT = 1_000
 SKIPPED_NO_PHOTO = "instagram needs a photo"
+NO_LIKES = "instagram has no API to like a comment or a post: like it in the Instagram app"
+MAX_COMMENT = 2_200
+_COMMENT_FIELDS = "id,text,timestamp,username,from{id,username}"
+_TAG_FIELDS = "id,caption,timestamp,username,permalink"
 QUOTA_RETRY = 3600.0
 _HASHTAG_RE = re.compile(r"(?<![=/)\w&#])#(\w+)")
 
@@ -86,11 +114,17 @@ class Instagram:
         container_wait: float = 60.0,
         poll_interval: float = 1.0,
         find_window: timedelta = timedelta(hours=12),
+        recent_media: int = 10,
+        page_size: int = 50,
+        mention_max_pages: int = 3,
     ) -> None:
         self._graph = Graph(client, base_url=base_url, version=graph_version, network="instagram")
         self._container_wait = container_wait
         self._poll_interval = poll_interval
         self._find_window = find_window
+        self._recent_media = recent_media
+        self._page_size = page_size
+        self._max_pages = mention_max_pages
 
     # --- the Network protocol -------------------------------------------------------------------------
 
@@ -111,7 +145,10 @@ class Instagram:
         )
 
     async def publish(self, post: Post, creds: NetworkCredentials) -> PublishResult:
-        """Check the daily limit, make the container(s), wait for them, publish. Text only: skipped."""
+        """Check the daily limit, make the container(s), wait for them, publish. Text only: skipped.
+        An answer (``post.reply_to``) is a comment reply instead (see the module docstring)."""
+        if post.reply_to is not None:
+            return await self._answer(post, creds)
         if not post.media:
             return PublishResult(remote_id="", skipped=SKIPPED_NO_PHOTO)
         ig_user, token = _account(creds)
@@ -141,7 +178,10 @@ class Instagram:
         return PublishResult(remote_id=media_id, url=await self._permalink(media_id, token))
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
-        """The post among the account's 10 latest media: same caption, made within ``find_window``."""
+        """The post among the account's 10 latest media: same caption, made within ``find_window``. For an answer,
+        our own reply with the same text under the same comment."""
+        if post.reply_to is not None:
+            return await self._find_answer(post, creds)
         if not post.media:
             return None
         ig_user, token = _account(creds)
@@ -172,6 +212,134 @@ class Instagram:
         """The access token."""
         token = creds.get("access_token")
         return [token] if token else []
+
+    # --- mentions and answers (MentionSource) ---------------------------------------------------------------
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        """Comments on the latest media and media the account is tagged in, at or after ``cursor``, oldest first."""
+        ig_user, token = _account(creds)
+        me = _own_username(creds)
+        since = parse_graph_time(cursor) if cursor else None
+        found: dict[str, Mention] = {}
+
+        def keep(mention: Mention | None) -> bool:
+            """Add a new item; False when it is older than the cursor."""
+            if mention is None:
+                return True
+            if since is not None and mention.created_at is not None and mention.created_at < since:
+                return False
+            found[mention.remote_id] = mention
+            return True
+
+        replies = f"replies{{{_COMMENT_FIELDS}}}"
+        comments = f"comments.limit({self._page_size}){{{_COMMENT_FIELDS},{replies}}}"
+        try:
+            media = await self._graph.call(
+                "GET",
+                f"{ig_user}/media",
+                token,
+                params=[("fields", f"id,permalink,timestamp,{comments}"), ("limit", str(self._recent_media))],
+            )
+            for item in graph_rows(media):
+                media_id, permalink = str(item.get("id") or ""), str(item.get("permalink") or "")
+                for row in graph_rows(graph_obj(item.get("comments"))):
+                    top = str(row.get("id") or "")
+                    keep(comment_mention(row, media_id=media_id, parent_id="", own=(ig_user, me), url=permalink))
+                    for reply in graph_rows(graph_obj(row.get("replies"))):
+                        keep(comment_mention(reply, media_id=media_id, parent_id=top, own=(ig_user, me), url=permalink))
+            params = [("fields", _TAG_FIELDS), ("limit", str(self._page_size))]
+            for _ in range(self._max_pages):
+                tags = await self._graph.call("GET", f"{ig_user}/tags", token, params=params)
+                fresh = [keep(_tag_mention(row, me)) for row in graph_rows(tags)]
+                after = graph_after(tags)
+                if not all(fresh) or not after or since is None:
+                    break
+                params = [*params[:2], ("after", after)]
+        except AuthError as exc:
+            raise read_permission(exc, "instagram") from None
+        items = sorted(found.values(), key=lambda m: (m.created_at or utcnow(), m.remote_id))
+        return items, newest_cursor(items, cursor)
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """Not possible: the Instagram Graph API cannot like comments or media."""
+        raise PermanentError(NO_LIKES, code="unsupported")
+
+    async def mentioned(self, creds: NetworkCredentials, *, media_id: str, comment_id: str = "") -> Mention | None:
+        """The item of a ``mentions`` webhook (ids only): the comment, or the caption, that @mentions the account."""
+        ig_user, token = _account(creds)
+        me = _own_username(creds)
+        try:
+            if comment_id:
+                edge = f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,username,media{{id,permalink}}}}"
+                answer = await self._graph.call("GET", ig_user, token, params=[("fields", edge)])
+                row = graph_obj(answer.get("mentioned_comment"))
+                on = graph_obj(row.get("media"))
+                mention = comment_mention(
+                    {**row, "id": row.get("id") or comment_id},
+                    media_id=str(on.get("id") or media_id),
+                    parent_id="",
+                    own=("", me),
+                    url=str(on.get("permalink") or ""),
+                )
+                if mention is None:
+                    return None
+                extra = {"type": "mention_comment", "media_id": str(on.get("id") or media_id), "comment_id": comment_id}
+                return Mention(
+                    remote_id=mention.remote_id,
+                    kind="mention",
+                    author=mention.author,
+                    text=mention.text,
+                    target=ReplyTarget(remote_id=comment_id, extra=extra),
+                    url=mention.url,
+                    created_at=mention.created_at,
+                )
+            edge = f"mentioned_media.media_id({media_id}){{id,caption,timestamp,username,permalink}}"
+            answer = await self._graph.call("GET", ig_user, token, params=[("fields", edge)])
+        except AuthError as exc:
+            raise read_permission(exc, "instagram") from None
+        row = graph_obj(answer.get("mentioned_media"))
+        return _tag_mention({**row, "id": row.get("id") or media_id}, me, kind="mention_caption")
+
+    async def _answer(self, post: Post, creds: NetworkCredentials) -> PublishResult:
+        """``POST /{comment-id}/replies`` (a comment on our media) or ``POST /{ig-user-id}/mentions`` (a tag or an
+        @mention on someone else's media)."""
+        assert post.reply_to is not None
+        ig_user, token = _account(creds)
+        target = post.reply_to
+        message = _fit_comment(post)
+        kind = target.extra.get("type", "")
+        try:
+            if kind in ("tag", "mention_caption", "mention_comment"):
+                form = {"media_id": target.extra.get("media_id") or target.remote_id, "message": message}
+                if kind == "mention_comment":
+                    form["comment_id"] = target.extra.get("comment_id") or target.remote_id
+                created = await self._graph.call("POST", f"{ig_user}/mentions", token, data=form)
+            else:
+                on = quote(reply_object(target), safe="")
+                created = await self._graph.call("POST", f"{on}/replies", token, data={"message": message})
+        except AuthError as exc:
+            raise read_permission(exc, "instagram") from None
+        return PublishResult(remote_id=_id(created, "comment"))
+
+    async def _find_answer(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
+        """Our reply with the same text under the same comment (answers to tags and @mentions cannot be listed)."""
+        assert post.reply_to is not None
+        if post.reply_to.extra.get("type", "") in ("tag", "mention_caption", "mention_comment"):
+            return None
+        _, token = _account(creds)
+        me = _own_username(creds)
+        wanted = " ".join(_fit_comment(post).split())
+        listing = await self._graph.call(
+            "GET", f"{quote(reply_object(post.reply_to), safe='')}/replies", token, params=[("fields", _COMMENT_FIELDS)]
+        )
+        since = utcnow() - self._find_window
+        for row in graph_rows(listing):
+            created = parse_graph_time(row.get("timestamp"))
+            if str(row.get("username") or "").lower() != me or (created is not None and created < since):
+                continue
+            if " ".join(str(row.get("text") or "").split()) == wanted:
+                return PublishResult(remote_id=str(row.get("id") or ""))
+        return None
 
     # --- steps -----------------------------------------------------------------------------------------
 
@@ -245,6 +413,57 @@ def _account(creds: NetworkCredentials) -> tuple[str, str]:
     if not token:
         raise AuthError("instagram account has no access token")
     return quote(ig_user, safe=""), token
+
+
+def _own_username(creds: NetworkCredentials) -> str:
+    return creds.get("username").strip().lstrip("@").lower()
+
+
+def _fit_comment(post: Post) -> str:
+    text = post.text.strip()
+    return text if len(text) <= MAX_COMMENT else text[: MAX_COMMENT - 1].rstrip() + "…"
+
+
+def comment_mention(
+    row: Mapping[str, Any], *, media_id: str, parent_id: str, own: tuple[str, str], url: str = ""
+) -> Mention | None:
+    """An Instagram comment (API row or ``comments`` webhook value) as a Mention; None for the account's own
+    comments. ``own`` is (ig user id, username). The poll and the webhook give the same ``remote_id``."""
+    comment_id = str(row.get("id") or "")
+    author = graph_obj(row.get("from"))
+    username = str(row.get("username") or author.get("username") or "")
+    own_id, own_name = own
+    if not comment_id or (own_name and username.lower() == own_name) or (own_id and author.get("id") == own_id):
+        return None
+    extra = {"media_id": media_id} if media_id else {}
+    if parent_id:
+        extra["reply_to"] = parent_id  # one level: answer on the top comment
+    return Mention(
+        remote_id=comment_id,
+        kind="comment",
+        author=f"@{username}" if username else "Instagram",
+        text=str(row.get("text") or ""),
+        target=ReplyTarget(remote_id=comment_id, extra=extra),
+        url=url,
+        created_at=parse_graph_time(row.get("timestamp")),
+        is_reply_to_us=True,
+    )
+
+
+def _tag_mention(row: Mapping[str, Any], own_name: str, *, kind: str = "tag") -> Mention | None:
+    media_id = str(row.get("id") or "")
+    username = str(row.get("username") or "")
+    if not media_id or (own_name and username.lower() == own_name):
+        return None
+    return Mention(
+        remote_id=media_id,
+        kind="mention",
+        author=f"@{username}" if username else "Instagram",
+        text=str(row.get("caption") or ""),
+        target=ReplyTarget(remote_id=media_id, extra={"type": kind, "media_id": media_id}),
+        url=str(row.get("permalink") or ""),
+        created_at=parse_graph_time(row.get("timestamp")),
+    )
 
 
 def _id(answer: dict[str, Any], what: str) -> str:

@@ -19,6 +19,20 @@ result (inside one process).
 
 Exactly once: X has no idempotency key. ``find_existing`` reads the account's 5 latest posts and matches the
 text (URLs compared as placeholders: X rewrites them to t.co) within ``find_window``.
+
+Mentions (``fetch_mentions``): ``GET /2/users/{id}/mentions`` with ``since_id`` = the cursor (the newest post id
+seen), ``expansions=author_id``, ``user.fields=username`` and ``tweet.fields=created_at,conversation_id,
+in_reply_to_user_id,referenced_tweets``, 100 a page, paged with ``pagination_token`` (backwards from the newest, so
+at most ``mention_max_pages`` pages: a burst bigger than that loses its oldest part). Without a cursor, one page of
+20. A reply to the account is kind ``reply``, a quote ``quote``, anything else ``mention``; the account's own posts
+are skipped. **API tier:** the mentions timeline is not in every X API access level; a 403 there is not the
+account's fault, so ``fetch_mentions`` logs it once per account and process and returns no items with the cursor
+unchanged (the account is not marked broken; publishing still works). A 429 retries at ``x-rate-limit-reset``.
+
+The returned list is a :class:`MentionBatch` whose ``refreshed`` holds rotated tokens: X *rotates* refresh tokens,
+so the caller must store them (as it does for ``PublishResult.refreshed``) or the account breaks at the next
+refresh. Answers: ``publish`` with ``post.reply_to`` sets ``reply.in_reply_to_tweet_id``. ``like_item`` is
+``POST /2/users/{id}/likes`` with ``tweet_id`` (scope ``like.write``; liking twice answers ``liked: true``).
 """
 
 from __future__ import annotations
@@ -36,11 +50,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import regex
+import structlog
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, MediaItem, NetworkCredentials, Post, PublishResult
+from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.mastodon import _shorten, parse_retry_after
+
+log = structlog.get_logger("ardoise.networks.x")
 
 API_URL = "https://api.x.com"
 TOKEN_URL = "https://api.x.com/2/oauth2/token"
@@ -48,6 +65,10 @@ MAX_WEIGHTED = 280
 MAX_MEDIA = 4
 ALT_TEXT_LIMIT = 1000
 ELLIPSIS = "…"
+MENTION_PAGE_SIZE = 100
+MENTION_FIRST_PAGE = 20
+_MENTION_FIELDS = "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,author_id"
+_tier_logged: set[str] = set()  # accounts whose "mentions not in this API tier" 403 was already logged
 
 # twitter-text v3 configuration (the one X uses for the 280 limit): every code point weighs 200 (= 2 characters)
 # except these ranges, which weigh 100 (= 1); the total is divided by 100. URLs weigh 23 whatever their length,
@@ -182,6 +203,15 @@ def expires_soon(creds: NetworkCredentials, margin: float) -> bool:
     return expires_at - utcnow().timestamp() <= margin
 
 
+class MentionBatch(list[Mention]):
+    """What ``fetch_mentions`` returns when it had to refresh the tokens: the items, plus ``refreshed`` (the
+    credentials to store back, as with ``PublishResult.refreshed``)."""
+
+    def __init__(self, items: Sequence[Mention] = (), *, refreshed: Mapping[str, str] | None = None) -> None:
+        super().__init__(items)
+        self.refreshed: dict[str, str] | None = dict(refreshed) if refreshed else None
+
+
 def attach_refreshed(exc: AdapterError, refreshed: Mapping[str, str] | None) -> AdapterError:
     """Put rotated credentials on a failure so the caller can store them even though the call failed."""
     if refreshed:
@@ -207,6 +237,7 @@ class X:
         refresh_margin: float = 300.0,
         find_window: timedelta = timedelta(hours=12),
         upload_timeout: float = 120.0,
+        mention_max_pages: int = 5,
     ) -> None:
         self._client = client
         self._api = api_url.rstrip("/")
@@ -216,6 +247,7 @@ class X:
         self._margin = refresh_margin
         self._find_window = find_window
         self._upload_timeout = upload_timeout
+        self._mention_max_pages = mention_max_pages
         self._memo = RefreshMemo()
 
     # --- the Network protocol -------------------------------------------------------------------------
@@ -310,6 +342,81 @@ class X:
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Access and refresh tokens, and a client secret stored with the account."""
         return [v for k in ("access_token", "refresh_token", "client_secret") if (v := creds.get(k))]
+
+    # --- mentions (MentionSource) ----------------------------------------------------------------------
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        """Posts mentioning the account newer than ``cursor`` (a post id), oldest first, and the newest id seen.
+        A 403 (the API tier has no mentions timeline) gives no items and the same cursor; see the module doc."""
+        token, refreshed = await self._token(creds)
+        try:
+            user_id = await self._user_id(creds, token)
+            found: dict[str, Mention] = {}
+            newest = cursor
+            page_token = ""
+            for _ in range(self._mention_max_pages):
+                params = [
+                    ("max_results", str(MENTION_PAGE_SIZE if cursor else MENTION_FIRST_PAGE)),
+                    ("expansions", "author_id"),
+                    ("user.fields", "username"),
+                    ("tweet.fields", _MENTION_FIELDS),
+                ]
+                if cursor:
+                    params.append(("since_id", cursor))
+                if page_token:
+                    params.append(("pagination_token", page_token))
+                url = f"{self._api}/2/users/{quote(user_id, safe='')}/mentions"
+                headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+                resp = await send_request(self._client, "GET", url, params=params, headers=headers)
+                if resp.status_code == 403:
+                    if user_id not in _tier_logged:
+                        _tier_logged.add(user_id)
+                        _, detail = _problem(resp)
+                        log.warning("x.mentions_forbidden", user_id=user_id, detail=detail[:200])
+                    return MentionBatch(refreshed=refreshed), cursor
+                if not resp.is_success:
+                    raise classify_response(resp, utcnow())
+                body = _json_object(resp)
+                users = _usernames(body)
+                rows = body.get("data")
+                for tweet in rows if isinstance(rows, list) else []:
+                    if isinstance(tweet, dict) and (m := _mention(tweet, users, user_id)) is not None:
+                        found[m.remote_id] = m
+                meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+                top = str(meta.get("newest_id") or "") if isinstance(meta, dict) else ""
+                if top and (newest is None or _id_key(top) > _id_key(newest)):
+                    newest = top
+                page_token = str(meta.get("next_token") or "") if isinstance(meta, dict) else ""
+                if not page_token or not cursor:
+                    break
+        except AdapterError as exc:
+            raise attach_refreshed(exc, refreshed) from None
+        for remote_id in found:
+            if newest is None or _id_key(remote_id) > _id_key(newest):
+                newest = remote_id
+        items = sorted(found.values(), key=lambda m: _id_key(m.remote_id))
+        return MentionBatch(items, refreshed=refreshed), newest
+
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """``POST /2/users/{id}/likes`` with ``{"tweet_id": …}``. Rotated tokens ride on a failure only."""
+        token, refreshed = await self._token(creds)
+        try:
+            user_id = await self._user_id(creds, token)
+            await self._call(
+                "POST", f"/2/users/{quote(user_id, safe='')}/likes", token, json={"tweet_id": target.remote_id}
+            )
+        except AdapterError as exc:
+            raise attach_refreshed(exc, refreshed) from None
+
+    async def _user_id(self, creds: NetworkCredentials, token: str) -> str:
+        user_id = creds.get("user_id").strip()
+        if user_id:
+            return user_id
+        me = _data(await self._call("GET", "/2/users/me", token))
+        user_id = str(me.get("id") or "")
+        if not user_id:
+            raise RetryableError("x /2/users/me answered without an id", code="bad_response")
+        return user_id
 
     # --- tokens ----------------------------------------------------------------------------------------
 
@@ -578,6 +685,45 @@ def _data(resp: httpx.Response) -> dict[str, Any]:
         path = urlsplit(str(resp.request.url)).path
         raise RetryableError(f"x {path} answered without data", code="bad_response")
     return data
+
+
+def _id_key(post_id: str) -> tuple[int, str]:
+    """X ids are 64-bit integers sent as strings: compare by length, then text."""
+    return (len(post_id), post_id)
+
+
+def _usernames(body: Mapping[str, Any]) -> dict[str, str]:
+    includes = body.get("includes")
+    users = includes.get("users") if isinstance(includes, dict) else None
+    out: dict[str, str] = {}
+    for user in users if isinstance(users, list) else []:
+        if isinstance(user, dict) and user.get("id"):
+            out[str(user["id"])] = str(user.get("username") or "")
+    return out
+
+
+def _mention(tweet: Mapping[str, Any], users: Mapping[str, str], user_id: str) -> Mention | None:
+    tweet_id = str(tweet.get("id") or "")
+    author_id = str(tweet.get("author_id") or "")
+    if not tweet_id or author_id == user_id:
+        return None
+    refs = tweet.get("referenced_tweets")
+    types = {str(r.get("type")) for r in refs if isinstance(r, dict)} if isinstance(refs, list) else set()
+    to_us = str(tweet.get("in_reply_to_user_id") or "") == user_id
+    kind = "reply" if to_us else "quote" if "quoted" in types else "mention"
+    username = users.get(author_id, "")
+    url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
+    extra = {"conversation_id": str(tweet["conversation_id"])} if tweet.get("conversation_id") else {}
+    return Mention(
+        remote_id=tweet_id,
+        kind=kind,
+        author=f"@{username}" if username else author_id,
+        text=html.unescape(str(tweet.get("text") or "")),
+        target=ReplyTarget(remote_id=tweet_id, extra=extra),
+        url=url,
+        created_at=_parse_time(tweet.get("created_at")),
+        is_reply_to_us=to_us,
+    )
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -383,11 +383,6 @@ async def test_retryable_twilio_error_is_retried_by_the_job(
     assert (msg.status, msg.provider_id) == ("queued", f"SM{1:032x}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/messages/tasks.py send_sms records provider_id after Twilio answers; a status callback "
-    "processed before that commit is stored as a StatusEvent, matches no message, and is never applied",
-)
 async def test_a_status_callback_that_beats_the_send_bookkeeping_is_not_lost(
     rt: Runtime, fake: FakeTwilio, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
 ) -> None:

@@ -25,16 +25,6 @@ from tests.conftest import BOTH_BACKENDS
 from tests.helpers import PUBLIC_URL, TWILIO_TOKEN, drain, make_business, send_sms, twilio_form
 from tests.worker.mastodon_stub import MastodonStub, running_stub
 
-PG_RACE = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check-then-insert under READ COMMITTED: concurrent jobs of one member do not see each other "
-    "(app/commands/service.py _rate_limited, app/messages/service.py queue_sms loop guard)",
-)
-# Both backends; on PostgreSQL the per-member limits race when the worker runs jobs concurrently (see PG_RACE).
-BOTH_BACKENDS_PG_RACE = pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, PG_RACE])], indirect=True
-)
-
 NUMBER = "+15817000001"
 OWNER = "+14185550120"
 STRANGER = "+14185559999"
@@ -322,11 +312,6 @@ async def test_opt_out_confirms_once_then_silence_until_start(
     assert one_sms(await chat.say("PUBLIER Menu du soir", future=True)).startswith("Publie #")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/commands/service.py handle(): a non-member gets a reply only for Help; STOP from a "
-    "stranger is neither confirmed nor recorded (carrier keyword, answered to anyone)",
-)
 @pytest.mark.parametrize(("stop", "lang"), [("ARRET", "fr"), ("STOP", "fr"), ("UNSUBSCRIBE", "en")])
 async def test_a_stranger_texting_stop_gets_one_confirmation(
     stop: str, lang: str, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]
@@ -335,11 +320,6 @@ async def test_a_stranger_texting_stop_gets_one_confirmation(
     assert one_sms(await stranger.say(stop)) == t("stop", lang)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/commands/service.py handle() calls _ambiguous() before looking at the command: a member of "
-    "two businesses on one number who texts STOP is asked which business and is not opted out",
-)
 async def test_stop_on_a_shared_number_opts_out_at_once(
     client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
 ) -> None:
@@ -353,11 +333,6 @@ async def test_stop_on_a_shared_number_opts_out_at_once(
     assert await chat.say("AIDE") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: app/commands/service.py handle() calls _ambiguous() before looking at the command: HELP from a "
-    "member of two businesses on one number gets the 'which business' question instead of the help",
-)
 async def test_help_on_a_shared_number_is_answered_at_once(
     client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
 ) -> None:
@@ -504,7 +479,7 @@ async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
 # --- protection -----------------------------------------------------------------------------------------
 
 
-@BOTH_BACKENDS_PG_RACE
+@BOTH_BACKENDS
 async def test_rate_limit_31st_command_refused_once_32nd_silent(
     rt: Runtime, chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
@@ -642,7 +617,7 @@ async def test_signature_checked_over_the_public_url_behind_a_proxy(
     assert await count(rt, InboundMessage) == 1
 
 
-@BOTH_BACKENDS_PG_RACE
+@BOTH_BACKENDS
 async def test_loop_guard_holds_when_the_commands_arrive_together(chat: Chat) -> None:
     for _ in range(8):
         await chat.send("AIDE")

@@ -123,7 +123,7 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
         assert sorted(d["network"] for d in r.json()["deliveries"]) == ["mastodon", "page"]
         try:
             procs.append(_start_worker(rt, tmp_path, log))
-            arrived = await asyncio.to_thread(stub.arrived.wait, 30)
+            arrived = await asyncio.to_thread(stub.arrived.wait, 90)
             assert arrived, "the worker never called Mastodon; log:\n" + _tail(log)
             assert procs[0].poll() is None
             procs[0].send_signal(signal.SIGKILL)
@@ -131,7 +131,7 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
 
             # The network now accepts the request its client died waiting for.
             stub.release.set()
-            assert await asyncio.to_thread(stub.created.wait, 10)
+            assert await asyncio.to_thread(stub.created.wait, 30)
             assert stub.creations == 1
             d = await _mastodon_delivery(rt)
             assert (d.status, d.remote_id) == ("pending", None), "the kill did not land mid-delivery"
@@ -145,7 +145,7 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
             async def published() -> bool:
                 return (await _mastodon_delivery(rt)).status == "published"
 
-            await _wait_for(published, "the mastodon delivery to be published", log, within=40)
+            await _wait_for(published, "the mastodon delivery to be published", log, within=90)
         finally:
             for p in procs:
                 _stop(p)
