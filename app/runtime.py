@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ class Runtime:
     vault: Vault
     http: httpx.AsyncClient
     sms: SmsProvider
-    networks: dict[str, Network] = field(default_factory=dict)
+    networks: MutableMapping[str, Network] = field(default_factory=dict)
     twilio: TwilioProvider | None = None
     email_sender: Any = None  # app.email.sender.EmailSender; None: chosen from the settings on first use
     dkim_dnsfunc: Callable[..., bytes | None] | None = None  # DNS for DKIM checks (tests inject test keys)

@@ -2,7 +2,7 @@
 
 Each case runs in a fresh Python process that starts the app the normal way (``create_app`` registers the
 secret key(s) and the Twilio token with the log scrubber), makes a request that logs, then logs secrets on
-purpose. Its stderr is what an operator's log collector would get; a subprocess keeps the global logging
+purpose, phase by phase. Its stderr is what an operator's log collector would get; a subprocess keeps the global logging
 configuration of this test process untouched.
 """
 
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ MASTO_TOKEN = "masto-access-token-987654321zyx"
 API_KEY_TAIL = "apikey-plaintext-never-logged-42"
 ROOT = Path(__file__).resolve().parents[1]
 
-SCRIPT = r'''
+SCRIPT = r"""
 import asyncio, logging, sys
 import httpx, structlog
 from app.config import Settings
@@ -33,7 +35,14 @@ from app.main import create_app
 from app.models import Business, NetworkAccount
 from app.runtime import build_runtime
 
-secret, old, twilio, masto, api_tail, fmt, db, mode = sys.argv[1:9]
+secret, old, twilio, masto, api_tail, fmt, db = sys.argv[1:8]
+
+
+def phase(name: str) -> None:
+    sys.stderr.write(f"=== phase {name}\n")
+    sys.stderr.flush()
+
+
 settings = Settings(
     _env_file=None, env="prod", database_url=db, secret_key=f"{secret},{old}", twilio_auth_token=twilio,
     log_format=fmt, smtp_enabled=False, sms_provider="console", public_url="http://testserver",
@@ -59,36 +68,49 @@ async def main() -> None:
         )
         print("STATUS", r.status_code)
     log = structlog.get_logger("ardoise.test")
-    if mode == "settings":
-        log.warning("deliberate", token=twilio, keys=[secret, old], nested={"header": f"Bearer {secret}"})
-    elif mode == "account":
-        log.warning("deliberate", error=f"mastodon refused {masto}")
-    elif mode == "stdlib":
-        logging.getLogger("uvicorn.error").error("Exception in ASGI application: token=%s", twilio)
+    log.warning("deliberate", token=twilio, keys=[secret, old], nested={"header": f"Bearer {secret}"})
+    phase("account")
+    log.warning("deliberate", error=f"mastodon refused {masto}")
+    phase("stdlib")
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application: token=%s", twilio)
+    phase("end")
     await rt.close()
 
 
 asyncio.run(main())
-'''
+"""
 
 
-def run(tmp_path: Path, template: Path, fmt: str, mode: str) -> subprocess.CompletedProcess[str]:
-    db = tmp_path / f"{fmt}-{mode}.db"
-    shutil.copy(template, db)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, SECRET, OLD_SECRET, TWILIO, MASTO_TOKEN, API_KEY_TAIL, fmt, f"sqlite:///{db}", mode],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "STATUS 403" in done.stdout  # the forged webhook was refused (and logged)
-    return done
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Callable[[str], dict[str, str]]:
+    """``logged(fmt)``: the child's stderr split by phase: ``settings`` (start-up, a forged webhook request and
+    secrets from the settings logged on purpose), ``account`` (a linked account's token) and ``stdlib``."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def get(fmt: str) -> dict[str, str]:
+        if fmt not in cache:
+            tmp = tmp_path_factory.mktemp(f"logs-{fmt}")
+            shutil.copy(sqlite_template, tmp / "ardoise.db")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
+            env["PYTHONPATH"] = str(ROOT)
+            args = [SECRET, OLD_SECRET, TWILIO, MASTO_TOKEN, API_KEY_TAIL, fmt, f"sqlite:///{tmp / 'ardoise.db'}"]
+            done = subprocess.run(
+                [sys.executable, "-c", SCRIPT, *args],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert "STATUS 403" in done.stdout  # the forged webhook was refused (and logged)
+            parts = re.split(r"^=== phase (\w+)\n", done.stderr, flags=re.MULTILINE)
+            cache[fmt] = {"settings": parts[0], **dict(zip(parts[1::2], parts[2::2], strict=True))}
+            assert set(cache[fmt]) == {"settings", "account", "stdlib", "end"}
+        return cache[fmt]
+
+    return get
 
 
 def json_lines(stderr: str) -> list[dict[str, Any]]:
@@ -100,8 +122,8 @@ def json_lines(stderr: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
-def test_secrets_from_settings_are_never_logged(tmp_path: Path, sqlite_template: Path, fmt: str) -> None:
-    err = run(tmp_path, sqlite_template, fmt, "settings").stderr
+def test_secrets_from_settings_are_never_logged(logged: Callable[[str], dict[str, str]], fmt: str) -> None:
+    err = logged(fmt)["settings"]
     assert "twilio.forged" in err
     assert "deliberate" in err
     for secret in (SECRET, OLD_SECRET, TWILIO, API_KEY_TAIL):
@@ -109,8 +131,8 @@ def test_secrets_from_settings_are_never_logged(tmp_path: Path, sqlite_template:
     assert err.count("[redacted]") >= 4  # token, both keys, the nested header
 
 
-def test_json_logs_in_prod_carry_the_request_id(tmp_path: Path, sqlite_template: Path) -> None:
-    err = run(tmp_path, sqlite_template, "json", "settings").stderr
+def test_json_logs_in_prod_carry_the_request_id(logged: Callable[[str], dict[str, str]]) -> None:
+    err = logged("json")["settings"]
     lines = json_lines(err)
     forged = next(line for line in lines if line.get("event") == "twilio.forged")
     assert forged["request_id"] == "rid-forged-1"
@@ -123,10 +145,8 @@ def test_json_logs_in_prod_carry_the_request_id(tmp_path: Path, sqlite_template:
     assert deliberate["nested"] == {"header": "Bearer [redacted]"}
 
 
-def test_auto_format_is_json_in_prod_and_console_in_dev(tmp_path: Path, sqlite_template: Path) -> None:
-    err = run(tmp_path, sqlite_template, "auto", "settings").stderr  # the script runs with env=prod
-    assert any(line.get("event") == "twilio.forged" for line in json_lines(err))
-    console = run(tmp_path, sqlite_template, "console", "settings").stderr
+def test_console_logs_carry_the_request_id(logged: Callable[[str], dict[str, str]]) -> None:
+    console = logged("console")["settings"]
     forged = next(line for line in console.splitlines() if "twilio.forged" in line)
     assert "request_id=rid-forged-1" in forged
     assert not forged.startswith("{")
@@ -137,8 +157,8 @@ def test_auto_format_is_json_in_prod_and_console_in_dev(tmp_path: Path, sqlite_t
     reason="BUG: linked accounts' credentials are never registered with app.logging.add_secrets: "
     "Network.redact() (app/networks/*.py) is called nowhere, so a token in a log line is written as is",
 )
-def test_linked_account_credentials_are_never_logged(tmp_path: Path, sqlite_template: Path) -> None:
-    err = run(tmp_path, sqlite_template, "json", "account").stderr
+def test_linked_account_credentials_are_never_logged(logged: Callable[[str], dict[str, str]]) -> None:
+    err = logged("json")["account"]
     assert "mastodon refused" in err
     assert MASTO_TOKEN not in err
     assert "[redacted]" in err
@@ -149,7 +169,7 @@ def test_linked_account_credentials_are_never_logged(tmp_path: Path, sqlite_temp
     reason="BUG: app/logging.py configure() sets up stdlib logging with logging.basicConfig and a plain "
     "formatter: records from uvicorn, SQLAlchemy, httpx or twilio bypass redact_processor",
 )
-def test_stdlib_log_records_are_scrubbed_too(tmp_path: Path, sqlite_template: Path) -> None:
-    err = run(tmp_path, sqlite_template, "json", "stdlib").stderr
+def test_stdlib_log_records_are_scrubbed_too(logged: Callable[[str], dict[str, str]]) -> None:
+    err = logged("json")["stdlib"]
     assert "Exception in ASGI application" in err
     assert TWILIO not in err

@@ -59,9 +59,7 @@ async def test_revoked_key_is_401(client: httpx.AsyncClient, rt: Runtime) -> Non
     key = await make_key(rt, name="soon revoked")
     assert (await client.get("/api/v1/businesses", headers=bearer(key))).status_code == 200
     async with rt.db.write() as s:
-        await s.execute(
-            update(ApiKey).where(col(ApiKey.key_hash) == hash_api_key(key)).values(revoked_at=utcnow())
-        )
+        await s.execute(update(ApiKey).where(col(ApiKey.key_hash) == hash_api_key(key)).values(revoked_at=utcnow()))
     r = await client.get("/api/v1/businesses", headers=bearer(key))
     assert_401(r)
     assert "revoked" in r.json()["detail"]
@@ -97,9 +95,7 @@ def run_cli(db_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[s
     env["ARDOISE_DATABASE_URL"] = db_url
     exe = Path(sys.executable).parent / "ardoise"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from app.cli import main; main()"]
-    return subprocess.run(
-        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 async def test_cli_apikey_create_prints_the_key_alone_on_the_last_line(
@@ -154,9 +150,7 @@ async def test_cli_apikey_create_prints_the_key_alone_on_the_last_line(
     ]
 
 
-async def test_cli_apikey_create_for_unknown_business_fails_and_makes_no_key(
-    rt: Runtime, tmp_path: Path
-) -> None:
+async def test_cli_apikey_create_for_unknown_business_fails_and_makes_no_key(rt: Runtime, tmp_path: Path) -> None:
     url = rt.settings.database_url
     done = await asyncio.to_thread(run_cli, url, tmp_path, "apikey", "create", "--name", "x", "--business", "nope")
     assert done.returncode != 0

@@ -199,9 +199,7 @@ async def test_body_over_max_body_bytes_is_413(client: httpx.AsyncClient, auth: 
 
 
 @pytest.fixture
-async def small_limit_client(
-    make_settings: Callable[..., Settings], rt: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
+async def small_limit_client(make_settings: Callable[..., Settings], rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(rt.settings.database_url, max_body_bytes=1024)
     app = create_app(settings, runtime=rt)
     app.state.runtime = rt

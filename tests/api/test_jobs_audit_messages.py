@@ -88,9 +88,7 @@ async def test_reads_are_not_audited(client: httpx.AsyncClient, auth: dict[str, 
 
 
 @BOTH_BACKENDS
-async def test_messages_in_and_out(
-    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
-) -> None:
+async def test_messages_in_and_out(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]) -> None:
     biz, member = await make_business(client, auth)
     number = biz["sms_numbers"][0]
     for text in ("AIDE", "ETAT", "LANGUE FR"):
@@ -121,9 +119,7 @@ async def test_messages_in_and_out(
 
 
 @pytest.mark.parametrize("direction", ["both", "IN", ""])
-async def test_messages_direction_is_validated(
-    client: httpx.AsyncClient, auth: dict[str, str], direction: str
-) -> None:
+async def test_messages_direction_is_validated(client: httpx.AsyncClient, auth: dict[str, str], direction: str) -> None:
     biz, _ = await make_business(client, auth)
     r = await client.get(f"/api/v1/businesses/{biz['id']}/messages", headers=auth, params={"direction": direction})
     assert "direction" in assert_problem(r, 422)["detail"]

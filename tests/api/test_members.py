@@ -132,7 +132,11 @@ async def test_member_crud_and_audit(client: httpx.AsyncClient, auth: dict[str, 
     audit = (await client.get("/api/v1/audit", headers=auth)).json()["items"]
     events = [(a["action"], a["actor"], a["target"]) for a in reversed(audit) if a["action"].startswith("member.")]
     target = f"member:{m['id']}"
-    assert events == [("member.create", actor, target), ("member.update", actor, target), ("member.delete", actor, target)]
+    assert events == [
+        ("member.create", actor, target),
+        ("member.update", actor, target),
+        ("member.delete", actor, target),
+    ]
 
 
 async def test_patch_with_invalid_phone_is_422_and_changes_nothing(

@@ -35,10 +35,15 @@ NUMBER = "+15817000001"
 
 
 @pytest.fixture
-def settings(db_url: str, make_settings: Callable[..., Settings]) -> Settings:
+def big_body() -> None:
+    """Requested by tests whose payloads are large on purpose: they get the default body limit (2 MiB)."""
+
+
+@pytest.fixture
+def settings(db_url: str, make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
     return make_settings(
         db_url,
-        max_body_bytes=MAX_BODY,
+        max_body_bytes=2 * 1024 * 1024 if "big_body" in request.fixturenames else MAX_BODY,
         mailgun_signing_key=MAILGUN_KEY,
         x_client_id="x-client-id",
         x_client_secret="x-client-secret",
@@ -224,16 +229,16 @@ async def test_oversized_body_on_every_write_route_is_413(
 async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime) -> None:
     biz, _ = await make_business(client, auth)
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncIterator[bytes]:  # a valid post (text <= 5000) whose body is over MAX_BODY
         yield b'{"text": "'
-        for _ in range(4):
-            yield b"x" * MAX_BODY
+        for _ in range(9):
+            yield b"x" * 500
         yield b'"}'
 
     r = await client.post(
         f"/api/v1/businesses/{biz['id']}/posts", content=chunks(), headers={**auth, "Content-Type": "application/json"}
     )
-    assert r.status_code == 413, (r.status_code, r.text[:200])
+    assert r.status_code == 413, (r.status_code, r.text[:200])  # today: 202, the post is created
 
 
 @pytest.mark.xfail(
@@ -331,7 +336,7 @@ async def _inject_everywhere(client: httpx.AsyncClient, auth: dict[str, str], rt
 
 @pytest.mark.slow
 async def test_injection_in_every_text_field_sqlite(
-    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, big_body: None
 ) -> None:
     await _inject_everywhere(client, auth, rt)
 
@@ -344,14 +349,14 @@ async def test_injection_in_every_text_field_sqlite(
     "(psycopg DataError) instead of a 422 or a stored value with the NUL removed",
 )
 async def test_injection_in_every_text_field_postgres(
-    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, big_body: None
 ) -> None:
     await _inject_everywhere(client, auth, rt)
 
 
 @BOTH_BACKENDS
 async def test_injection_in_every_text_field_without_nul(
-    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, backend: str, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, backend: str, monkeypatch: pytest.MonkeyPatch, big_body: None
 ) -> None:
     """Everything but the NUL payload, on both backends (the NUL bug has its own xfail above)."""
     monkeypatch.delitem(PAYLOADS, "nul")
@@ -360,7 +365,7 @@ async def test_injection_in_every_text_field_without_nul(
 
 @BOTH_BACKENDS
 async def test_hostile_sms_bodies_are_published_verbatim_and_escaped(
-    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, backend: str
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, backend: str, big_body: None
 ) -> None:
     biz, _ = await make_business(client, auth, publish_mode="direct")
     tables = await table_names(rt)

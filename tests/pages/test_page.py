@@ -263,7 +263,7 @@ async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
     tmp = tmp_path_factory.mktemp("live")
     shutil.copy(sqlite_template, tmp / "ardoise.db")
     port = free_port()
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=f"sqlite:///{tmp / 'ardoise.db'}",
         public_url=f"http://127.0.0.1:{port}",
@@ -331,8 +331,8 @@ def dump_dom(exe: str, url: str, profile: Path) -> subprocess.CompletedProcess[s
 
 async def test_page_renders_in_headless_chromium(live_page: str, tmp_path: Path) -> None:
     exe = chromium()
-    r = httpx.get(f"{live_page}/b/demo", timeout=10)  # the server answers before Chromium is asked
-    assert r.status_code == 200
+    async with httpx.AsyncClient(timeout=10) as c:  # the real server answers before Chromium is asked
+        assert (await c.get(f"{live_page}/b/demo")).status_code == 200
     done = await asyncio.to_thread(dump_dom, exe, f"{live_page}/b/demo", tmp_path / "profile")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +143,13 @@ async def cluster() -> AsyncIterator[Cluster]:
                 await rt.close()
             drop_database(url)
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _any_ready(procs: list[Proc]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return any(await asyncio.gather(*(p.ready() for p in procs)))
+
+    return check
 
 
 async def _post_of(rt: Runtime, text: str) -> tuple[Post, Delivery] | None:
@@ -339,7 +346,7 @@ async def test_sigkill_workers_and_api_processes_20_times_under_load(cluster: Cl
     rt, stub = cluster.rt, cluster.stub
     rng = random.Random()
     twilio = Twilio(cluster.ports)
-    n_messages = 48  # 12 per business: each page (newest 20) shows them all
+    n_messages = 40  # 10 per business: each page (newest 20) shows them all
     kills: list[str] = []
     mid_job = 0
 
@@ -349,7 +356,7 @@ async def test_sigkill_workers_and_api_processes_20_times_under_load(cluster: Cl
 
             async def one(i: int) -> None:
                 shop = cluster.shops[i % len(cluster.shops)]
-                await asyncio.sleep(i * 0.5)  # a steady stream across the kills
+                await asyncio.sleep(i * 0.4)  # a steady stream across the kills
                 async with sem:
                     form = twilio_form(shop.owner, shop.number, f"PUBLIER Chaos numero {i} chez {shop.slug}", new_sid())
                     await twilio.deliver(http, form, within=180)
@@ -373,7 +380,7 @@ async def test_sigkill_workers_and_api_processes_20_times_under_load(cluster: Cl
             await asyncio.sleep(rng.uniform(0.3, 1.5))
             pool = cluster.workers if kind == "worker" else cluster.apis
             # Prefer a process that is up and working; a restarting one is a random point too.
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 6
             ready: list[Proc] = []
             while time.monotonic() < deadline:
                 ready = [p for p in pool if await p.ready()]
@@ -391,10 +398,13 @@ async def test_sigkill_workers_and_api_processes_20_times_under_load(cluster: Cl
     await asyncio.gather(send_all(), chaos())
     chaos_s = time.monotonic() - t0
     assert len(kills) == 20
-    await cluster.healthy()
+    # One worker and one API process up are enough to finish; the others may still be starting.
+    await wait_for(_any_ready(cluster.apis), "an API process", 120, cluster.apis)
     await wait_settled(rt, list(twilio.acked), 180, cluster.procs)
     settle_s = time.monotonic() - t0 - chaos_s
-    report = await check_exactly_once(rt, twilio.acked, stub, page_base=cluster.page_base(), shops=cluster.shops)
+    api = next(p for p in cluster.apis if p.alive())
+    base = f"http://127.0.0.1:{api.port}"
+    report = await check_exactly_once(rt, twilio.acked, stub, page_base=base, shops=cluster.shops)
     assert report.inbound == n_messages
     print(  # noqa: T201
         f"\n20 SIGKILLs in {chaos_s:.0f}s ({mid_job} mid-job/mid-request), settled {settle_s:.0f}s later; "
@@ -402,13 +412,13 @@ async def test_sigkill_workers_and_api_processes_20_times_under_load(cluster: Cl
         f"{stub.creations} Mastodon statuses in all; webhook retries {twilio.statuses}; dead jobs {report.dead_jobs}"
     )
     print("kills: " + ", ".join(kills))  # noqa: T201
+    print(f"posts whose status lags their published deliveries: {report.stale_status}")  # noqa: T201
 
 
 # --- the deploy script's stop ------------------------------------------------------------------------------
 
 
 async def test_deploy_script_stop_kills_only_its_own_pids(cluster: Cluster) -> None:
-    await cluster.healthy()
     ours = [p for p in cluster.procs if p.popen is not None and p.alive()]  # restarted by the tests
     theirs = [pid for pid in cluster.script_pids.values() if pid not in {p.pid for p in ours}]
     assert cluster.smtp.alive(), "the SMTP listener started by the script died"
