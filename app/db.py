@@ -51,8 +51,12 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        opts = conn.get_execution_options()
+        # FULL: the commit is on disk before we answer (an SMS acknowledged to Twilio, a 2xx to the API).
+        # NORMAL (WAL): the job engine's own bookkeeping; a power cut can lose its last commits, which only
+        # re-runs idempotent jobs, and the next FULL commit makes everything before it durable too.
+        conn.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if opts.get('sqlite_fast') else 'FULL'}")
+        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if opts.get('sqlite_write') else 'DEFERRED'}")
 
 
 class Database:
@@ -73,6 +77,11 @@ class Database:
         self._write = async_sessionmaker(
             self.engine.execution_options(sqlite_write=True), expire_on_commit=False, autoflush=False
         )
+        self._write_fast = async_sessionmaker(
+            self.engine.execution_options(sqlite_write=True, sqlite_fast=True),
+            expire_on_commit=False,
+            autoflush=False,
+        )
         # SQLite has one writer; inside one process we queue writers here rather than in SQLite's busy
         # handler, which sleeps with backoff and makes the latency tail long.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -84,13 +93,17 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits at the end of the block (or rolls back on error)."""
+    async def write(self, *, durable: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits at the end of the block (or rolls back on error).
+
+        ``durable=False`` (SQLite only) commits without waiting for the disk: for the job engine's bookkeeping.
+        """
+        maker = self._write if durable else self._write_fast
         if self._write_lock is not None:
-            async with self._write_lock, self._write() as session, session.begin():
+            async with self._write_lock, maker() as session, session.begin():
                 yield session
         else:
-            async with self._write() as session, session.begin():
+            async with maker() as session, session.begin():
                 yield session
 
     async def dispose(self) -> None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import Database
@@ -48,22 +49,20 @@ class Wakeup:
 WAKEUP = Wakeup()
 
 
-def _wake_after_commit(session: AsyncSession) -> None:
-    sync = session.sync_session
-    if sync.info.get("ardoise_wake"):
-        return
-    sync.info["ardoise_wake"] = True
-
-    from sqlalchemy import event
-
-    def _after_commit(_s: Any) -> None:
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    # One class-level listener: a commit that enqueued work wakes this process's worker at once.
+    if session.info.pop("ardoise_wake", False):
         WAKEUP.set()
 
-    def _after_end(_s: Any, _t: Any) -> None:
-        sync.info.pop("ardoise_wake", None)
 
-    event.listen(sync, "after_commit", _after_commit, once=True)
-    event.listen(sync, "after_transaction_end", _after_end, once=True)
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("ardoise_wake", None)
+
+
+def _wake_after_commit(session: AsyncSession) -> None:
+    session.sync_session.info["ardoise_wake"] = True
 
 
 async def enqueue(
@@ -123,7 +122,7 @@ class ClaimedJob:
 async def claim(db: Database, worker_id: str, limit: int, lease: timedelta) -> list[ClaimedJob]:
     """Take up to ``limit`` due jobs, leased to ``worker_id`` until now + ``lease``."""
     now = utcnow()
-    async with db.write() as session:
+    async with db.write(durable=False) as session:
         sub: Select[Any] = (
             select(col(Job.id))
             .where(col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
@@ -148,7 +147,7 @@ async def claim(db: Database, worker_id: str, limit: int, lease: timedelta) -> l
 
 
 async def complete(db: Database, job_id: int, worker_id: str) -> None:
-    async with db.write() as session:
+    async with db.write(durable=False) as session:
         await session.execute(
             update(Job)
             .where(col(Job.id) == job_id, col(Job.locked_by) == worker_id)
@@ -163,7 +162,7 @@ async def fail(db: Database, job_id: int, worker_id: str, *, error: str, retry_a
         values.update(state=JobState.dead.value, finished_at=utcnow())
     else:
         values.update(state=JobState.queued.value, run_at=retry_at, locked_by=None)
-    async with db.write() as session:
+    async with db.write(durable=False) as session:
         await session.execute(
             update(Job).where(col(Job.id) == job_id, col(Job.locked_by) == worker_id).values(**values)
         )
@@ -173,7 +172,7 @@ async def release(db: Database, job_ids: list[int], worker_id: str) -> None:
     """Give claimed jobs back untouched (graceful shutdown): the attempt is not counted."""
     if not job_ids:
         return
-    async with db.write() as session:
+    async with db.write(durable=False) as session:
         await session.execute(
             update(Job)
             .where(col(Job.id).in_(job_ids), col(Job.locked_by) == worker_id, col(Job.state) == "running")
@@ -184,7 +183,7 @@ async def release(db: Database, job_ids: list[int], worker_id: str) -> None:
 async def reap(db: Database) -> int:
     """Re-queue jobs whose lease expired (their worker died); bury those out of attempts."""
     now = utcnow()
-    async with db.write() as session:
+    async with db.write(durable=False) as session:
         dead = await session.execute(
             update(Job)
             .where(

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
@@ -50,6 +50,9 @@ def _examples(n: int) -> settings:
         max_examples=300 if LONG_RUN else n,
         deadline=None,
         derandomize=not LONG_RUN,  # `make test`: the same cases on every run
+        # `make test` reports the first failing case as drawn (no shrinking: a failing case that waits on a
+        # timeout would cost minutes); `make fuzz` shrinks it to the smallest one.
+        phases=list(Phase) if LONG_RUN else [Phase.explicit, Phase.generate],
         database=None,
         suppress_health_check=list(HealthCheck),
     )
@@ -59,6 +62,31 @@ INT64 = range(-(2**63), 2**63)
 
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings(_env_file=None)).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+# Operations where schemathesis finds a 5xx today (app bugs, reported to the lead). Remove an entry once fixed.
+SERVER_ERRORS = {
+    "PATCH /api/v1/businesses/{business_id}": "BUG: PATCH with an explicit null for a non-nullable field "
+    '(\'{"language": null}\') is a 500: pydantic ValidationError serializing BusinessRead (language=None)',
+    "PATCH /api/v1/businesses/{business_id}/members/{member_id}": "BUG: PATCH with explicit nulls "
+    '(\'{"email": null, "language": null}\') is a 500: pydantic ValidationError serializing MemberRead',
+}
+HANGS = {
+    "POST /api/v1/businesses/{business_id}/accounts/{account_id}/test": "BUG: hangs on SQLite (the request's write "
+    "session from BusinessDep holds the write lock while the handler opens a second write session); already "
+    "xfail(strict) in tests/api/test_accounts.py, not run here (each case would wait for the 10 s timeout)",
+}
+
+
+def _params(known: dict[str, str]) -> list[Any]:
+    out = []
+    for op in OPERATIONS:
+        marks: list[Any] = []
+        if op.label in HANGS:
+            marks.append(pytest.mark.xfail(run=False, reason=HANGS[op.label]))
+        elif op.label in known:
+            marks.append(pytest.mark.xfail(strict=True, reason=known[op.label]))
+        out.append(pytest.param(op, id=op.label, marks=marks))
+    return out
 
 
 def _settings(path: Path, media: Path) -> Settings:
@@ -123,13 +151,15 @@ def _run(app: Any, seed: Seed, case: schemathesis.Case, checks: list[Any], *, re
             case.call_and_validate(base_url=PUBLIC_URL, session=client, headers=auth, checks=checks)
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+@pytest.mark.parametrize("operation", _params(SERVER_ERRORS))
 @_examples(8)
 @given(data=st.data())
 def test_no_server_error(operation: Any, data: st.DataObject, app_and_seed: tuple[Any, Seed]) -> None:
     app, seed = app_and_seed
     _run(app, seed, data.draw(operation.as_strategy()), [not_a_server_error])
 
+
+NONCONFORMING: dict[str, str] = {}
 
 CONFORMANCE = [
     not_a_server_error,
@@ -140,7 +170,7 @@ CONFORMANCE = [
 ]
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+@pytest.mark.parametrize("operation", _params({**SERVER_ERRORS, **NONCONFORMING}))
 @_examples(3)
 @given(data=st.data())
 def test_responses_match_the_schema(operation: Any, data: st.DataObject, app_and_seed: tuple[Any, Seed]) -> None:

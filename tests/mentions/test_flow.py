@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.catalogue import t
 from app.kit.errors import PermanentError
 from app.kit.sms_text import is_gsm7, segment_info
@@ -223,13 +224,21 @@ def make_world(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[R
         accounts: dict[str, int] = {}
         for net in fakes:
             rt.networks[net.name] = net  # type: ignore[assignment]
-            r = await client.post(
-                f"/api/v1/businesses/{biz['id']}/accounts",
-                headers=auth,
-                json={"network": net.name, "credentials": {"handle": f"fournil-{net.name}"}},
-            )
-            assert r.status_code == 201, r.text
-            accounts[net.name] = int(r.json()["id"])
+            # The service, not POST /accounts: on SQLite that route deadlocks (its session holds the write lock
+            # and link_account opens a second write session).
+            async with rt.db.write() as s:
+                acct = await account_service.link(
+                    s,
+                    business_id=int(biz["id"]),
+                    network=net.name,
+                    handle=f"fournil-{net.name}",
+                    credentials={"handle": f"fournil-{net.name}"},
+                    settings={},
+                    vault=rt.vault,
+                    actor="test",
+                )
+                assert acct.id is not None
+                accounts[net.name] = acct.id
         world = World(client, auth, runner, rt, biz, member, {n.name: n for n in fakes}, accounts)
         await drain(runner)
         await world.new_sms()  # nothing of the setup counts
