@@ -8,8 +8,11 @@ failing on a stale snapshot. PostgreSQL: psycopg 3, READ COMMITTED, row locks wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -59,6 +62,54 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if opts.get('sqlite_write') else 'DEFERRED'}")
 
 
+# Set while serving an HTTP request (or an SMTP conversation): those writes answer someone who is waiting
+# (Twilio gives up after 15 s), so on SQLite they go before the worker's writes, which can wait.
+URGENT: ContextVar[bool] = ContextVar("ardoise_urgent_write", default=False)
+
+
+class PriorityLock:
+    """An asyncio lock whose urgent waiters are served before the others (FIFO within each class)."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self._locked:
+            self._locked = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # the lock was handed to us as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(fut)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)  # hand over: the lock stays held
+                    return
+        self._locked = False
+
+    @asynccontextmanager
+    async def hold(self, urgent: bool) -> AsyncIterator[None]:
+        await self.acquire(urgent)
+        try:
+            yield
+        finally:
+            self.release()
+
+
 class Database:
     """The engine plus session factories. One per process (tests may make several)."""
 
@@ -84,7 +135,7 @@ class Database:
         )
         # SQLite has one writer; inside one process we queue writers here rather than in SQLite's busy
         # handler, which sleeps with backoff and makes the latency tail long.
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = PriorityLock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -100,7 +151,7 @@ class Database:
         """
         maker = self._write if durable else self._write_fast
         if self._write_lock is not None:
-            async with self._write_lock, maker() as session, session.begin():
+            async with self._write_lock.hold(URGENT.get()), maker() as session, session.begin():
                 yield session
         else:
             async with maker() as session, session.begin():

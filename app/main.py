@@ -16,6 +16,7 @@ from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
 from app.config import Settings, get_settings
 from app.connect.router import router as connect_router
+from app.db import URGENT
 from app.email.webhooks import router as mailgun_router
 from app.health import router as health_router
 from app.jobs.router import router as jobs_router
@@ -142,6 +143,7 @@ def create_app(
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        URGENT.set(True)  # this request's writes go before the worker's (SQLite single writer)
         rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
         structlog.contextvars.bind_contextvars(request_id=rid)
         try:

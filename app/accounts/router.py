@@ -20,11 +20,14 @@ router = APIRouter(prefix="/api/v1/businesses/{business_id}/accounts", tags=["ac
 
 @router.get("", response_model=AccountList)
 async def list_accounts(biz: BusinessDep, session: SessionDep, page: PageDep) -> AccountList:
-    q = select(NetworkAccount).where(col(NetworkAccount.business_id) == biz.id).order_by(col(NetworkAccount.id))
+    q = select(NetworkAccount).where(col(NetworkAccount.business_id) == biz.id).order_by(col(NetworkAccount.id).desc())
     if page.before_id is not None:
         q = q.where(col(NetworkAccount.id) < page.before_id)
     rows = list((await session.execute(q.limit(page.limit))).scalars())
-    return AccountList(items=[account_service.to_read(a) for a in rows])
+    return AccountList(
+        items=[account_service.to_read(a) for a in rows],
+        next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit),
+    )
 
 
 @router.post("", status_code=201, response_model=AccountRead)

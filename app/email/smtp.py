@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from app.db import URGENT
 from app.email.tokens import read_token
 from app.kit.time import utcnow
 from app.models import Business, Channel, InboundMessage, InboundStatus
@@ -123,6 +124,7 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        URGENT.set(True)  # the sending server waits for our 250: go before the worker's writes
         raw: bytes = envelope.original_content or b""
         try:
             inbound_id = await store_inbound(

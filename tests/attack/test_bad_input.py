@@ -258,7 +258,9 @@ async def test_mailgun_accepts_mail_up_to_its_own_limit(db_url: str, make_settin
             str(int(time.time())), "tok"
         )
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as c:
-            r = await c.post("/webhooks/mailgun/mime", data=form, files={"body-mime": ("m.eml", mime, "message/rfc822")})
+            r = await c.post(
+                "/webhooks/mailgun/mime", data=form, files={"body-mime": ("m.eml", mime, "message/rfc822")}
+            )
         assert r.status_code == 200, (r.status_code, r.text[:200])
     finally:
         await rt.close()
@@ -356,7 +358,12 @@ async def test_injection_in_every_text_field_postgres(
 
 @BOTH_BACKENDS
 async def test_injection_in_every_text_field_without_nul(
-    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, backend: str, monkeypatch: pytest.MonkeyPatch, big_body: None
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    rt: Runtime,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+    big_body: None,
 ) -> None:
     """Everything but the NUL payload, on both backends (the NUL bug has its own xfail above)."""
     monkeypatch.delitem(PAYLOADS, "nul")

@@ -66,7 +66,7 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 # Operations where schemathesis finds a 5xx today (app bugs, reported to the lead). Remove an entry once fixed.
 SERVER_ERRORS = {
     "PATCH /api/v1/businesses/{business_id}": "BUG: PATCH with an explicit null for a non-nullable field "
-    '(\'{"language": null}\') is a 500: pydantic ValidationError serializing BusinessRead (language=None)',
+    "('{\"language\": null}') is a 500: pydantic ValidationError serializing BusinessRead (language=None)",
     "PATCH /api/v1/businesses/{business_id}/members/{member_id}": "BUG: PATCH with explicit nulls "
     '(\'{"email": null, "language": null}\') is a 500: pydantic ValidationError serializing MemberRead',
 }
@@ -159,7 +159,16 @@ def test_no_server_error(operation: Any, data: st.DataObject, app_and_seed: tupl
     _run(app, seed, data.draw(operation.as_strategy()), [not_a_server_error])
 
 
-NONCONFORMING: dict[str, str] = {}
+SCHEMA_BUG = (
+    "BUG: the OpenAPI document declares only each operation's success code and 422 (as application/json "
+    "HTTPValidationError), but the app answers 401/403/404/409/413 and every error as application/problem+json "
+    "(app/errors.py): declare the Problem schema under application/problem+json for the 4xx it can return "
+    "(e.g. APIRouter(responses=...)) and the bearer security scheme"
+)
+# Operations whose responses do not match the schema today; only /healthz, /readyz and GET /api/v1/jobs do.
+NONCONFORMING = {
+    op.label: SCHEMA_BUG for op in OPERATIONS if op.label not in ("GET /healthz", "GET /readyz", "GET /api/v1/jobs")
+}
 
 CONFORMANCE = [
     not_a_server_error,
@@ -176,5 +185,3 @@ CONFORMANCE = [
 def test_responses_match_the_schema(operation: Any, data: st.DataObject, app_and_seed: tuple[Any, Seed]) -> None:
     app, seed = app_and_seed
     _run(app, seed, data.draw(operation.as_strategy()), CONFORMANCE, real_ids=False)
-
-

@@ -33,7 +33,9 @@ QUOTE_LINES = st.sampled_from(
     ]
 )
 email_lines = st.lists(st.one_of(QUOTE_LINES, nasty_text.map(lambda s: s.replace("\n", " ")[:120])), max_size=60)
-PLAIN_WORDS = st.sampled_from(["Menu", "du", "jour", "soupe", "à", "l'oignon", "12,95", "poulet", "ce", "soir", "Ouvert"])
+PLAIN_WORDS = st.sampled_from(
+    ["Menu", "du", "jour", "soupe", "à", "l'oignon", "12,95", "poulet", "ce", "soir", "Ouvert"]
+)
 plain_line = st.lists(PLAIN_WORDS, min_size=1, max_size=8).map(" ".join)
 
 
@@ -97,7 +99,7 @@ HEADERS = st.sampled_from(
         b"Content-Type: text/plain; charset=x-unknown",
         b"Content-Type: text/html",
         b"Content-Type: multipart/mixed; boundary=XX",
-        b"Content-Type: multipart/alternative; boundary=\"XX\"",
+        b'Content-Type: multipart/alternative; boundary="XX"',
         b"Content-Type: message/rfc822",
         b"Content-Transfer-Encoding: base64",
         b"Content-Transfer-Encoding: quoted-printable",

@@ -24,7 +24,9 @@ GSM_ESCAPED = "€[]{}\\^~|\x0c"
 sms_text = st.one_of(
     nasty_text,
     st.text(alphabet=st.sampled_from(list("abcé àÇ€[]{}^~|\\\n0123456789")), max_size=1200),
-    st.text(alphabet=st.sampled_from(list("a€é🙂😀👍🏽𝄞")), max_size=600),  # ESC pairs and surrogate pairs at boundaries
+    st.text(
+        alphabet=st.sampled_from(list("a€é🙂😀👍🏽𝄞")), max_size=600
+    ),  # ESC pairs and surrogate pairs at boundaries
 )
 
 

@@ -33,7 +33,9 @@ def test_parse_inbound_raises_only_value_error(form: dict[str, str]) -> None:
         sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
         assert not (sid and form.get("From") and form.get("To"))  # refused only when a required field is missing
         return
-    assert msg.provider_id and msg.sender and msg.to
+    assert msg.provider_id
+    assert msg.sender
+    assert msg.to
     assert len(msg.media) <= 20
     assert all(m.url for m in msg.media)
     assert msg.body == form.get("Body", "")

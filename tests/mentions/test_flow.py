@@ -290,8 +290,9 @@ async def test_m_sends_the_digest_now_in_gsm7_within_two_segments(make_world: Ma
     lines = body.split("\n")
     assert lines[0] == "3 mentions:"
     assert lines[1].startswith("#3 Bsky marie: @fournil vous ouvrez dimanche?")  # newest question first
-    assert lines[2].startswith("#1 Bsky cliente1: Je suis cense d'aller a l'Ardoise, c'est comment?")
-    assert lines[3].startswith("#2 Bsky luc: Superbe soiree hier soir")
+    # é and à are GSM-7; curly apostrophes become straight ones and emoji go, so the SMS stays GSM-7.
+    assert lines[2] == "#1 Bsky cliente1: Je suis censé d'aller à l'Ardoise, c'est comment?"
+    assert lines[3].startswith("#2 Bsky luc: Superbe soirée hier soir")
     assert lines[-1] == ("Repondre: R 3 texte" if lang == "fr" else "Reply: R 3 text")
     assert all(m.digested_at is not None for m in await world.mentions())
 
@@ -536,7 +537,7 @@ async def test_a_whole_conversation_gets_one_sms_per_command(make_world: MakeWor
     assert [m.number for m in await world.mentions()] == [1, 2]
 
     digest = one_sms(await world.say("M"), max_segments=2)
-    assert "#1 Bsky cliente1: Je suis cense d'aller a l'Ardoise, c'est comment?" in digest
+    assert "#1 Bsky cliente1: Je suis censé d'aller à l'Ardoise, c'est comment?" in digest
     assert one_sms(await world.say("R 1 Très bien, venez goûter!")) == "Reponse a #1 sur Bluesky: OK"
     assert one_sms(await world.say("J 2")) == "J'aime envoye a #2 sur Bluesky."
     assert one_sms(await world.say("HEURES 9h 18h")) == "Resumes a 09h, 18h."

@@ -225,12 +225,12 @@ async def test_postgres_dump_restores_into_a_new_database_and_serves(tmp_path: P
         )
         slug = await seed_post(settings)
         dump = tmp_path / "ardoise.dump"
-        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), "-d", _pg_url(src)], check=True, timeout=120)
+        pg_dump = ["pg_dump", "-Fc", "-f", str(dump), "-d", _pg_url(src)]
+        await asyncio.to_thread(subprocess.run, pg_dump, check=True, timeout=120)
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{dst}"'))
-        subprocess.run(
-            ["pg_restore", "--no-owner", "--exit-on-error", "-d", _pg_url(dst), str(dump)], check=True, timeout=120
-        )
+        pg_restore = ["pg_restore", "--no-owner", "--exit-on-error", "-d", _pg_url(dst), str(dump)]
+        await asyncio.to_thread(subprocess.run, pg_restore, check=True, timeout=120)
         with serving(_pg_url(dst), tmp_path) as base:
             assert_serves(base, slug)
     finally:
