@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     x_client_id: str = ""
     x_client_secret: SecretStr = SecretStr("")
     connect_link_hours: int = Field(default=72, ge=1, le=720)
+    meta_verify_token: str = ""  # the token Meta sends when it checks /webhooks/meta
+    google_pubsub_token: SecretStr = SecretStr("")  # ?token= on the Pub/Sub push subscription URL
 
     @field_validator("public_url")
     @classmethod

@@ -23,6 +23,7 @@ from app.jobs.router import router as jobs_router
 from app.logging import add_secrets, configure
 from app.members.router import router as members_router
 from app.mentions.router import router as mentions_router
+from app.mentions.webhooks import router as mention_webhooks_router
 from app.messages.router import router as messages_router
 from app.messages.webhooks import router as webhooks_router
 from app.metrics import observe_webhooks
@@ -168,6 +169,7 @@ def create_app(
         mentions_router,
         connect_router,
         mailgun_router,
+        mention_webhooks_router,
         businesses_router,
         members_router,
         accounts_router,

@@ -11,6 +11,7 @@ from app.email import imap as email_imap
 from app.email import tasks as email_tasks
 from app.maintenance import tasks as maintenance_tasks
 from app.mentions import tasks as mention_tasks
+from app.mentions import webhooks as mention_webhooks
 from app.messages import tasks as message_tasks
 from app.posts import tasks as post_tasks
 from app.worker.runner import TaskFn
@@ -32,6 +33,7 @@ TASKS: dict[str, TaskFn] = {
     "mentions.send_digest": mention_tasks.send_digest,
     "mentions.alert": mention_tasks.alert,
     "mentions.like": mention_tasks.like,
+    "mentions.instagram_mention": mention_webhooks.fetch_instagram_mention,
     "email.handle_inbound": email_tasks.handle_inbound,
     "email.send": email_tasks.send_email,
     "email.poll_imap": email_imap.poll_imap,

@@ -22,36 +22,28 @@ from app.connect.router import router as connect_router
 from app.kit.time import set_clock, utcnow
 from app.main import create_app
 from app.models import NetworkAccount
-from app.models.oauth import OAuthState
 from app.runtime import Runtime, build_runtime
 from tests.helpers import make_business
 
 PUBLIC_URL = "http://testserver"
 
 
-class ConnectSettings(Settings):
-    """The settings the lead adds for OAuth clients (read with getattr by app.connect)."""
-
-    facebook_app_id: str = "fb-app-id"
-    facebook_app_secret: str = "fb-app-secret"
-    google_client_id: str = "g-client.apps.googleusercontent.com"
-    google_client_secret: str = "g-secret"
-    x_client_id: str = "x-client-id"
-    x_client_secret: str = "x-client-secret"
-
-
 @pytest.fixture
 def settings(db_url: str, make_settings: Callable[..., Settings]) -> Settings:
-    base = make_settings(db_url)
-    return ConnectSettings(_env_file=None, **base.model_dump())
+    return make_settings(
+        db_url,
+        facebook_app_id="fb-app-id",
+        facebook_app_secret="fb-app-secret",
+        google_client_id="g-client.apps.googleusercontent.com",
+        google_client_secret="g-secret",
+        x_client_id="x-client-id",
+        x_client_secret="x-client-secret",
+    )
 
 
 @pytest.fixture
 async def rt(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = build_runtime(settings)
-    # Until the lead's migration adds the table, make it here (checkfirst: harmless once it exists).
-    async with runtime.db.engine.begin() as conn:
-        await conn.run_sync(lambda sync: OAuthState.__table__.create(sync, checkfirst=True))  # type: ignore[attr-defined]
     yield runtime
     await runtime.close()
 

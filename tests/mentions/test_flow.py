@@ -203,46 +203,52 @@ class World:
 MakeWorld = Callable[..., Awaitable[World]]
 
 
+async def build_world(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    runner: Runner[Runtime],
+    rt: Runtime,
+    *,
+    lang: str = "fr",
+    timezone: str = "America/Toronto",
+    nets: Sequence[FakeNetNoLike] | None = None,
+    slug: str = "bistro",
+    number: str = NUMBER,
+    phone: str = OWNER,
+) -> World:
+    """A business, its member and its accounts (the fakes replace the runtime's real adapters)."""
+    biz, member = await make_business(client, auth, slug=slug, number=number, phone=phone, lang=lang, timezone=timezone)
+    fakes = list(nets) if nets is not None else [FakeNet()]
+    accounts: dict[str, int] = {}
+    for net in fakes:
+        rt.networks[net.name] = net
+        # The service, not POST /accounts: on SQLite that route deadlocks (its session holds the write lock
+        # and link_account opens a second write session).
+        async with rt.db.write() as s:
+            acct = await account_service.link(
+                s,
+                business_id=int(biz["id"]),
+                network=net.name,
+                handle=f"fournil-{net.name}",
+                credentials={"handle": f"fournil-{net.name}"},
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+            assert acct.id is not None
+            accounts[net.name] = acct.id
+    world = World(client, auth, runner, rt, biz, member, {n.name: n for n in fakes}, accounts)
+    await drain(runner)
+    await world.new_sms()  # nothing of the setup counts
+    return world
+
+
 @pytest.fixture
 def make_world(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime) -> MakeWorld:
-    """``await make_world(lang=..., timezone=..., nets=[FakeNet(), FakeGoogle()])``: a business, its member and
-    its accounts linked through the admin API (the fakes replace the real adapters of the runtime)."""
+    """``await make_world(lang=..., timezone=..., nets=[FakeNet(), FakeGoogle()])``."""
 
-    async def make(
-        *,
-        lang: str = "fr",
-        timezone: str = "America/Toronto",
-        nets: Sequence[FakeNetNoLike] | None = None,
-        slug: str = "bistro",
-        number: str = NUMBER,
-        phone: str = OWNER,
-    ) -> World:
-        biz, member = await make_business(
-            client, auth, slug=slug, number=number, phone=phone, lang=lang, timezone=timezone
-        )
-        fakes = list(nets) if nets is not None else [FakeNet()]
-        accounts: dict[str, int] = {}
-        for net in fakes:
-            rt.networks[net.name] = net  # type: ignore[assignment]
-            # The service, not POST /accounts: on SQLite that route deadlocks (its session holds the write lock
-            # and link_account opens a second write session).
-            async with rt.db.write() as s:
-                acct = await account_service.link(
-                    s,
-                    business_id=int(biz["id"]),
-                    network=net.name,
-                    handle=f"fournil-{net.name}",
-                    credentials={"handle": f"fournil-{net.name}"},
-                    settings={},
-                    vault=rt.vault,
-                    actor="test",
-                )
-                assert acct.id is not None
-                accounts[net.name] = acct.id
-        world = World(client, auth, runner, rt, biz, member, {n.name: n for n in fakes}, accounts)
-        await drain(runner)
-        await world.new_sms()  # nothing of the setup counts
-        return world
+    async def make(**kw: Any) -> World:
+        return await build_world(client, auth, runner, rt, **kw)
 
     return make
 
@@ -312,7 +318,8 @@ async def test_m_again_shows_the_same_items_and_m2_the_next_page(make_world: Mak
     second = one_sms(await world.say("M2"), max_segments=2)
     assert second.startswith("15 mentions p2:")
     shown_2 = set(re.findall(r"^#(\d+) ", second, re.MULTILINE))
-    assert shown_2 and not shown_1 & shown_2
+    assert shown_2
+    assert not shown_1 & shown_2
 
     assert one_sms(await world.say("M"), max_segments=2) == first  # M shows everything not yet answered
     assert one_sms(await world.say("M 9")) == t("no_mentions", "fr")  # past the last page
@@ -415,7 +422,9 @@ async def test_reply_without_text_or_number_explains(make_world: MakeWorld, lang
         ("en", "LIKE 1", "Liked #1 on Bluesky."),
     ],
 )
-async def test_like_likes_it_and_one_sms_confirms(make_world: MakeWorld, lang: str, command: str, expected: str) -> None:
+async def test_like_likes_it_and_one_sms_confirms(
+    make_world: MakeWorld, lang: str, command: str, expected: str
+) -> None:
     world = await make_world(lang=lang)
     item = world.net.say("Superbe soirée!")
     await world.poll()

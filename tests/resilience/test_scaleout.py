@@ -116,7 +116,7 @@ async def cluster() -> AsyncIterator[Cluster]:
     rt: Runtime | None = None
     cl: Cluster | None = None
     with contextlib.ExitStack() as stack:
-        stub = stack.enter_context(running_stub(FaultyMastodon(latency=0.3)))
+        stub = stack.enter_context(running_stub(FaultyMastodon(latency=0.5)))
         try:
             started = await asyncio.to_thread(_script, env, "start")
             assert started.returncode == 0, f"run-scaleout.sh start failed:\n{started.stdout}\n{started.stderr}"
