@@ -84,6 +84,21 @@ async def get_business(business_id: int, session: SessionDep, who: PrincipalDep)
 BusinessDep = Annotated[Business, Depends(get_business)]
 
 
+async def get_business_readonly(business_id: int, rt: RuntimeDep, who: PrincipalDep) -> Business:
+    """Like ``BusinessDep`` but from a read session, for routes that call a network before they write (the
+    request must not hold SQLite's write lock while it waits on the network)."""
+    if who.business_id is not None and who.business_id != business_id:
+        raise NotFound(f"no business {business_id}")
+    async with rt.db.read() as session:
+        biz = await session.get(Business, business_id)
+    if biz is None or biz.deleted_at is not None:
+        raise NotFound(f"no business {business_id}")
+    return biz
+
+
+ReadBusinessDep = Annotated[Business, Depends(get_business_readonly)]
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     limit: int

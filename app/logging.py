@@ -38,6 +38,16 @@ def redact_processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) 
     return {k: _scrub(v) for k, v in event.items()}
 
 
+class RedactFilter(logging.Filter):
+    """Scrubs registered secrets from standard-library records too (uvicorn, SQLAlchemy, httpx, twilio)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            record.msg = _scrub(record.getMessage())
+            record.args = None
+        return True
+
+
 def configure(level: str = "INFO", fmt: str = "auto", env: str = "dev") -> None:
     json_logs = fmt == "json" or (fmt == "auto" and env == "prod")
     renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
@@ -55,5 +65,8 @@ def configure(level: str = "INFO", fmt: str = "auto", env: str = "dev") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactFilter) for f in handler.filters):
+            handler.addFilter(RedactFilter())
     for noisy in ("httpx", "httpcore", "aiosqlite", "twilio.http_client", "twilio.async_http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from app import errors
 from app.accounts.router import router as accounts_router
@@ -16,7 +15,6 @@ from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
 from app.config import Settings, get_settings
 from app.connect.router import router as connect_router
-from app.db import URGENT
 from app.email.webhooks import router as mailgun_router
 from app.health import router as health_router
 from app.jobs.router import router as jobs_router
@@ -26,8 +24,8 @@ from app.mentions.router import router as mentions_router
 from app.mentions.webhooks import router as mention_webhooks_router
 from app.messages.router import router as messages_router
 from app.messages.webhooks import router as webhooks_router
-from app.metrics import observe_webhooks
 from app.metrics import router as metrics_router
+from app.middleware import RequestContext
 from app.pages.router import router as pages_router
 from app.posts.router import router as posts_router
 from app.runtime import Runtime, build_runtime
@@ -77,7 +75,7 @@ class Background:
 
             self._smtp = await start_smtp(self.rt)
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float = 8.0) -> None:
         self._stop.set()
         if self._smtp is not None:
             from app.email.smtp import stop_smtp
@@ -142,26 +140,7 @@ def create_app(
     )
     errors.install(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        URGENT.set(True)  # this request's writes go before the worker's (SQLite single writer)
-        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
-        structlog.contextvars.bind_contextvars(request_id=rid)
-        try:
-            length = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.max_body_bytes:
-            resp: Response = errors.problem(
-                413, "Payload too large", f"the body is over {settings.max_body_bytes} bytes", "too_large"
-            )
-        else:
-            resp = await call_next(request)
-        resp.headers["X-Request-ID"] = rid
-        structlog.contextvars.clear_contextvars()
-        return resp
-
-    app.middleware("http")(observe_webhooks)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
 
     for r in (
         health_router,

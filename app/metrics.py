@@ -6,10 +6,7 @@ at scrape time, so every API replica reports the same truth; the webhook latency
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -41,16 +38,6 @@ OUTBOUND = Gauge(
     registry=REGISTRY,
 )
 SEGMENTS = Gauge("ardoise_outbound_sms_segments", "SMS segments sent, by kind", ["kind"], registry=REGISTRY)
-
-
-async def observe_webhooks(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    if not request.url.path.startswith("/webhooks/"):
-        return await call_next(request)
-    start = time.perf_counter()
-    try:
-        return await call_next(request)
-    finally:
-        WEBHOOK_SECONDS.labels(route=request.url.path).observe(time.perf_counter() - start)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -42,27 +42,37 @@ fi
 
 log() { printf '%s %s\n' "$(date '+%H:%M:%S')" "$*" >&2; }
 
-# alive PID: the process exists, is not a zombie, and is an ardoise process (a recycled PID is left alone).
+# running PID: the process exists and is not a zombie.
+running() {
+  local stat rest
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  rest="${stat##*) }"
+  [ -n "$stat" ] && [ "${rest%% *}" != "Z" ]
+}
+
+# alive PID: running, and an ardoise process (a recycled PID is left alone).
 alive() {
-  local pid="$1" state
-  [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
-  [ "$state" != "Z" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ardoise
+  local cmdline
+  running "$1" || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *ardoise* ]]
 }
 
 pids() { [ -f "$PID_FILE" ] && awk 'NF == 2 { print $2 }' "$PID_FILE"; }
 
 stop_all() {
   [ -f "$PID_FILE" ] || { log "no PID file at $PID_FILE: nothing to stop"; return 0; }
-  local pid left deadline
+  local pid targets="" left deadline
   for pid in $(pids); do
-    if alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    if alive "$pid"; then
+      targets="$targets $pid"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
   done
   deadline=$((SECONDS + 15))  # workers drain for up to 10 s
   while :; do
     left=""
-    for pid in $(pids); do alive "$pid" && left="$left $pid"; done
+    for pid in $targets; do running "$pid" && left="$left $pid"; done
     [ -z "$left" ] && break
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "still running after 15 s, SIGKILL:$left"
@@ -72,7 +82,7 @@ stop_all() {
     sleep 0.2
   done
   rm -f "$PID_FILE"
-  log "stopped"
+  log "stopped${targets:+:$targets}"
 }
 
 status() {

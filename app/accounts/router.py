@@ -7,10 +7,11 @@ from sqlmodel import col
 from app.accounts import service as account_service
 from app.accounts.schemas import AccountCreate, AccountList, AccountRead, AccountTest
 from app.audit import service as audit
-from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
+from app.deps import BusinessDep, PageDep, PrincipalDep, ReadBusinessDep, RuntimeDep, SessionDep
 from app.errors import BadGateway, Conflict, NotFound, Unprocessable
 from app.kit.errors import AdapterError, AuthError
 from app.kit.time import utcnow
+from app.logging import add_secrets
 from app.models import AccountStatus, Business, NetworkAccount
 from app.networks.base import NetworkCredentials
 from app.posts.tasks import credentials as stored_credentials
@@ -31,13 +32,14 @@ async def list_accounts(biz: BusinessDep, session: SessionDep, page: PageDep) ->
 
 
 @router.post("", status_code=201, response_model=AccountRead)
-async def link_account(body: AccountCreate, biz: BusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountRead:
+async def link_account(body: AccountCreate, biz: ReadBusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountRead:
     """Link an account: the credentials are verified with the network first, then stored encrypted."""
     if body.network == "page":
         raise Conflict("every business already has its page account")
     if body.network not in rt.networks:
         raise Unprocessable(f"unknown network {body.network!r}; known: {', '.join(sorted(rt.networks))}")
     net = rt.network(body.network)
+    add_secrets(net.redact(NetworkCredentials(data=body.credentials)))
     try:
         info = await net.verify(NetworkCredentials(data=body.credentials))
     except AuthError as exc:
@@ -72,7 +74,7 @@ async def _account(rt: RuntimeDep, biz: Business, account_id: int) -> NetworkAcc
 
 
 @router.post("/{account_id}/test", response_model=AccountTest)
-async def test_account(account_id: int, biz: BusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountTest:
+async def test_account(account_id: int, biz: ReadBusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountTest:
     """Verify the account's credentials now; a working account that was broken is active again."""
     acct = await _account(rt, biz, account_id)
     try:

@@ -74,6 +74,7 @@ async def update(session: AsyncSession, *, biz: Business, data: BusinessUpdate, 
         for n in numbers:
             session.add(BusinessNumber(business_id=biz.id, number=n))
     session.add(biz)
+    await session.flush()
     await audit.record(
         session,
         actor=actor,

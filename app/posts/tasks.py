@@ -16,6 +16,7 @@ from app.catalogue import label, t
 from app.kit import media as media_store
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
+from app.logging import add_secrets
 from app.messages import service as sms_service
 from app.models import (
     AccountStatus,
@@ -45,7 +46,11 @@ def credentials(rt: Runtime, acct: NetworkAccount, biz: Business) -> NetworkCred
     data.setdefault("slug", biz.slug)
     data.setdefault("business_phone", biz.phone or "")
     data.setdefault("public_url", rt.settings.public_url)
-    return NetworkCredentials(data=data)
+    creds = NetworkCredentials(data=data)
+    net = rt.networks.get(acct.network)
+    if net is not None:
+        add_secrets(net.redact(creds))  # whatever logs later, these never appear in clear
+    return creds
 
 
 async def _fetch_source(rt: Runtime, url: str) -> tuple[bytes, str]:
@@ -221,6 +226,10 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
 
 
 async def _after_change(rt: Runtime, s: AsyncSession, post: Post) -> None:
+    if s.bind is not None and s.bind.dialect.name == "postgresql":
+        # Two deliveries of one post finishing at once would each see the other still pending (write skew
+        # under READ COMMITTED) and leave the post "publishing": serialise them on the post's row.
+        await s.execute(select(col(Post.id)).where(col(Post.id) == post.id).with_for_update())
     if await post_service.refresh_status(s, post) and post.status not in (PostStatus.deleting, PostStatus.deleted):
         await queue.reschedule(s, f"receipt:{post.id}", utcnow())
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value) and post.status == PostStatus.deleted:

@@ -168,6 +168,17 @@ async def fail(db: Database, job_id: int, worker_id: str, *, error: str, retry_a
         )
 
 
+async def extend(db: Database, job_id: int, worker_id: str, lease: timedelta) -> bool:
+    """Renew a running job's lease (heartbeat); False when the job is no longer ours."""
+    async with db.write(durable=False) as session:
+        res = await session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.locked_by) == worker_id, col(Job.state) == JobState.running.value)
+            .values(locked_until=utcnow() + lease)
+        )
+    return bool(getattr(res, "rowcount", 0))
+
+
 async def release(db: Database, job_ids: list[int], worker_id: str) -> None:
     """Give claimed jobs back untouched (graceful shutdown): the attempt is not counted."""
     if not job_ids:

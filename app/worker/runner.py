@@ -6,6 +6,7 @@ The runner is handed its task table and a dependency object; it imports no featu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -76,6 +77,7 @@ class Runner(Generic[D]):
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30):x}"
         self._stopping = asyncio.Event()
         self._active: dict[int, asyncio.Task[None]] = {}
+        self._loop_done = asyncio.Event()
         self.processed = 0
 
     def stop(self) -> None:
@@ -83,7 +85,13 @@ class Runner(Generic[D]):
         queue.WAKEUP.set()
 
     async def run(self) -> None:
-        """Claim and run jobs until :meth:`stop`; then wait for running jobs, up to ``grace`` seconds."""
+        """Claim and run jobs until :meth:`stop`."""
+        try:
+            await self._run()
+        finally:
+            self._loop_done.set()
+
+    async def _run(self) -> None:
         log.info("worker.start", worker=self.worker_id, concurrency=self.concurrency)
         last_reap = 0.0
         loop = asyncio.get_running_loop()
@@ -107,9 +115,12 @@ class Runner(Generic[D]):
             if not jobs or len(self._active) >= self.concurrency:
                 await queue.WAKEUP.wait(self.poll_interval)
 
-    async def drain(self, grace: float = 10.0) -> None:
+    async def drain(self, grace: float = 8.0) -> None:
         """Graceful stop: let running jobs finish for ``grace`` seconds, then give the rest back."""
         self.stop()
+        # A claim may be in flight: wait for the loop to leave so every claimed job is in _active.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._loop_done.wait(), 2.0)
         if self._active:
             _done, pending = await asyncio.wait(list(self._active.values()), timeout=grace)
             ids = [jid for jid, t in list(self._active.items()) if t in pending]
@@ -137,6 +148,7 @@ class Runner(Generic[D]):
         info = JobInfo(job.id, job.kind, job.payload, job.attempts, job.max_attempts)
         fn = self.tasks.get(job.kind)
         bound = log.bind(job_id=job.id, kind=job.kind, attempt=job.attempts)
+        heartbeat = asyncio.create_task(self._heartbeat(job.id))
         try:
             if fn is None:
                 raise PermanentError(f"no task named {job.kind!r}")
@@ -166,7 +178,20 @@ class Runner(Generic[D]):
                 await self._safe(queue.fail(self.db, job.id, self.worker_id, error=reason, retry_at=retry_at))
         else:
             await self._safe(queue.complete(self.db, job.id, self.worker_id))
+        finally:
+            heartbeat.cancel()
         self.processed += 1
+
+    async def _heartbeat(self, job_id: int) -> None:
+        """Renew the lease while the job runs, so a slow job is never re-run by another worker meanwhile."""
+        every = max(1.0, self.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await queue.extend(self.db, job_id, self.worker_id, self.lease):
+                    return
+            except Exception as exc:
+                log.warning("job.heartbeat_failed", job_id=job_id, error=str(exc)[:200])
 
     def _forget(self, job_id: int) -> Callable[[asyncio.Task[None]], None]:
         def done(_t: asyncio.Task[None]) -> None:

@@ -101,7 +101,7 @@ async def test_refused_credentials_are_422_and_nothing_is_stored(
     assert [a["network"] for a in accounts] == ["page"]
 
 
-@with_backends([pytest.mark.xfail(strict=True, reason=SQLITE_DEADLOCK)])
+@with_backends([])
 async def test_link_verifies_and_stores_credentials_encrypted(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, masto: respx.MockRouter, operator_key: str
 ) -> None:
@@ -129,7 +129,7 @@ async def test_link_verifies_and_stores_credentials_encrypted(
     assert TOKEN not in str(audit)
 
 
-@with_backends([pytest.mark.xfail(strict=True, reason=SQLITE_DEADLOCK)])
+@with_backends([])
 async def test_account_test_checks_the_credentials_now(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, operator_key: str
 ) -> None:

@@ -168,13 +168,14 @@ class World:
         return await self.new_sms()
 
     async def new_sms(self) -> list[dict[str, Any]]:
+        """SMS sent to anyone of the business since the last call (emails are left out), oldest first."""
         r = await self.client.get(
             f"/api/v1/businesses/{self.biz_id}/messages",
             params={"direction": "out", "limit": 200},
             headers=self.auth,
         )
         assert r.status_code == 200, r.text
-        out = [m for m in r.json()["items"] if m["id"] not in self.seen]
+        out = [m for m in r.json()["items"] if m["id"] not in self.seen and m["channel"] == "sms"]
         out.sort(key=lambda m: int(m["id"]))
         self.seen.update(m["id"] for m in out)
         return out

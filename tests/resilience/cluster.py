@@ -402,7 +402,7 @@ class Twilio:
                 self.inflight -= 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"MessageSid {form['MessageSid']} never acknowledged in {within}s ({tries} tries)")
-            await asyncio.sleep(0.2 if tries % len(ports) == 0 else 0.02)
+            await asyncio.sleep(0.3 if tries % len(ports) == 0 else 0.02)
 
 
 # --- the checks ------------------------------------------------------------------------------------------
