@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -16,6 +16,9 @@ from app.errors import NotFound, Unauthorized, Unprocessable
 from app.kit.crypto import hash_api_key
 from app.models import ApiKey, Business
 from app.runtime import Runtime
+
+# Ids are 64-bit integers: anything else in a path is a 422, never an overflow deep in the driver.
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -71,7 +74,7 @@ async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_business(business_id: int, session: SessionDep, who: PrincipalDep) -> Business:
+async def get_business(business_id: Id, session: SessionDep, who: PrincipalDep) -> Business:
     """The business in the path, if this key may see it. Another tenant's business is a 404, like a missing one."""
     if who.business_id is not None and who.business_id != business_id:
         raise NotFound(f"no business {business_id}")
@@ -84,7 +87,7 @@ async def get_business(business_id: int, session: SessionDep, who: PrincipalDep)
 BusinessDep = Annotated[Business, Depends(get_business)]
 
 
-async def get_business_readonly(business_id: int, rt: RuntimeDep, who: PrincipalDep) -> Business:
+async def get_business_readonly(business_id: Id, rt: RuntimeDep, who: PrincipalDep) -> Business:
     """Like ``BusinessDep`` but from a read session, for routes that call a network before they write (the
     request must not hold SQLite's write lock while it waits on the network)."""
     if who.business_id is not None and who.business_id != business_id:

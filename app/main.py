@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app import errors
+from app import errors, openapi
 from app.accounts.router import router as accounts_router
 from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
@@ -139,8 +139,13 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    openapi.install(app)
 
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=settings.max_body_bytes,
+        large_paths={"/webhooks/mailgun/": 2 * settings.email_max_bytes},
+    )
 
     for r in (
         health_router,

@@ -6,6 +6,7 @@ read reaches FastAPI as itself (``BaseHTTPMiddleware`` wraps ``receive`` in a ta
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -17,11 +18,14 @@ from app import errors
 from app.db import URGENT
 from app.metrics import WEBHOOK_SECONDS
 
+SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, large_paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.large_paths = large_paths or {}  # path prefix → its own limit (a raw email with photos)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,10 +33,13 @@ class RequestContext:
             return
         URGENT.set(True)  # this request's writes go before the worker's (SQLite single writer)
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        given = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        # Echoed in a header and in logs: only a safe alphabet (no CR/LF, no spaces).
+        rid = given if given and SAFE_ID.fullmatch(given) else uuid.uuid4().hex[:16]
         structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
         path: str = scope.get("path", "")
+        limit = next((n for prefix, n in self.large_paths.items() if path.startswith(prefix)), self.max_body_bytes)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -44,10 +51,8 @@ class RequestContext:
                 length = int(headers.get(b"content-length", b"0") or 0)
             except ValueError:
                 length = 0
-            if length > self.max_body_bytes:
-                response = errors.problem(
-                    413, "Payload too large", f"the body is over {self.max_body_bytes} bytes", "too_large"
-                )
+            if length > limit:
+                response = errors.problem(413, "Payload too large", f"the body is over {limit} bytes", "too_large")
                 await response(scope, receive, send_with_id)
                 return
             received = 0
@@ -57,8 +62,8 @@ class RequestContext:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.max_body_bytes:  # a chunked body has no Content-Length to check first
-                        raise HTTPException(413, f"Payload too large: the body is over {self.max_body_bytes} bytes")
+                    if received > limit:  # a chunked body has no Content-Length to check first
+                        raise HTTPException(413, f"Payload too large: the body is over {limit} bytes")
                 return message
 
             await self.app(scope, limited, send_with_id)

@@ -7,7 +7,7 @@ from sqlmodel import col
 from app.accounts import service as account_service
 from app.accounts.schemas import AccountCreate, AccountList, AccountRead, AccountTest
 from app.audit import service as audit
-from app.deps import BusinessDep, PageDep, PrincipalDep, ReadBusinessDep, RuntimeDep, SessionDep
+from app.deps import BusinessDep, Id, PageDep, PrincipalDep, ReadBusinessDep, RuntimeDep, SessionDep
 from app.errors import BadGateway, Conflict, NotFound, Unprocessable
 from app.kit.errors import AdapterError, AuthError
 from app.kit.time import utcnow
@@ -65,7 +65,7 @@ async def link_account(body: AccountCreate, biz: ReadBusinessDep, who: Principal
     return account_service.to_read(acct)
 
 
-async def _account(rt: RuntimeDep, biz: Business, account_id: int) -> NetworkAccount:
+async def _account(rt: RuntimeDep, biz: Business, account_id: Id) -> NetworkAccount:
     async with rt.db.read() as session:
         acct = await session.get(NetworkAccount, account_id)
     if acct is None or acct.business_id != biz.id:
@@ -74,7 +74,7 @@ async def _account(rt: RuntimeDep, biz: Business, account_id: int) -> NetworkAcc
 
 
 @router.post("/{account_id}/test", response_model=AccountTest)
-async def test_account(account_id: int, biz: ReadBusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountTest:
+async def test_account(account_id: Id, biz: ReadBusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountTest:
     """Verify the account's credentials now; a working account that was broken is active again."""
     acct = await _account(rt, biz, account_id)
     try:
@@ -101,7 +101,7 @@ async def test_account(account_id: int, biz: ReadBusinessDep, who: PrincipalDep,
 
 
 @router.delete("/{account_id}", status_code=204)
-async def disable_account(account_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep) -> Response:
+async def disable_account(account_id: Id, biz: BusinessDep, session: SessionDep, who: PrincipalDep) -> Response:
     acct = await session.get(NetworkAccount, account_id)
     if acct is None or acct.business_id != biz.id:
         raise NotFound(f"no account {account_id} in business {biz.id}")

@@ -4,8 +4,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.schemas_base import Input
 
-class AccountCreate(BaseModel):
+
+class AccountCreate(Input):
     network: str = Field(min_length=1, max_length=32, description="bluesky, mastodon, ...")
     credentials: dict[str, str] = Field(
         default_factory=dict,

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, field_validator
 
 from app.kit.phone import InvalidPhone, normalize_e164
+from app.schemas_base import Input
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -32,7 +33,7 @@ def _numbers(v: list[str]) -> list[str]:
     return out
 
 
-class BusinessCreate(BaseModel):
+class BusinessCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     slug: str = Field(
         min_length=1, max_length=64, description="lowercase letters, digits and dashes; used in /b/{slug}"
@@ -64,7 +65,9 @@ class BusinessCreate(BaseModel):
             raise ValueError(str(exc)) from None
 
 
-class BusinessUpdate(BaseModel):
+class BusinessUpdate(Input):
+    NOT_NULL = ("name", "timezone", "language", "sms_numbers", "publish_mode")
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     language: Literal["fr", "en"] | None = None

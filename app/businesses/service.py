@@ -96,5 +96,7 @@ async def remove(session: AsyncSession, *, biz: Business, actor: str) -> None:
 
 
 async def by_slug(session: AsyncSession, slug: str) -> Business | None:
+    if "\x00" in slug or len(slug) > 64:
+        return None  # never a slug (and PostgreSQL refuses NUL in text)
     biz = (await session.execute(select(Business).where(col(Business.slug) == slug))).scalar_one_or_none()
     return None if biz is None or biz.deleted_at is not None else biz

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.audit import service as audit
-from app.deps import BusinessDep, PageDep, PrincipalDep, SessionDep
+from app.deps import BusinessDep, Id, PageDep, PrincipalDep, SessionDep
 from app.errors import NotFound
 from app.members import service as member_service
 from app.members.schemas import MemberCreate, MemberList, MemberRead, MemberUpdate
@@ -14,7 +14,7 @@ from app.models import Member
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/members", tags=["members"])
 
 
-async def _member(session: SessionDep, business_id: int, member_id: int) -> Member:
+async def _member(session: SessionDep, business_id: int, member_id: Id) -> Member:
     m = await session.get(Member, member_id)
     if m is None or m.business_id != business_id:
         raise NotFound(f"no member {member_id} in business {business_id}")
@@ -39,14 +39,14 @@ async def list_members(biz: BusinessDep, session: SessionDep, page: PageDep) -> 
 
 
 @router.get("/{member_id}", response_model=MemberRead)
-async def get_member(member_id: int, biz: BusinessDep, session: SessionDep) -> MemberRead:
+async def get_member(member_id: Id, biz: BusinessDep, session: SessionDep) -> MemberRead:
     assert biz.id is not None
     return member_service.to_read(await _member(session, biz.id, member_id))
 
 
 @router.patch("/{member_id}", response_model=MemberRead)
 async def update_member(
-    member_id: int, body: MemberUpdate, biz: BusinessDep, session: SessionDep, who: PrincipalDep
+    member_id: Id, body: MemberUpdate, biz: BusinessDep, session: SessionDep, who: PrincipalDep
 ) -> MemberRead:
     assert biz.id is not None
     m = await _member(session, biz.id, member_id)
@@ -54,7 +54,7 @@ async def update_member(
 
 
 @router.delete("/{member_id}", status_code=204)
-async def delete_member(member_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep) -> Response:
+async def delete_member(member_id: Id, biz: BusinessDep, session: SessionDep, who: PrincipalDep) -> Response:
     assert biz.id is not None
     m = await _member(session, biz.id, member_id)
     await session.delete(m)

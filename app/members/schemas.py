@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.kit.emailaddr import normalize_email
 from app.kit.phone import InvalidPhone, normalize_e164
+from app.schemas_base import Input
 
 
 def _email(v: str | None) -> str | None:
@@ -22,7 +23,7 @@ def _phone(v: str | None) -> str | None:
         raise ValueError(str(exc)) from None
 
 
-class MemberCreate(BaseModel):
+class MemberCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32, description="any format; stored as E.164")
     email: str | None = Field(default=None, max_length=254)
@@ -34,7 +35,9 @@ class MemberCreate(BaseModel):
     _e = field_validator("email")(_email)
 
 
-class MemberUpdate(BaseModel):
+class MemberUpdate(Input):
+    NOT_NULL = ("name", "language", "role", "opted_out")
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=254)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.audit import service as audit
-from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
+from app.deps import BusinessDep, Id, PageDep, PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Conflict, NotFound, Unprocessable
 from app.kit.time import utcnow
 from app.mentions import service as mention_service
@@ -76,7 +76,7 @@ async def list_mentions(
 
 @router.post("/mentions/{mention_id}/reply", status_code=202, response_model=PostRead)
 async def reply_to_mention(
-    mention_id: int, body: MentionReply, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
+    mention_id: Id, body: MentionReply, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
 ) -> PostRead:
     """Answer on the network the mention came from, through the same exactly-once delivery engine as posts."""
     m = await session.get(MentionRow, mention_id)
@@ -94,7 +94,7 @@ async def reply_to_mention(
     return post_read(post, ds, biz, rt.settings.public_url)
 
 
-async def _member(session: SessionDep, business_id: int, member_id: int) -> Member:
+async def _member(session: SessionDep, business_id: int, member_id: Id) -> Member:
     m = await session.get(Member, member_id)
     if m is None or m.business_id != business_id:
         raise NotFound(f"no member {member_id} in business {business_id}")
@@ -115,7 +115,7 @@ def _settings_read(st: DigestSettings) -> DigestSettingsRead:
 
 
 @router.get("/members/{member_id}/digest", response_model=DigestSettingsRead)
-async def get_digest_settings(member_id: int, biz: BusinessDep, session: SessionDep) -> DigestSettingsRead:
+async def get_digest_settings(member_id: Id, biz: BusinessDep, session: SessionDep) -> DigestSettingsRead:
     assert biz.id is not None
     member = await _member(session, biz.id, member_id)
     found = await session.get(DigestSettings, member.id)
@@ -124,7 +124,7 @@ async def get_digest_settings(member_id: int, biz: BusinessDep, session: Session
 
 @router.put("/members/{member_id}/digest", response_model=DigestSettingsRead)
 async def update_digest_settings(
-    member_id: int, body: DigestSettingsUpdate, biz: BusinessDep, session: SessionDep, who: PrincipalDep
+    member_id: Id, body: DigestSettingsUpdate, biz: BusinessDep, session: SessionDep, who: PrincipalDep
 ) -> DigestSettingsRead:
     assert biz.id is not None
     member = await _member(session, biz.id, member_id)

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from app.schemas_base import Input
+
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -30,7 +32,7 @@ class MentionList(BaseModel):
     next_cursor: str | None = None
 
 
-class MentionReply(BaseModel):
+class MentionReply(Input):
     text: str = Field(min_length=1, max_length=5000)
 
 
@@ -45,7 +47,9 @@ class DigestSettingsRead(BaseModel):
     alerts: bool
 
 
-class DigestSettingsUpdate(BaseModel):
+class DigestSettingsUpdate(Input):
+    NOT_NULL = ("hours", "quiet_start", "quiet_end", "daily_cap_segments", "budget_segments", "channel", "alerts")
+
     hours: list[str] | None = Field(default=None, max_length=4, description="local times HH:MM")
     quiet_start: str | None = None
     quiet_end: str | None = None

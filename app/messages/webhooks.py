@@ -32,7 +32,7 @@ def _e164(raw: str) -> str:
     try:
         return normalize_e164(raw)
     except InvalidPhone:
-        return raw.strip()[:32]
+        return raw.replace("\x00", "").strip()[:32]
 
 
 async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
@@ -102,7 +102,7 @@ async def inbound_sms(form: FormDep, rt: RuntimeDep) -> Response:
         sid=msg.provider_id,
         sender=_e164(msg.sender),
         to=_e164(msg.to),
-        body=msg.body[:10000],
+        body=msg.body.replace("\x00", "")[:10000],  # PostgreSQL text cannot hold NUL
         media=media,
         raw=dict(msg.raw),
     )

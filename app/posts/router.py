@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
+from app.deps import BusinessDep, Id, PageDep, PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Business, Delivery, NetworkAccount, Post, PostStatus
 from app.posts import service as post_service
@@ -83,7 +83,7 @@ async def list_posts(biz: BusinessDep, session: SessionDep, rt: RuntimeDep, page
     return PostList(items=items, next_cursor=page.next_cursor(posts[-1].id if posts else None, len(posts), page.limit))
 
 
-async def _post(session: SessionDep, biz: Business, post_id: int) -> Post:
+async def _post(session: SessionDep, biz: Business, post_id: Id) -> Post:
     post = await session.get(Post, post_id)
     if post is None or post.business_id != biz.id:
         raise NotFound(f"no post {post_id} in business {biz.id}")
@@ -129,7 +129,7 @@ async def preview_post(body: PreviewRequest, biz: BusinessDep, session: SessionD
 
 
 @router.get("/{post_id}", response_model=PostRead)
-async def get_post(post_id: int, biz: BusinessDep, session: SessionDep, rt: RuntimeDep) -> PostRead:
+async def get_post(post_id: Id, biz: BusinessDep, session: SessionDep, rt: RuntimeDep) -> PostRead:
     post = await _post(session, biz, post_id)
     assert post.id is not None
     return to_read(post, await post_service.deliveries_of(session, post.id), biz, rt.settings.public_url)
@@ -137,7 +137,7 @@ async def get_post(post_id: int, biz: BusinessDep, session: SessionDep, rt: Runt
 
 @router.delete("/{post_id}", status_code=202, response_model=PostRead)
 async def delete_post(
-    post_id: int, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
+    post_id: Id, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
 ) -> PostRead:
     """Remove the post from every network it reached. 202: removal goes on in the background."""
     post = await _post(session, biz, post_id)

@@ -4,8 +4,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from app.schemas_base import Input
 
-class PostCreate(BaseModel):
+
+class PostCreate(Input):
     text: str = Field(default="", max_length=5000)
     media_urls: list[HttpUrl] = Field(default_factory=list, max_length=10, description="images Ardoise downloads")
 
@@ -36,7 +38,7 @@ class PostList(BaseModel):
     next_cursor: str | None = None
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(Input):
     text: str = Field(min_length=1, max_length=5000)
     media_count: int = Field(default=0, ge=0, le=10, description="how many photos the post would carry")
 

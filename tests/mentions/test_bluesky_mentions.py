@@ -3,9 +3,8 @@ tests/networks/conftest.py): a second account mentions the business, ``mentions.
 stores it once, the owner reads the SMS digest (``M``), answers with ``R n`` (a reply the second account sees)
 and likes it with ``J n``; one SMS each.
 
-The business account is linked through the admin API with handle, app password and ``pds_url``. These tests
-use PostgreSQL for Ardoise's own database: the network needs it anyway, and on SQLite ``POST /accounts``
-deadlocks (the request's write session holds the single-writer lock while ``link_account`` opens another).
+The business account is linked through the admin API with handle, app password and ``pds_url``. Ardoise's own
+database is PostgreSQL here: the network needs the server anyway, so these tests run where it runs.
 """
 
 from __future__ import annotations

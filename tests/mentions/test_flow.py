@@ -223,8 +223,8 @@ async def build_world(
     accounts: dict[str, int] = {}
     for net in fakes:
         rt.networks[net.name] = net
-        # The service, not POST /accounts: on SQLite that route deadlocks (its session holds the write lock
-        # and link_account opens a second write session).
+        # Linked with the service: a fake has nothing to verify (the Bluesky and Mastodon tests link real
+        # accounts through POST /accounts).
         async with rt.db.write() as s:
             acct = await account_service.link(
                 s,

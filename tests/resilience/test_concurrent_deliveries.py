@@ -48,13 +48,6 @@ async def pg_rt() -> AsyncIterator[Runtime]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: write skew in app/posts/tasks.py deliver() → _after_change() → posts/service.py refresh_status(): "
-    "two deliveries committing at once each see the other pending, so the post stays 'publishing' although every "
-    "delivery is published, and its receipt is not brought forward (lock the post row, e.g. SELECT … FOR UPDATE "
-    "on Post, before refresh_status)",
-)
 async def test_two_deliveries_finishing_at_once_leave_the_post_published(pg_rt: Runtime) -> None:
     rt = pg_rt
     (shop,) = await seed_shops(rt, FaultyMastodon(base_url="http://127.0.0.1:9"), 1, "race")

@@ -219,13 +219,6 @@ class SlowExit(AssertionError):
     """The worker released its job but was not gone within 10 s of SIGTERM."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SlowExit,
-    reason="BUG: app/cli.py worker_cmd drains for the whole 10 s (runner.drain(10.0)) and the interpreter's exit "
-    "(final GC of a large heap) adds 1-6 s: a worker with a hung job exits 11-16 s after SIGTERM, after Docker's "
-    "and systemd's usual 10 s stop timeout has SIGKILLed it (the job is then only recovered by lease expiry)",
-)
 async def test_sigterm_releases_a_job_in_flight_within_10s(cluster: Cluster) -> None:
     await cluster.healthy()
     text = "Arret propre relache"
@@ -295,14 +288,6 @@ class RunTwice(AssertionError):
     """A second worker started the same job while the first was still running it."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RunTwice,
-    reason="BUG: app/worker/runner.py never renews a lease: a job still running after ARDOISE_JOB_LEASE_SECONDS "
-    "(default 120 s; a Mastodon delivery may take 20 s per call, 120 s per image upload, 60 s of media "
-    "processing) is re-queued by queue.reap() and run a second time concurrently; only the network's own "
-    "idempotency keeps that from posting twice (networks without one, e.g. X or Facebook, would)",
-)
 async def test_a_job_running_longer_than_its_lease_is_not_run_twice_at_once(cluster: Cluster) -> None:
     await cluster.healthy()
     text = "Plus long que le bail"
