@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bsky fuzz bench clean lock
+.PHONY: run test lint typecheck pytest bsky fuzz fuzz-atheris resilience bench clean lock
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -34,7 +34,14 @@ pytest: $(STAMP) bsky
 test: lint typecheck pytest
 
 fuzz: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider tests/fuzz --hypothesis-profile=long
+	$(BIN)/pytest -q -p no:cacheprovider tests/fuzz tests/attack/test_schemathesis.py --hypothesis-profile=long
+
+fuzz-atheris: $(STAMP)
+	$(BIN)/python -m pip install -q atheris
+	$(BIN)/python bench/fuzz_atheris.py all -runs=100000
+
+resilience: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/resilience
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -161,3 +161,7 @@ def auth(operator_key: str) -> dict[str, str]:
 @pytest.fixture
 def runner(rt: Runtime) -> Runner[Runtime]:
     return make_runner(rt)
+
+
+# The real local Bluesky network: one per session for every test that asks for it (tests/bsky_support.py).
+from tests.bsky_support import bsky_account, bsky_net  # noqa: E402, F401

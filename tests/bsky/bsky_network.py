@@ -1,7 +1,7 @@
 """Start and stop a real local Bluesky network (``@atproto/dev-env``) for the tests.
 
 ``with bsky_network() as net: net["pds"], net["appview"]``. The session fixture in
-tests/networks/conftest.py wraps it. Install first with ``tests/bsky/install.sh``.
+tests/bsky_support.py wraps it. Install first with ``tests/bsky/install.sh``.
 
 Each run gets its own PostgreSQL schemas (``appview_<s>``, ``bsync_<s>``, ``ozone_<s>``; ``<s>`` is
 ``bskyt_<owner pid as letters>_<random letters>``: dev-env refuses digits) and its own TMPDIR (the PDS

@@ -1,5 +1,5 @@
 """Mentions on Bluesky end to end against the REAL local atproto network (the session ``bsky_net`` fixture of
-tests/networks/conftest.py): a second account mentions the business, ``mentions.poll`` (run by the job runner)
+tests/bsky_support.py): a second account mentions the business, ``mentions.poll`` (run by the job runner)
 stores it once, the owner reads the SMS digest (``M``), answers with ``R n`` (a reply the second account sees)
 and likes it with ``J n``; one SMS each.
 
@@ -21,10 +21,9 @@ from app.networks.base import Post, ReplyTarget
 from app.networks.bluesky import Bluesky
 from app.runtime import Runtime
 from app.worker.runner import Runner
+from tests.bsky_support import BskyAccount, BskyNet, wait_until
 from tests.helpers import drain, make_business
 from tests.mentions.test_flow import NUMBER, OWNER, World, one_sms
-from tests.networks.conftest import BskyAccount, BskyNet, wait_until
-from tests.networks.conftest import bsky_net as bsky_net  # the session fixture: one network per session
 
 pytestmark = [
     pytest.mark.bsky,

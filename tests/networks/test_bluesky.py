@@ -1,5 +1,5 @@
 """Bluesky adapter: pure tests (facets, record keys, text fitting, errors) and tests against the REAL
-local atproto network (``@pytest.mark.bsky``, see tests/networks/conftest.py and tests/bsky/)."""
+local atproto network (``@pytest.mark.bsky``, see tests/bsky_support.py and tests/bsky/)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from app.networks.bluesky import (
 )
 
 if TYPE_CHECKING:
-    from tests.networks.conftest import BskyAccount, BskyNet
+    from tests.bsky_support import BskyAccount, BskyNet
 
 RECORD_KEY_RE = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")
 TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")

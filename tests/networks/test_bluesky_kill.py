@@ -46,7 +46,7 @@ from app.runtime import Runtime
 from tests.helpers import make_business
 
 if TYPE_CHECKING:
-    from tests.networks.conftest import BskyNet
+    from tests.bsky_support import BskyNet
 
 DELAYS_MS = (0, 20, 50, 100, 200)  # one post per delay: the kill lands at a different moment each time
 LEASE_SECONDS = 5  # the smallest lease Settings accepts (job_lease_seconds >= 5)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-_ROOT = str(Path(__file__).resolve().parents[2])
+_ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:  # the editable install may not map ``app`` (pytest does not add the repo root)
     sys.path.insert(0, _ROOT)
 
@@ -29,7 +29,7 @@ from app.networks.base import NetworkCredentials  # noqa: E402
 T = TypeVar("T")
 
 _spec = importlib.util.spec_from_file_location(
-    "bsky_network", Path(__file__).resolve().parent.parent / "bsky" / "bsky_network.py"
+    "bsky_network", Path(__file__).resolve().parent / "bsky" / "bsky_network.py"
 )
 assert _spec is not None
 assert _spec.loader is not None
