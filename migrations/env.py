@@ -36,8 +36,9 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, render_item=render_item,
-                      render_as_batch=True)
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_item=render_item, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -45,15 +46,17 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is not None:
-        context.configure(connection=connectable, target_metadata=target_metadata, render_item=render_item,
-                          render_as_batch=True)
+        context.configure(
+            connection=connectable, target_metadata=target_metadata, render_item=render_item, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, render_item=render_item,
-                          render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_item=render_item, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
 

@@ -354,8 +354,15 @@ async def handle_member_mail(
     member.last_seen_at = utcnow()
     s.add(member)
     if _is_digest_answer(body, purpose):
-        await ctx.reply("email_digest_soon")
-        return "digest answer: not yet"
+        # "4: merci!" / "R 4 merci!" lines: each answers its mention, like R n by SMS; one mail per line.
+        from app.commands.service import mention_command
+
+        notes = []
+        for reply_cmd in p.parse_email_reply_lines(body):
+            ctx.replied = False
+            notes.append(await mention_command(ctx, reply_cmd))
+        ctx.replied = True
+        return "digest answers: " + "; ".join(notes)
     if extracted.quoted_only and not ctx.media:
         await ctx.reply("email_quoted_only")
         return "no new text"

@@ -178,11 +178,9 @@ async def email_receipt(rt: Runtime, s: AsyncSession, post: Post, member: Member
     assert post.id is not None
     ds = await post_service.deliveries_of(s, post.id)
     lang = member.language
-    body = (
-        t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang))
-        if ds
-        else t("receipt_none", lang, number=post.number)
-    )
+    from app.posts.tasks import receipt_text
+
+    body = await receipt_text(s, post, ds, lang)
     mid, refs, subject = await _source_mail(s, post.source_message_id)
     return await queue_email(
         s,

@@ -380,7 +380,7 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
         member = await s.get(Member, post.author_member_id)
         post.receipt_sent = True
         s.add(post)
-        if member is not None and post.source == "email":
+        if member is not None and await _came_by_email(s, post):
             from app.email.tasks import email_receipt
 
             await email_receipt(rt, s, post, member)
@@ -389,20 +389,7 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
             return
         ds = await post_service.deliveries_of(s, post_id)
         lang = member.language
-        if post.reply_to_mention_id is not None and ds:
-            mention = await s.get(MentionRow, post.reply_to_mention_id)
-            parts = post_service.receipt_parts(ds, lang).split(" ", 1)
-            body = t(
-                "reply_receipt",
-                lang,
-                number=mention.number if mention else post.number,
-                network=parts[0],
-                status=parts[1] if len(parts) > 1 else "",
-            )
-        elif ds:
-            body = t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang))
-        else:
-            body = t("receipt_none", lang, number=post.number)
+        body = await receipt_text(s, post, ds, lang)
         source = post.source_message_id
         await sms_service.queue_sms(
             s,
@@ -415,6 +402,30 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
             in_reply_to_id=source,
             sender=await _inbound_to(s, source),
         )
+
+
+async def receipt_text(s: AsyncSession, post: Post, ds: list[Delivery], lang: str) -> str:
+    """The receipt of a post (or of an answer to a mention), the same words by SMS and by email."""
+    if post.reply_to_mention_id is not None and ds:
+        mention = await s.get(MentionRow, post.reply_to_mention_id)
+        network, _, status = post_service.receipt_parts(ds, lang).partition(" ")
+        return t(
+            "reply_receipt", lang, number=mention.number if mention else post.number, network=network, status=status
+        )
+    if ds:
+        return t("receipt", lang, number=post.number, parts=post_service.receipt_parts(ds, lang))
+    return t("receipt_none", lang, number=post.number)
+
+
+async def _came_by_email(s: AsyncSession, post: Post) -> bool:
+    if post.source == "email":
+        return True
+    if post.source_message_id is None:
+        return False
+    from app.models import InboundMessage
+
+    msg = await s.get(InboundMessage, post.source_message_id)
+    return msg is not None and msg.channel == "email"
 
 
 async def undo_receipt(rt: Runtime, job: JobInfo) -> None:

@@ -17,7 +17,7 @@ from app.email.reply import MARKER
 from app.email.security import make_token, read_token
 from app.email.tasks import email_receipt
 from app.kit.time import utcnow
-from app.models import InboundMessage, Member, OutboundMessage, PendingAction, Post
+from app.models import InboundMessage, Member, MentionRow, NetworkAccount, OutboundMessage, PendingAction, Post
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.email.conftest import DOMAIN, MEMBER_EMAIL, Seeded, Sink
@@ -204,15 +204,38 @@ async def test_other_attachments_are_refused_with_a_clear_answer(
     assert answer["Auto-Submitted"] == "auto-replied"
 
 
-async def test_digest_answer_lines_are_coming_soon(
+async def test_digest_answer_lines_answer_their_mentions(
     ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime]
 ) -> None:
+    async with ert.db.write() as s:
+        page = NetworkAccount(business_id=seeded.biz_id, network="page", handle="bistro")
+        s.add(page)
+        await s.flush()
+        assert page.id is not None
+        s.add(
+            MentionRow(
+                business_id=seeded.biz_id,
+                account_id=page.id,
+                network="page",
+                number=4,
+                remote_id="m-4",
+                kind="mention",
+                author="@julie",
+                text="C'est ouvert dimanche?",
+                target={"remote_id": "m-4"},
+            )
+        )
     tok = make_token(ert.settings.secret_keys(), member_id=seeded.member_id, purpose="digest", now=utcnow())
     to = f"reply+{tok}@{DOMAIN}"
     await deliver(smtp, compose(f"4: merci!\nR 7 À bientôt\n\n> {MARKER}\n> #4 Bluesky - @julie", to=to), to=to)
-    await drain(erunner)
-    [answer] = sink.messages()
-    assert "arrivent bientot" in text_of(answer)
+    await drain(erunner, include_future=True)
+    async with ert.db.read() as s:
+        replies = (await s.execute(select(Post).where(col(Post.reply_to_mention_id).isnot(None)))).scalars().all()
+    assert [r.text for r in replies] == ["merci!"]
+    texts = sorted(text_of(m) for m in sink.messages())
+    assert len(texts) == 2  # one answer per line: the receipt of #4, "not found" for #7
+    assert any("Mention #7 introuvable" in x for x in texts)
+    assert any("Reponse a #4" in x for x in texts)
 
 
 async def test_quoted_command_is_never_run_and_quoted_only_is_answered(
