@@ -10,6 +10,7 @@ same order two workers can run them, so the outcome is deterministic.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -62,12 +63,26 @@ async def test_two_deliveries_finishing_at_once_leave_the_post_published(pg_rt: 
         delivery_ids = [d.id for d in deliveries]
     assert len(delivery_ids) == 2  # the page and Mastodon
 
-    # Worker A (page) and worker B (Mastodon) run deliver()'s last transaction; A's block is open while B's
-    # runs, B commits first, then A. Each marks its own delivery and recomputes the post from all of them.
-    async with rt.db.write() as a:
-        await _finish(rt, a, delivery_ids[0], "page-remote")
-        async with rt.db.write() as b:
-            await _finish(rt, b, delivery_ids[1], "masto-remote")
+    # Worker A (page) and worker B (Mastodon) run deliver()'s last transaction at the same time: both mark
+    # their own delivery before either recomputes the post from all of them (the write-skew window). With the
+    # post-row lock, the second recomputation waits for the first commit and sees both deliveries published.
+    both_marked = asyncio.Event()
+    marked = 0
+
+    async def worker(delivery_id: int | None, remote_id: str) -> None:
+        nonlocal marked
+        async with rt.db.write() as s:
+            post = await _mark(s, delivery_id, remote_id)
+            marked += 1
+            if marked == 2:
+                both_marked.set()
+            await asyncio.wait_for(both_marked.wait(), 30)
+            await _after_change(rt, s, post)
+            await s.flush()
+
+    await asyncio.wait_for(
+        asyncio.gather(worker(delivery_ids[0], "page-remote"), worker(delivery_ids[1], "masto-remote")), 60
+    )
 
     async with rt.db.read() as s:
         statuses = [
@@ -83,8 +98,8 @@ async def test_two_deliveries_finishing_at_once_leave_the_post_published(pg_rt: 
     assert receipt_due <= utcnow(), "every delivery is done but the receipt still waits for its deadline"
 
 
-async def _finish(rt: Runtime, s: AsyncSession, delivery_id: int | None, remote_id: str) -> None:
-    """What deliver() does once the network said yes: mark the delivery published, recompute the post."""
+async def _mark(s: AsyncSession, delivery_id: int | None, remote_id: str) -> Post:
+    """What deliver() does once the network said yes, before it recomputes the post: mark the delivery."""
     d = await s.get(Delivery, delivery_id)
     assert d is not None
     post = await s.get(Post, d.post_id)
@@ -95,5 +110,4 @@ async def _finish(rt: Runtime, s: AsyncSession, delivery_id: int | None, remote_
     d.updated_at = utcnow()
     s.add(d)
     await s.flush()
-    await _after_change(rt, s, post)
-    await s.flush()
+    return post
