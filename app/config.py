@@ -9,6 +9,17 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_POLL_MINUTES: dict[str, int] = {
+    "bluesky": 5,
+    "mastodon": 5,
+    "facebook": 5,
+    "instagram": 5,
+    "google": 15,
+    "x": 15,
+}
+"""How often each network's accounts are polled for mentions (docs/mentions.md gives the rate limits behind them).
+Facebook and Instagram also push webhooks, Google Pub/Sub: for them polling is the safety net."""
+POLL_MINUTES_MAX = 24 * 60
 PLACEHOLDER_SECRET = "dev-insecure-secret-key-change-me"
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
 
@@ -30,6 +41,10 @@ class Settings(BaseSettings):
     # Job engine
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     worker_poll_interval: float = Field(default=0.5, gt=0)
+    # Jobs of one network a worker runs at once (0: half of worker_concurrency), so a network that hangs
+    # leaves slots for the others.
+    worker_network_concurrency: int = Field(default=0, ge=0)
+    network_timeout_seconds: float = Field(default=60.0, gt=0)  # one network operation, all requests included
     job_lease_seconds: int = Field(default=120, ge=5)
     job_max_attempts: int = Field(default=8, ge=1)
     job_backoff_base: float = Field(default=5.0, gt=0)
@@ -86,10 +101,26 @@ class Settings(BaseSettings):
     meta_verify_token: str = ""  # the token Meta sends when it checks /webhooks/meta
     google_pubsub_token: SecretStr = SecretStr("")  # ?token= on the Pub/Sub push subscription URL
 
+    # Mention polling: "network=minutes" pairs overriding DEFAULT_POLL_MINUTES, e.g. "x=30,google=60"
+    mention_poll_minutes: str = ""
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("mention_poll_minutes")
+    @classmethod
+    def _check_poll_minutes(cls, v: str) -> str:
+        parse_poll_minutes(v)
+        return v
+
+    def poll_minutes(self, network: str) -> int:
+        """Minutes between two mention polls of one account of ``network``."""
+        return {**DEFAULT_POLL_MINUTES, **parse_poll_minutes(self.mention_poll_minutes)}.get(network, 5)
+
+    def shortest_poll_minutes(self) -> int:
+        return min({**DEFAULT_POLL_MINUTES, **parse_poll_minutes(self.mention_poll_minutes)}.values())
 
     @model_validator(mode="after")
     def _enforce_secrets(self) -> Settings:
@@ -131,3 +162,20 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def parse_poll_minutes(raw: str) -> dict[str, int]:
+    """``"x=30, google=60"`` → ``{"x": 30, "google": 60}``; minutes from 1 to 1,440 (one day)."""
+    out: dict[str, int] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        name, sep, minutes = part.partition("=")
+        name = name.strip().lower()
+        if not sep or not name or not minutes.strip().isdigit():
+            raise ValueError(f"ARDOISE_MENTION_POLL_MINUTES: {part.strip()!r} is not network=minutes")
+        value = int(minutes)
+        if not 1 <= value <= POLL_MINUTES_MAX:
+            raise ValueError(f"ARDOISE_MENTION_POLL_MINUTES: {name} must be polled every 1 to {POLL_MINUTES_MAX} min")
+        out[name] = value
+    return out

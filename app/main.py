@@ -48,6 +48,7 @@ def make_runner(rt: Runtime) -> Runner[Runtime]:
         backoff_base=s.job_backoff_base,
         backoff_cap=s.job_backoff_cap,
         reaper_interval=s.reaper_interval,
+        lane_limit=s.worker_network_concurrency or None,
     )
 
 

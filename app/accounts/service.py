@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.schemas import AccountRead
@@ -51,3 +53,17 @@ async def link(
         detail=f"{network} {handle}",
     )
     return acct
+
+
+def merge_credentials(
+    vault: Vault, acct: NetworkAccount, refreshed: Mapping[str, str] | None, session: AsyncSession
+) -> bool:
+    """Store credentials an adapter renewed during a call (a Bluesky session, rotated OAuth tokens) on ``acct``.
+    X replaces its refresh token at every refresh: dropping the new one would break the account at its next use."""
+    if not refreshed:
+        return False
+    data = vault.decrypt(acct.credentials) if acct.credentials else {}
+    data.update(refreshed)
+    acct.credentials = vault.encrypt(data)
+    session.add(acct)
+    return True

@@ -427,10 +427,8 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
             return "mentions: none"
         await ctx.reply_text(digest.text, kind="digest")
         shown = set(digest.shown)
-        for m in items:
-            if m.number in shown and m.digested_at is None:
-                m.digested_at = utcnow()
-                ctx.s.add(m)
+        assert ctx.member.id is not None
+        await mention_service.mark_seen(ctx.s, ctx.member.id, [m for m in items if m.number in shown])
         return f"mentions: page {cmd.page}, {len(shown)} shown"
     if isinstance(cmd, p.Reply | p.Like):
         found = await mention_service.by_number(ctx.s, ctx.biz.id, cmd.number)
@@ -443,6 +441,7 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
                 ctx.s,
                 "mentions.like",
                 {"mention_id": m.id, "member_id": ctx.member.id, "inbound_id": ctx.inbound.id},
+                lane=queue.network_lane(m.network),
                 dedup_key=f"like:{m.id}:{ctx.inbound.id}",
                 business_id=ctx.biz.id,
             )

@@ -279,6 +279,7 @@ async def queue_email(
         dedup_key=dedup_key or f"email-out:{msg.id}",
         business_id=business_id,
         max_attempts=8,
+        lane="smtp",
     )
     return msg
 

@@ -6,6 +6,10 @@ Adapters classify their own failures where they happen; the job runner only asks
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 
 class AdapterError(Exception):
     """Base class: a call to an outside service failed."""
@@ -36,3 +40,14 @@ class AuthError(PermanentError):
 
     def __init__(self, reason: str, *, code: str = "auth") -> None:
         super().__init__(reason, code=code)
+
+
+@asynccontextmanager
+async def within(seconds: float, what: str) -> AsyncIterator[None]:
+    """Bound a whole remote operation (every request, retry and upload in it): past ``seconds`` it is cancelled
+    and becomes a :class:`RetryableError`, so a service that answers byte by byte cannot hold a worker slot."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise RetryableError(f"{what} did not answer within {seconds:g} s", code="timeout") from None

@@ -18,7 +18,7 @@ from sqlmodel import col
 from app.kit.time import utcnow
 from app.mentions.digest import DigestItem
 from app.mentions.digest import is_question as _is_question
-from app.models import Business, DigestSettings, Member, MentionRow, NetworkAccount, OutboundMessage
+from app.models import Business, DigestSettings, Member, MentionRow, MentionSeen, NetworkAccount, OutboundMessage
 from app.networks.base import Mention
 
 VALID_DAYS = 7
@@ -102,16 +102,52 @@ async def store(session: AsyncSession, *, account: NetworkAccount, items: Sequen
     return out
 
 
-async def pending_items(session: AsyncSession, business_id: int, *, only_new: bool = True) -> list[MentionRow]:
-    """Mentions of the last 7 days not yet answered (and, with ``only_new``, not yet in a digest)."""
+async def pending_items(
+    session: AsyncSession, business_id: int, *, member_id: int | None = None, only_new: bool = True
+) -> list[MentionRow]:
+    """Mentions of the last 7 days not yet answered and, with ``only_new``, not yet seen by ``member_id`` (each
+    member gets every item once: what one owner saw in their digest still reaches the other)."""
     q = select(MentionRow).where(
         col(MentionRow.business_id) == business_id,
         col(MentionRow.created_at) >= utcnow() - timedelta(days=VALID_DAYS),
         col(MentionRow.answered_at).is_(None),
     )
-    if only_new:
+    if only_new and member_id is not None:
+        seen = select(col(MentionSeen.mention_id)).where(col(MentionSeen.member_id) == member_id)
+        q = q.where(col(MentionRow.id).not_in(seen))
+    elif only_new:
         q = q.where(col(MentionRow.digested_at).is_(None))
     return list((await session.execute(q.order_by(col(MentionRow.id)))).scalars())
+
+
+async def seen_by(session: AsyncSession, member_id: int, mention_ids: Sequence[int]) -> set[int]:
+    """The ids among ``mention_ids`` that ``member_id`` has already seen."""
+    if not mention_ids:
+        return set()
+    rows = await session.execute(
+        select(col(MentionSeen.mention_id)).where(
+            col(MentionSeen.member_id) == member_id, col(MentionSeen.mention_id).in_(list(mention_ids))
+        )
+    )
+    return {int(r) for r in rows.scalars()}
+
+
+async def mark_seen(session: AsyncSession, member_id: int, mentions: Sequence[MentionRow]) -> None:
+    """Record that ``member_id`` has seen ``mentions`` (idempotent); an item's ``digested_at`` is when a member
+    first saw it."""
+    now = utcnow()
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    for m in mentions:
+        assert m.id is not None
+        ins = postgresql.insert(MentionSeen) if dialect == "postgresql" else sqlite.insert(MentionSeen)
+        await session.execute(
+            ins.values(mention_id=m.id, member_id=member_id, seen_at=now).on_conflict_do_nothing(
+                index_elements=["mention_id", "member_id"]
+            )
+        )
+        if m.digested_at is None:
+            m.digested_at = now
+            session.add(m)
 
 
 async def by_number(session: AsyncSession, business_id: int, number: int) -> MentionRow | None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.catalogue import label, t
 from app.email.digest import DigestItem as EmailDigestItem
 from app.email.digest import render_digest as render_email_digest
 from app.email.sender import AUTO_GENERATED, queue_email
-from app.kit.errors import AuthError, PermanentError, RetryableError
+from app.kit.errors import AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
 from app.mentions import service as mention_service
 from app.mentions.digest import Lang, compose_sms_digest, priority
@@ -30,7 +33,7 @@ from app.models import (
     MentionRow,
     NetworkAccount,
 )
-from app.posts.tasks import credentials, mark_account_broken
+from app.posts.tasks import credentials, mark_account_broken, store_refreshed
 from app.runtime import Runtime
 from app.worker import queue
 from app.worker.runner import JobInfo
@@ -38,7 +41,6 @@ from app.worker.schedule import slot_start
 
 log = structlog.get_logger("ardoise.mentions")
 
-POLL_EVERY = timedelta(minutes=5)
 UNAVAILABLE: dict[Lang, str] = {"fr": "reseau indisponible", "en": "network unavailable"}
 
 
@@ -47,8 +49,11 @@ def supports_mentions(rt: Runtime, network: str) -> bool:
 
 
 async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
-    """Enqueue one poll per active account for this 5-minute slot, spread over the slot (no burst)."""
-    start = slot_start(utcnow(), POLL_EVERY)
+    """Enqueue one poll per active account for the current slot of its network's interval
+    (``ARDOISE_MENTION_POLL_MINUTES``), spread over the slot (no burst). This runs at the shortest interval;
+    a longer interval's slot is enqueued once whatever the number of runs, schedulers and restarts (its dedup
+    key)."""
+    now = utcnow()
     async with rt.db.write() as s:
         accounts = (
             await s.execute(
@@ -57,49 +62,72 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
                 )
             )
         ).all()
-        spread = int(POLL_EVERY.total_seconds())
         for account_id, network in accounts:
             if not supports_mentions(rt, network):
                 continue
+            every = timedelta(minutes=rt.settings.poll_minutes(network))
+            start, spread = slot_start(now, every), int(every.total_seconds())
             await queue.enqueue(
                 s,
                 "mentions.poll",
                 {"account_id": account_id},
+                lane=queue.network_lane(network),
                 dedup_key=f"poll:{account_id}:{start.isoformat(timespec='seconds')}",
-                run_at=max(utcnow(), start + timedelta(seconds=((account_id or 0) * 37) % spread)),
+                run_at=max(now, start + timedelta(seconds=((account_id or 0) * 37) % spread)),
                 max_attempts=3,
             )
 
 
 async def poll(rt: Runtime, job: JobInfo) -> None:
     account_id = int(job.payload["account_id"])
-    async with rt.db.read() as s:
-        acct = await s.get(NetworkAccount, account_id)
-        biz = await s.get(Business, acct.business_id) if acct else None
-        cur = await s.get(MentionCursor, account_id)
-    if acct is None or biz is None or acct.status != AccountStatus.active.value or biz.deleted_at is not None:
+    async with rt.db.read() as s:  # one query: a poll is the most frequent job there is
+        row = (
+            await s.execute(
+                select(NetworkAccount, Business, MentionCursor)
+                .join(Business, col(Business.id) == col(NetworkAccount.business_id))
+                .outerjoin(MentionCursor, col(MentionCursor.account_id) == col(NetworkAccount.id))
+                .where(col(NetworkAccount.id) == account_id)
+            )
+        ).first()
+    if row is None:
+        return
+    acct, biz, cur = row
+    if acct.status != AccountStatus.active.value or biz.deleted_at is not None:
         return
     net: Any = rt.networks.get(acct.network)
     if not hasattr(net, "fetch_mentions"):
         return
     try:
-        items, new_cursor = await net.fetch_mentions(credentials(rt, acct, biz), cur.cursor if cur else None)
+        async with within(rt.settings.network_timeout_seconds, label(acct.network)):
+            items, new_cursor = await net.fetch_mentions(credentials(rt, acct, biz), cur.cursor if cur else None)
     except AuthError as exc:
         async with rt.db.write() as s:
             a = await s.get(NetworkAccount, account_id)
             if a is not None:
+                account_service.merge_credentials(rt.vault, a, getattr(exc, "refreshed", None), s)
                 await mark_account_broken(rt, s, a, biz, exc.reason)
         return
     except (RetryableError, PermanentError) as exc:
         async with rt.db.write() as s:
+            # tokens renewed before the failure are kept (X rotates its refresh token at every refresh)
+            a = await s.get(NetworkAccount, account_id)
+            if a is not None:
+                account_service.merge_credentials(rt.vault, a, getattr(exc, "refreshed", None), s)
             await _save_cursor(s, account_id, cur.cursor if cur else None, error=exc.reason)
         if isinstance(exc, RetryableError):
             raise  # a network outage delays collection; the cursor is untouched, nothing is lost
+        return
+    refreshed = getattr(items, "refreshed", None)
+    if not items and not refreshed:
+        # Nothing new (almost every poll): one statement, the time of the poll and the cursor.
+        async with rt.db.write(durable=False) as s:
+            await _save_cursor(s, account_id, new_cursor, error=None)
         return
     async with rt.db.write() as s:
         a = await s.get(NetworkAccount, account_id)
         if a is None:
             return
+        account_service.merge_credentials(rt.vault, a, refreshed, s)
         new = await mention_service.store(s, account=a, items=items)
         await _save_cursor(s, account_id, new_cursor, error=None)
         urgent = [m for m in new if m.is_question or (m.rating is not None and m.rating <= 3)]
@@ -112,11 +140,19 @@ async def poll(rt: Runtime, job: JobInfo) -> None:
 
 
 async def _save_cursor(s: Any, account_id: int, cursor: str | None, *, error: str | None) -> None:
-    row = await s.get(MentionCursor, account_id)
-    if row is None:
-        row = MentionCursor(account_id=account_id)
-    row.cursor, row.polled_at, row.last_error = cursor, utcnow(), (error or None) and error[:500]
-    s.add(row)
+    """Upsert the account's cursor, poll time and last error (one statement)."""
+    values = {
+        "account_id": account_id,
+        "cursor": cursor,
+        "polled_at": utcnow(),
+        "last_error": (error or None) and error[:500],
+    }
+    ins = postgresql.insert(MentionCursor) if s.bind.dialect.name == "postgresql" else sqlite.insert(MentionCursor)
+    await s.execute(
+        ins.values(**values).on_conflict_do_update(
+            index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"}
+        )
+    )
 
 
 def _wants_sms(st: DigestSettings, member: Member) -> bool:
@@ -198,7 +234,8 @@ async def send_digest(rt: Runtime, job: JobInfo) -> None:
         sms, email = _wants_sms(st, member), _wants_email(st, member)
         if not sms and not email:
             return
-        items = await mention_service.pending_items(s, biz.id)
+        assert member.id is not None
+        items = await mention_service.pending_items(s, biz.id, member_id=member.id)
         if not items:
             return
         shown: set[int] = set()
@@ -206,10 +243,7 @@ async def send_digest(rt: Runtime, job: JobInfo) -> None:
             shown |= await _digest_email(rt, s, member, biz, items, dedup=f"digest-email:{member_id}:{slot}")
         if sms:
             shown |= await _digest_sms(rt, s, member, biz, st, tz, items, dedup=f"digest-sms:{member_id}:{slot}")
-        for m in items:
-            if m.number in shown:
-                m.digested_at = utcnow()
-                s.add(m)
+        await mention_service.mark_seen(s, member.id, [m for m in items if m.number in shown])
 
 
 async def _digest_sms(
@@ -297,11 +331,7 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
             (
                 await s.execute(
                     select(MentionRow)
-                    .where(
-                        col(MentionRow.id).in_(ids),
-                        col(MentionRow.digested_at).is_(None),
-                        col(MentionRow.answered_at).is_(None),
-                    )
+                    .where(col(MentionRow.id).in_(ids), col(MentionRow.answered_at).is_(None))
                     .order_by(col(MentionRow.id))
                 )
             ).scalars()
@@ -314,10 +344,14 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
             q = q.where(col(Member.id) == int(only))
         members = (await s.execute(q.order_by(col(Member.id)))).scalars().all()
         now = utcnow()
-        shown: set[int] = set()
         for member in members:
+            assert member.id is not None
             st = await mention_service.settings_for(s, member)
             if not st.alerts or not member.phone or (st.paused_until and st.paused_until > now):
+                continue
+            seen = await mention_service.seen_by(s, member.id, [m.id for m in rows if m.id is not None])
+            fresh = [m for m in rows if m.id not in seen]  # what a digest or M showed this member is not repeated
+            if not fresh:
                 continue
             local = now.astimezone(tz)
             if mention_service.in_quiet_hours(st, local):
@@ -336,7 +370,7 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
                 log.info("alert.capped", member_id=member.id, cap=st.daily_cap_segments)
                 continue
             digest = compose_sms_digest(
-                [mention_service.to_item(m) for m in rows], _lang(member), budget_segments=min(1, left)
+                [mention_service.to_item(m) for m in fresh], _lang(member), budget_segments=min(1, left)
             )
             if digest.text and await sms_service.queue_sms(
                 s,
@@ -348,12 +382,13 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
                 member=member,
                 dedup_key=f"alert:{member.id}:{job.id}",
             ):
-                shown |= set(digest.shown)
-        for m in rows:
-            if m.number in shown:  # an item the one-segment alert had no room for stays for the digest
-                m.alerted_at = utcnow()
-                m.digested_at = m.digested_at or utcnow()
-                s.add(m)
+                # an item the one-segment alert had no room for stays for this member's digest
+                shown = set(digest.shown)
+                await mention_service.mark_seen(s, member.id, [m for m in fresh if m.number in shown])
+                for m in fresh:
+                    if m.number in shown and m.alerted_at is None:
+                        m.alerted_at = utcnow()
+                        s.add(m)
 
 
 async def like(rt: Runtime, job: JobInfo) -> None:
@@ -368,6 +403,7 @@ async def like(rt: Runtime, job: JobInfo) -> None:
         return
     net: Any = rt.networks.get(acct.network)
     key, values = "like_done", {"number": m.number, "network": label(acct.network)}
+    refreshed: Mapping[str, str] | None = None
     if not hasattr(net, "like_item"):
         key = "like_unsupported"
     elif m.liked_at is None:
@@ -375,17 +411,25 @@ async def like(rt: Runtime, job: JobInfo) -> None:
 
         target = dict(m.target)
         try:
-            await net.like_item(
-                ReplyTarget(remote_id=target.pop("remote_id", m.remote_id), extra=target), credentials(rt, acct, biz)
-            )
-        except RetryableError:
+            async with within(rt.settings.network_timeout_seconds, label(acct.network)):
+                refreshed = await net.like_item(
+                    ReplyTarget(remote_id=target.pop("remote_id", m.remote_id), extra=target),
+                    credentials(rt, acct, biz),
+                )
+        except RetryableError as exc:
+            refreshed = getattr(exc, "refreshed", None)
             if not job.last_attempt:
+                await store_refreshed(rt, acct.id, refreshed)
                 raise
             key, values["reason"] = "like_failed", UNAVAILABLE[_lang(member)]
         except PermanentError as exc:
+            refreshed = getattr(exc, "refreshed", None)
             key, values["reason"] = "like_failed", exc.reason[:40]
     inbound_id = job.payload.get("inbound_id")
     async with rt.db.write() as s:
+        a = await s.get(NetworkAccount, acct.id)
+        if a is not None:
+            account_service.merge_credentials(rt.vault, a, refreshed, s)
         row = await s.get(MentionRow, mention_id)
         if row is not None and key == "like_done":
             row.liked_at = row.liked_at or utcnow()

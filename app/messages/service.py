@@ -116,6 +116,7 @@ async def queue_sms(
         dedup_key=dedup_key or f"sms-out:{msg.id}",
         business_id=business_id,
         max_attempts=6,
+        lane="sms",  # the SMS provider: if it hangs, other work keeps its slots
     )
     return msg
 

@@ -4,7 +4,7 @@ from app.models.account import AccountStatus, NetworkAccount
 from app.models.business import ApiKey, AuditEvent, Business, BusinessNumber, Lang, PublishMode
 from app.models.job import Job, JobState
 from app.models.member import Member
-from app.models.mention import DigestSettings, MentionCursor
+from app.models.mention import DigestSettings, MentionCursor, MentionSeen
 from app.models.mention import Mention as MentionRow
 from app.models.message import (
     Channel,
@@ -36,6 +36,7 @@ __all__ = [
     "Member",
     "MentionCursor",
     "MentionRow",
+    "MentionSeen",
     "NetworkAccount",
     "OAuthState",
     "OutboundMessage",

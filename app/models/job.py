@@ -33,5 +33,8 @@ class Job(SQLModel, table=True):
     locked_by: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, max_length=2000)
     business_id: int | None = Field(default=None, index=True)
+    # Jobs that wait on one remote service ("net:bluesky"): a worker runs only so many of a lane at once, so a
+    # network that hangs cannot take every slot from the others (app/worker/runner.py). "" = no lane.
+    lane: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})
     created_at: datetime = created_at_field()
     finished_at: datetime | None = dt_field()

@@ -28,10 +28,19 @@ class Mention(SQLModel, table=True):
     target: dict[str, str] = json_field()
     remote_created_at: datetime | None = dt_field()
     created_at: datetime = created_at_field()
-    digested_at: datetime | None = dt_field()  # included in an SMS digest
+    digested_at: datetime | None = dt_field()  # first shown to a member (per member: MentionSeen)
     alerted_at: datetime | None = dt_field()
     answered_at: datetime | None = dt_field()
     liked_at: datetime | None = dt_field()
+
+
+class MentionSeen(SQLModel, table=True):
+    """Which member has seen which item (in a digest, an alert or ``M``): each member gets every item once,
+    whatever the others have seen."""
+
+    mention_id: int = Field(foreign_key="mention.id", primary_key=True, ondelete="CASCADE")
+    member_id: int = Field(foreign_key="member.id", primary_key=True, index=True, ondelete="CASCADE")
+    seen_at: datetime = created_at_field()
 
 
 class MentionCursor(SQLModel, table=True):

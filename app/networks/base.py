@@ -83,6 +83,11 @@ class PublishResult:
     skipped: str | None = None  # a reason when the network cannot take this post (e.g. Instagram, text only)
 
 
+Refreshed = Mapping[str, str] | None
+"""Credentials an adapter renewed during a call (a Bluesky session, rotated OAuth tokens), for the caller to
+store back; ``None`` when nothing changed. On a failure they ride on the exception as ``exc.refreshed``."""
+
+
 class Network(Protocol):
     """One social network. ``name`` is the registry key, also stored in the DB and used in URLs."""
 
@@ -106,8 +111,8 @@ class Network(Protocol):
         """Before a retry: did an earlier attempt with this idempotency key already reach the network?"""
         ...
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
-        """Remove a published post. Deleting something already gone is a success."""
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
+        """Remove a published post. Deleting something already gone is a success. Returns renewed credentials."""
         ...
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
@@ -131,13 +136,23 @@ class Mention:
     is_reply_to_us: bool = False
 
 
+class MentionBatch(list[Mention]):
+    """What ``fetch_mentions`` returns: the items, plus ``refreshed`` (credentials renewed during the poll, to
+    store back as with ``PublishResult.refreshed``; X rotates its refresh token at every refresh)."""
+
+    def __init__(self, items: Sequence[Mention] = (), *, refreshed: Mapping[str, str] | None = None) -> None:
+        super().__init__(items)
+        self.refreshed: dict[str, str] | None = dict(refreshed) if refreshed else None
+
+
 class MentionSource(Protocol):
     """A network Ardoise can collect mentions from and answer on (optional beside ``Network``)."""
 
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
-        """New items since ``cursor`` (None: only the latest page), oldest first, and the cursor to store."""
+        """New items since ``cursor`` (None: only the latest page), oldest first, and the cursor to store. The
+        list may be a :class:`MentionBatch` carrying renewed credentials."""
         ...
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
-        """Like or favourite the item. Liking twice is not an error."""
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
+        """Like or favourite the item. Liking twice is not an error. Returns renewed credentials."""
         ...

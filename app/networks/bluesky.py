@@ -41,7 +41,16 @@ from atproto_client.utils import facet_detection
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
+from app.networks.base import (
+    AccountInfo,
+    Mention,
+    MentionBatch,
+    NetworkCredentials,
+    Post,
+    PublishResult,
+    Refreshed,
+    ReplyTarget,
+)
 
 T = TypeVar("T")
 
@@ -386,7 +395,7 @@ class Bluesky:
             return None
         return PublishResult(remote_id=result.remote_id, url=result.url, refreshed=refreshed)
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
         repo, collection, rkey = parse_at_uri(remote_id)
 
         async def op(conn: _Conn) -> None:
@@ -400,7 +409,8 @@ class Bluesky:
                 if not _is_not_found(exc):
                     raise
 
-        await self._run(creds, op)
+        _, refreshed = await self._run(creds, op)
+        return refreshed
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         secrets = [creds.get("app_password"), creds.get("session")]
@@ -411,8 +421,9 @@ class Bluesky:
 
     # -- extra actions (mentions) --
 
-    async def like(self, uri: str, cid: str, creds: NetworkCredentials) -> str:
-        """Like the record ``uri``/``cid``; returns the like's ``at://`` URI. Liking twice keeps one like."""
+    async def like(self, uri: str, cid: str, creds: NetworkCredentials) -> tuple[str, Refreshed]:
+        """Like the record ``uri``/``cid``; returns the like's ``at://`` URI and a renewed session. Liking twice
+        keeps one like."""
         rkey = record_key_for("like:" + uri)
 
         async def op(conn: _Conn) -> str:
@@ -420,11 +431,11 @@ class Bluesky:
             result = await self._create(conn, LIKE_COLLECTION, rkey, record)
             return result.remote_id
 
-        like_uri, _ = await self._run(creds, op)
-        return like_uri
+        return await self._run(creds, op)
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
-        await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
+        _, refreshed = await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
+        return refreshed
 
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
         """Mentions, replies and quotes from ``listNotifications`` newer than ``cursor`` (the ``indexedAt`` of the
@@ -454,8 +465,8 @@ class Bluesky:
             found.reverse()
             return found, newest
 
-        (items, new_cursor), _ = await self._run(creds, op)
-        return items, new_cursor
+        (items, new_cursor), refreshed = await self._run(creds, op)
+        return MentionBatch(items, refreshed=refreshed), new_cursor
 
     def _mention(self, n: Any) -> Mention:
         record = n.record

@@ -26,7 +26,7 @@ Reviews (``fetch_mentions``): ``GET …/locations/{l}/reviews?orderBy=updateTime
 Mention of kind ``review`` with ``rating`` from ``starRating`` (``ONE``..``FIVE``), ``remote_id`` the ``reviewId``
 (an edited review is not stored again) and ``target.remote_id`` the review's resource name. Reviews that already have
 an owner reply are skipped. Pub/Sub push (``NEW_REVIEW``) only triggers an immediate poll (``app.mentions.webhooks``).
-The returned list is a :class:`app.networks.x.MentionBatch` carrying a refreshed access token (``.refreshed``).
+The returned list is a :class:`app.networks.base.MentionBatch` carrying a refreshed access token (``.refreshed``).
 
 Answers: a ``Post`` with ``reply_to`` is ``PUT …/reviews/{id}/reply`` with ``comment`` (4,096 characters at most).
 A PUT replaces the reply, so a retry cannot make a second one (``find_existing`` returns None for answers). Google
@@ -44,10 +44,18 @@ import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
+from app.networks.base import (
+    AccountInfo,
+    Mention,
+    MentionBatch,
+    NetworkCredentials,
+    Post,
+    PublishResult,
+    Refreshed,
+    ReplyTarget,
+)
 from app.networks.mastodon import _shorten, parse_retry_after
 from app.networks.x import (
-    MentionBatch,
     RefreshMemo,
     attach_refreshed,
     expires_soon,
@@ -205,7 +213,7 @@ class Google:
                 return _result(local, session.refreshed)
         return None
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
         """``DELETE …/localPosts/{id}`` (``remote_id`` is the post's full resource name); a 404 is a success."""
         name = remote_id.strip("/")
         if not name.startswith("accounts/"):
@@ -216,6 +224,7 @@ class Google:
         except PermanentError as exc:
             if exc.code != "not_found":
                 raise
+        return session.refreshed
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Access and refresh tokens, and a client secret stored with the account."""
@@ -257,7 +266,7 @@ class Google:
         new_cursor = newest.astimezone(UTC).isoformat() if newest is not None else cursor
         return MentionBatch(found, refreshed=session.refreshed), new_cursor
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
         """Not possible: reviews cannot be liked."""
         raise PermanentError(NO_LIKES, code="unsupported")
 

@@ -54,7 +54,17 @@ import structlog
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
+from app.networks.base import (
+    AccountInfo,
+    MediaItem,
+    Mention,
+    MentionBatch,
+    NetworkCredentials,
+    Post,
+    PublishResult,
+    Refreshed,
+    ReplyTarget,
+)
 from app.networks.mastodon import _shorten, parse_retry_after
 
 log = structlog.get_logger("ardoise.networks.x")
@@ -203,15 +213,6 @@ def expires_soon(creds: NetworkCredentials, margin: float) -> bool:
     return expires_at - utcnow().timestamp() <= margin
 
 
-class MentionBatch(list[Mention]):
-    """What ``fetch_mentions`` returns when it had to refresh the tokens: the items, plus ``refreshed`` (the
-    credentials to store back, as with ``PublishResult.refreshed``)."""
-
-    def __init__(self, items: Sequence[Mention] = (), *, refreshed: Mapping[str, str] | None = None) -> None:
-        super().__init__(items)
-        self.refreshed: dict[str, str] | None = dict(refreshed) if refreshed else None
-
-
 def attach_refreshed(exc: AdapterError, refreshed: Mapping[str, str] | None) -> AdapterError:
     """Put rotated credentials on a failure so the caller can store them even though the call failed."""
     if refreshed:
@@ -328,8 +329,8 @@ class X:
         # new ones from the refresh memo and returns them in its result.
         return None
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
-        """``DELETE /2/tweets/{id}``; a 404 means it is already gone."""
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
+        """``DELETE /2/tweets/{id}``; a 404 means it is already gone. Returns rotated tokens."""
         token, refreshed = await self._token(creds)
         try:
             await self._call("DELETE", f"/2/tweets/{quote(remote_id, safe='')}", token)
@@ -338,6 +339,7 @@ class X:
                 raise attach_refreshed(exc, refreshed) from None
         except AdapterError as exc:
             raise attach_refreshed(exc, refreshed) from None
+        return refreshed
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Access and refresh tokens, and a client secret stored with the account."""
@@ -397,8 +399,9 @@ class X:
         items = sorted(found.values(), key=lambda m: _id_key(m.remote_id))
         return MentionBatch(items, refreshed=refreshed), newest
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
-        """``POST /2/users/{id}/likes`` with ``{"tweet_id": …}``. Rotated tokens ride on a failure only."""
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
+        """``POST /2/users/{id}/likes`` with ``{"tweet_id": …}``. Returns rotated tokens (on a failure they ride
+        on the exception)."""
         token, refreshed = await self._token(creds)
         try:
             user_id = await self._user_id(creds, token)
@@ -407,6 +410,7 @@ class X:
             )
         except AdapterError as exc:
             raise attach_refreshed(exc, refreshed) from None
+        return refreshed
 
     async def _user_id(self, creds: NetworkCredentials, token: str) -> str:
         user_id = creds.get("user_id").strip()

@@ -117,6 +117,7 @@ async def create(
                 dedup_key=f"deliver:{d.id}",
                 business_id=biz.id,
                 max_attempts=8,
+                lane=queue.network_lane(d.network),
             )
     if author_member_id is not None:
         await queue.enqueue(
@@ -218,6 +219,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
+                lane=queue.network_lane(d.network),
             )
         elif d.status == DeliveryStatus.pending.value:
             # The deliver job sees the post is being removed and removes what it may still publish.
@@ -230,6 +232,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
+                lane=queue.network_lane(d.network),
             )
     await session.flush()
     if notify_member_id is not None:

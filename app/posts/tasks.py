@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.catalogue import label, t
 from app.kit import media as media_store
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
 from app.logging import add_secrets
 from app.messages import service as sms_service
@@ -119,16 +121,14 @@ def net_post(
     )
 
 
-async def _store_refreshed(rt: Runtime, account_id: int | None, refreshed: dict[str, str] | None) -> None:
+async def store_refreshed(rt: Runtime, account_id: int | None, refreshed: Mapping[str, str] | None) -> None:
+    """Keep credentials renewed during a call that failed afterwards (they ride on the exception)."""
     if not refreshed or account_id is None:
         return
     async with rt.db.write() as s:
         acct = await s.get(NetworkAccount, account_id)
         if acct is not None:
-            data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
-            data.update(refreshed)
-            acct.credentials = rt.vault.encrypt(data)
-            s.add(acct)
+            account_service.merge_credentials(rt.vault, acct, refreshed, s)
 
 
 async def _reply_target(rt: Runtime, post: Post) -> ReplyTarget | None:
@@ -178,13 +178,14 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
     try:
         media = await ensure_media(rt, post)
         npost = net_post(rt, post, biz, d, media, await _reply_target(rt, post))
-        result = await net.find_existing(npost, creds) if earlier_attempts else None
-        if result is None:
-            result = await net.publish(npost, creds)
+        async with within(rt.settings.network_timeout_seconds, label(acct.network)):
+            result = await net.find_existing(npost, creds) if earlier_attempts else None
+            if result is None:
+                result = await net.publish(npost, creds)
     except AdapterError as exc:
         # A call can fail after the adapter rotated the tokens (X replaces its refresh token on every
         # refresh): keep the new ones whatever happens next, or the account breaks on its next use.
-        await _store_refreshed(rt, acct.id, getattr(exc, "refreshed", None))
+        await store_refreshed(rt, acct.id, getattr(exc, "refreshed", None))
         if isinstance(exc, AuthError):
             bound.warning("delivery.auth_failed", error=exc.reason)
             await _failed(rt, delivery_id, exc.reason, broken_account=True)
@@ -216,11 +217,7 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
             d.status = (DeliveryStatus.skipped if result.skipped else DeliveryStatus.published).value
             d.published_at = utcnow()
         s.add(d)
-        if result.refreshed:
-            data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
-            data.update(result.refreshed)
-            acct.credentials = rt.vault.encrypt(data)
-            s.add(acct)
+        account_service.merge_credentials(rt.vault, acct, result.refreshed, s)
         await _after_change(rt, s, post)
     bound.info("delivery.published", remote_id=result.remote_id, skipped=result.skipped)
 
@@ -320,6 +317,7 @@ async def mark_account_broken(rt: Runtime, s: AsyncSession, acct: NetworkAccount
             "reason": reason[:300],
         },
         business_id=biz.id,
+        lane="operator-webhook",
     )
 
 
@@ -349,20 +347,26 @@ async def remove(rt: Runtime, job: JobInfo) -> None:
                 return
             raise RetryableError("delivery in flight", retry_after=5)
     net = rt.network(acct.network)
+    refreshed: Mapping[str, str] | None = None
     try:
-        await net.delete(d.remote_id, credentials(rt, acct, biz))
+        async with within(rt.settings.network_timeout_seconds, label(acct.network)):
+            refreshed = await net.delete(d.remote_id, credentials(rt, acct, biz))
         status, error = DeliveryStatus.deleted.value, None
     except RetryableError as exc:
+        refreshed = getattr(exc, "refreshed", None)
         if not job.last_attempt:
+            await store_refreshed(rt, acct.id, refreshed)
             raise
         status, error = DeliveryStatus.delete_failed.value, exc.reason
     except PermanentError as exc:
+        refreshed = getattr(exc, "refreshed", None)
         status, error = DeliveryStatus.delete_failed.value, exc.reason
     async with rt.db.write() as s:
         loaded = await _load(s, delivery_id)
         if loaded is None:
             return
         d, post, acct, biz = loaded
+        account_service.merge_credentials(rt.vault, acct, refreshed, s)
         d.status = status
         d.last_error = error
         d.updated_at = utcnow()

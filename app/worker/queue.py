@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, event, func, select, update
+from sqlalchemy import Select, case, event, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -74,9 +74,11 @@ async def enqueue(
     dedup_key: str | None = None,
     max_attempts: int = 8,
     business_id: int | None = None,
+    lane: str = "",
 ) -> int | None:
     """Add a job in the caller's transaction. With ``dedup_key``, a second enqueue of the same key is a no-op
-    (returns None). The job is visible to workers when the caller commits."""
+    (returns None). The job is visible to workers when the caller commits. ``lane`` names the remote service
+    the job waits on (:func:`network_lane`), which bounds how many such jobs one worker runs at once."""
     values: dict[str, Any] = {
         "kind": kind,
         "payload": dict(payload or {}),
@@ -86,6 +88,7 @@ async def enqueue(
         "max_attempts": max_attempts,
         "run_at": run_at or utcnow(),
         "business_id": business_id,
+        "lane": lane[:40],
         "created_at": utcnow(),
     }
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
@@ -110,6 +113,11 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
     return bool(getattr(res, "rowcount", 0))
 
 
+def network_lane(network: str) -> str:
+    """The lane of jobs that call ``network`` (deliveries, removals, polls, likes)."""
+    return f"net:{network}"
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedJob:
     id: int
@@ -117,33 +125,72 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    lane: str = ""
 
 
-async def claim(db: Database, worker_id: str, limit: int, lease: timedelta) -> list[ClaimedJob]:
-    """Take up to ``limit`` due jobs, leased to ``worker_id`` until now + ``lease``."""
+async def claim(
+    db: Database,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    *,
+    lane_limit: int | None = None,
+    lane_room: Mapping[str, int] | None = None,
+) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs, leased to ``worker_id`` until now + ``lease``, oldest first.
+
+    With ``lane_limit``, at most that many jobs of one lane, and at most ``lane_room[lane]`` of a lane the worker
+    already runs jobs of (0: none); jobs without a lane are not limited. The cap is applied in the statement
+    (a window over the due jobs), so a claim never takes a job it would have to give back.
+    """
     now = utcnow()
-    async with db.write(durable=False) as session:
-        sub: Select[Any] = (
-            select(col(Job.id))
-            .where(col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
-            .order_by(col(Job.run_at), col(Job.id))
-            .limit(limit)
-        )
+    due = (col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
+    ids: Any
+    if lane_limit is None:
+        sub: Select[Any] = select(col(Job.id)).where(*due).order_by(col(Job.run_at), col(Job.id)).limit(limit)
         if not db.is_sqlite:
             sub = sub.with_for_update(skip_locked=True)
+        ids = sub.scalar_subquery()
+    else:
+        room = dict(lane_room or {})
+        full = sorted(lane for lane, n in room.items() if n <= 0)
+        cand = select(col(Job.id), col(Job.lane), col(Job.run_at)).where(*due)
+        if full:
+            cand = cand.where(col(Job.lane).not_in(full))
+        cand = cand.order_by(col(Job.run_at), col(Job.id)).limit(limit * 8 + 16)
+        if not db.is_sqlite:
+            cand = cand.with_for_update(skip_locked=True)
+        c = cand.subquery("cand")
+        rank = func.row_number().over(partition_by=c.c.lane, order_by=(c.c.run_at, c.c.id))
+        ranked = select(c.c.id, c.c.lane, c.c.run_at, rank.label("rn")).subquery("ranked")
+        open_lanes = [(ranked.c.lane == lane, n) for lane, n in sorted(room.items()) if n > 0]
+        cap = case(*open_lanes, else_=lane_limit) if open_lanes else literal(lane_limit)
+        ids = (
+            select(ranked.c.id)
+            .where(or_(ranked.c.lane == "", ranked.c.rn <= cap))
+            .order_by(ranked.c.run_at, ranked.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+    async with db.write(durable=False) as session:
         stmt = (
             update(Job)
-            .where(col(Job.id).in_(sub.scalar_subquery()))
+            .where(col(Job.id).in_(ids), col(Job.state) == JobState.queued.value)
             .values(
                 state=JobState.running.value,
                 attempts=col(Job.attempts) + 1,
                 locked_until=now + lease,
                 locked_by=worker_id,
             )
-            .returning(col(Job.id), col(Job.kind), col(Job.payload), col(Job.attempts), col(Job.max_attempts))
+            .returning(
+                col(Job.id), col(Job.kind), col(Job.payload), col(Job.attempts), col(Job.max_attempts), col(Job.lane)
+            )
         )
         rows = (await session.execute(stmt)).all()
-    return [ClaimedJob(int(r[0] or 0), str(r[1]), dict(r[2] or {}), int(r[3] or 0), int(r[4] or 0)) for r in rows]
+    return [
+        ClaimedJob(int(r[0] or 0), str(r[1]), dict(r[2] or {}), int(r[3] or 0), int(r[4] or 0), str(r[5] or ""))
+        for r in rows
+    ]
 
 
 async def complete(db: Database, job_id: int, worker_id: str) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,11 +65,16 @@ class Runner(Generic[D]):
         backoff_cap: float = 3600.0,
         reaper_interval: float = 15.0,
         worker_id: str | None = None,
+        lane_limit: int | None = None,
     ) -> None:
         self.db = db
         self.tasks = dict(tasks)
         self.deps = deps
         self.concurrency = concurrency
+        # At most this many jobs of one lane (one remote network) at once: with 4 slots and a network that
+        # hangs, 2 slots stay for everything else (other networks, commands, receipts).
+        self.lane_limit = max(1, lane_limit if lane_limit is not None else concurrency // 2)
+        self._lanes: dict[int, str] = {}
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease_seconds)
         self.backoff_base = backoff_base
@@ -103,7 +109,14 @@ class Runner(Generic[D]):
                     if n:
                         log.warning("worker.reaped", jobs=n)
                 free = self.concurrency - len(self._active)
-                jobs = await queue.claim(self.db, self.worker_id, free, self.lease) if free > 0 else []
+                room = {lane: self.lane_limit - n for lane, n in Counter(self._lanes.values()).items()}
+                jobs = (
+                    await queue.claim(
+                        self.db, self.worker_id, free, self.lease, lane_limit=self.lane_limit, lane_room=room
+                    )
+                    if free > 0
+                    else []
+                )
             except Exception as exc:  # database down: keep the loop alive, try again
                 log.error("worker.claim_failed", error=str(exc)[:300])
                 await asyncio.sleep(min(5.0, self.poll_interval * 4))
@@ -111,6 +124,8 @@ class Runner(Generic[D]):
             for job in jobs:
                 task = asyncio.create_task(self._run_one(job))
                 self._active[job.id] = task
+                if job.lane:
+                    self._lanes[job.id] = job.lane
                 task.add_done_callback(self._forget(job.id))
             if not jobs or len(self._active) >= self.concurrency:
                 await queue.WAKEUP.wait(self.poll_interval)
@@ -195,7 +210,11 @@ class Runner(Generic[D]):
 
     def _forget(self, job_id: int) -> Callable[[asyncio.Task[None]], None]:
         def done(_t: asyncio.Task[None]) -> None:
+            saturated = len(self._active) >= self.concurrency or job_id in self._lanes
             self._active.pop(job_id, None)
+            self._lanes.pop(job_id, None)
+            if saturated:
+                queue.WAKEUP.set()  # a slot (or a lane) is free again: claim now, not at the next poll
 
         return done
 

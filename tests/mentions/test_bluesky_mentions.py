@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.models import NetworkAccount
 from app.networks.base import Post, ReplyTarget
 from app.networks.bluesky import Bluesky
 from app.runtime import Runtime
@@ -188,3 +189,43 @@ async def test_a_reply_to_the_business_is_collected_as_a_reply(
     replies = wait_until(lambda: thread_replies(bsky_net, m.remote_id), "the answer in the thread", DEADLINE)
     assert replies[0]["record"]["reply"]["root"]["uri"] == own_uri
     assert replies[0]["record"]["reply"]["parent"]["uri"] == m.remote_id
+
+
+async def _creds(rt: Runtime, account_id: int) -> dict[str, str]:
+    async with rt.db.read() as s:
+        acct = await s.get(NetworkAccount, account_id)
+        assert acct is not None
+        return rt.vault.decrypt(acct.credentials)
+
+
+async def _set_creds(rt: Runtime, account_id: int, **changes: str) -> None:
+    async with rt.db.write() as s:
+        acct = await s.get(NetworkAccount, account_id)
+        assert acct is not None
+        acct.credentials = rt.vault.encrypt({**rt.vault.decrypt(acct.credentials), **changes})
+        s.add(acct)
+
+
+async def test_sessions_made_by_polls_and_likes_are_stored_back(
+    bsky_net: BskyNet, world: tuple[World, BskyAccount, BskyAccount]
+) -> None:
+    """A poll or a like that had to log in stores the new session; the next call uses it instead of the app
+    password (shown by breaking the password: the poll still works)."""
+    w, business, fan = world
+    account_id = w.accounts["bluesky"]
+    await _set_creds(w.rt, account_id, session="")
+    uri = await fan_says(bsky_net, fan, f"@{business.handle} Vous êtes ouverts dimanche?")
+    await poll_until_stored(w, 1)
+    session = (await _creds(w.rt, account_id))["session"]
+    assert session.split(":::")[1] == business.did
+
+    await _set_creds(w.rt, account_id, app_password="wrong-password-0000")
+    await fan_says(bsky_net, fan, f"@{business.handle} Et lundi?")
+    await poll_until_stored(w, 2)  # with the stored session: the password is never used
+    (acct_row,) = [a for a in await w.mentions() if a.remote_id == uri]
+    assert acct_row.number == 1
+
+    await _set_creds(w.rt, account_id, session="", app_password=business.app_password)
+    assert one_sms(await w.say("J 1")) == "J'aime envoye a #1 sur Bluesky."
+    assert (await _creds(w.rt, account_id))["session"].split(":::")[1] == business.did
+    assert wait_until(lambda: business.did in likers(bsky_net, uri), "the like", DEADLINE)

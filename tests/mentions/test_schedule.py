@@ -627,3 +627,62 @@ async def test_a_member_without_a_phone_gets_email_digests(
     async with rt.db.read() as s:
         (m,) = (await s.execute(select(MentionRow))).scalars()
         assert m.digested_at == utcnow()
+
+
+# --- two members: each gets every item once -------------------------------------------------------------------------
+
+
+async def test_each_member_gets_every_item_in_their_own_digest(
+    clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime
+) -> None:
+    """What one owner saw (by M, an alert or their digest) still reaches the other owner's digest, once."""
+    world = await make(clock, client, auth, runner, rt, start=local(TORONTO, "2026-06-10 07:00"))
+    r = await client.post(
+        f"/api/v1/businesses/{world.biz_id}/members",
+        headers=auth,
+        json={"name": "Paul", "phone": "+14185550188", "language": "en"},
+    )
+    assert r.status_code == 201, r.text
+    paul = r.json()["phone"]
+    await arrives(world, "Belle terrasse!")
+
+    # The first owner looks now: M shows #1 to them only.
+    assert numbers(one_sms(await world.say("M"), max_segments=2)) == [1]
+    await arrives(world, "Vous ouvrez le lundi?")
+
+    by_phone: dict[str, list[int]] = {}
+    for msg in await at(world, clock, local(TORONTO, "2026-06-10 08:00")):
+        by_phone.setdefault(msg["peer"], []).extend(numbers(check_sms(msg, max_segments=2)))
+    assert by_phone == {world.member["phone"]: [2], paul: [2, 1]}
+
+    await arrives(world, "Merci!")
+    by_phone = {}
+    for msg in await at(world, clock, local(TORONTO, "2026-06-10 17:00")):
+        by_phone.setdefault(msg["peer"], []).extend(numbers(check_sms(msg, max_segments=2)))
+    assert by_phone == {world.member["phone"]: [3], paul: [3]}
+    async with rt.db.read() as s:
+        first = (await s.execute(select(MentionRow).order_by(col(MentionRow.id)))).scalars().first()
+        assert first is not None
+        assert first.digested_at == local(TORONTO, "2026-06-10 07:00").astimezone(UTC)
+
+
+async def test_an_alert_to_one_member_leaves_the_item_in_the_others_digest(
+    clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime
+) -> None:
+    world = await make(clock, client, auth, runner, rt, start=local(TORONTO, "2026-06-10 13:00"))
+    r = await client.post(
+        f"/api/v1/businesses/{world.biz_id}/members",
+        headers=auth,
+        json={"name": "Paul", "phone": "+14185550188", "language": "fr"},
+    )
+    assert r.status_code == 201, r.text
+    paul = r.json()["phone"]
+    one_sms(await world.say("ALERTES OUI"))
+
+    await arrives(world, "Avez-vous une option sans gluten?")
+    alert = one_sms(await world.new_sms())
+    assert numbers(alert) == [1]
+
+    digests = await at(world, clock, local(TORONTO, "2026-06-10 17:00"))
+    assert [m["peer"] for m in digests] == [paul]
+    assert numbers(check_sms(digests[0], max_segments=2)) == [1]

@@ -483,7 +483,8 @@ async def test_reply_and_like(bsky: Bluesky, bsky_net: BskyNet, bsky_account: Bs
         assert reply["value"]["reply"][ref]["uri"] == question.remote_id
         assert reply["value"]["reply"][ref]["cid"] == stored["cid"]
 
-    like = await bsky.like(question.remote_id, stored["cid"], bsky_account.creds())
-    assert like == await bsky.like(question.remote_id, stored["cid"], bsky_account.creds())  # once
+    like, session = await bsky.like(question.remote_id, stored["cid"], bsky_account.creds())
+    assert session is not None  # logged in with the app password: the new session comes back to be stored
+    assert (await bsky.like(question.remote_id, stored["cid"], bsky_account.creds()))[0] == like  # once
     likes = bsky_net.list_records(bsky_account.did, "app.bsky.feed.like")
     assert [r["uri"] for r in likes] == [like]

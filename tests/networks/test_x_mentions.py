@@ -15,8 +15,8 @@ import respx
 from app.kit.errors import AuthError, RetryableError
 from app.kit.time import set_clock
 from app.networks import x as x_module
-from app.networks.base import NetworkCredentials, Post, ReplyTarget
-from app.networks.x import MentionBatch, X
+from app.networks.base import MentionBatch, NetworkCredentials, Post, ReplyTarget
+from app.networks.x import X
 
 API = "https://api.x.test"
 TOKEN_URL = "https://api.x.test/2/oauth2/token"

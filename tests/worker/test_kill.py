@@ -146,6 +146,14 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
                 return (await _mastodon_delivery(rt)).status == "published"
 
             await _wait_for(published, "the mastodon delivery to be published", log, within=90)
+
+            async def job_done() -> bool:  # the job is marked done just after the delivery row
+                d = await _mastodon_delivery(rt)
+                async with rt.db.read() as s:
+                    q = select(Job).where(col(Job.dedup_key) == f"deliver:{d.id}")
+                    return (await s.execute(q)).scalar_one().state == "done"
+
+            await _wait_for(job_done, "the delivery job to be done", log, within=30)
         finally:
             for p in procs:
                 _stop(p)

@@ -398,3 +398,61 @@ async def test_disabled_periodic_is_not_enqueued(rt: Runtime) -> None:
     off = [Periodic("t.off", timedelta(minutes=5), enabled=lambda: False)]
     assert await tick(rt.db, off, utcnow()) == 0
     assert await jobs_where(rt) == []
+
+
+# --- lanes: a network that hangs keeps its hands off the other slots ---------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_a_hanging_lane_takes_at_most_its_share_of_the_slots(rt: Runtime) -> None:
+    """4 slots, lane limit 2: six jobs of a lane that never answers run 2 at a time, and the jobs queued after
+    them (another network, an SMS) run meanwhile, in one claim round each."""
+    never = asyncio.Event()
+    running: set[int] = set()
+    most = 0
+
+    async def hang(deps: list[JobInfo], job: JobInfo) -> None:
+        nonlocal most
+        running.add(job.id)
+        most = max(most, len(running))
+        try:
+            await never.wait()
+        finally:
+            running.discard(job.id)
+
+    slow = [await add(rt, "t.hang", lane=queue.network_lane("mastodon")) for _ in range(6)]
+    quick = [await add(rt, lane=queue.network_lane("bluesky")) for _ in range(3)] + [await add(rt, lane="sms")]
+    runner = make(rt, {"t.hang": hang, "t.record": record}, concurrency=4)
+    assert runner.lane_limit == 2
+    loop_task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(500):
+            if len(runner.deps) == len(quick):
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(j.id for j in runner.deps) == quick
+        assert most == 2
+        states = [(await get_job(rt, j)).state for j in slow]
+        assert states.count("running") == 2
+        assert states.count("queued") == 4
+        # the jobs beyond the lane's share were never claimed (no attempt counted)
+        waiting = [j for j, st in zip(slow, states, strict=True) if st == "queued"]
+        assert [(await get_job(rt, j)).attempts for j in waiting] == [0] * 4
+    finally:
+        await runner.drain(grace=0.1)
+        await asyncio.wait_for(loop_task, 10)
+
+
+@BOTH_BACKENDS
+async def test_claim_takes_at_most_each_lanes_room(rt: Runtime) -> None:
+    xs = [await add(rt, lane="net:x") for _ in range(3)]
+    gs = [await add(rt, lane="net:google") for _ in range(4)]
+    ms = [await add(rt, lane="net:mastodon") for _ in range(3)]
+    free = [await add(rt) for _ in range(3)]
+    got = await queue.claim(rt.db, "w", 20, LEASE, lane_limit=2, lane_room={"net:x": 0, "net:google": 1})
+    assert sorted(j.id for j in got) == sorted([gs[0], *ms[:2], *free])  # x is full, google has room for 1
+    assert {j.id: j.lane for j in got}[gs[0]] == "net:google"
+    assert [(await get_job(rt, j)).state for j in xs] == ["queued"] * 3
+    # the limit still bounds the whole claim, oldest first
+    again = await queue.claim(rt.db, "w2", 2, LEASE, lane_limit=2)
+    assert [j.id for j in again] == [xs[0], xs[1]]
