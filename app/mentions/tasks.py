@@ -186,7 +186,9 @@ async def schedule_digests(rt: Runtime, job: JobInfo) -> None:
             st = await mention_service.settings_for(s, member)
             tz = ZoneInfo(biz.timezone)
             local_now = now.astimezone(tz)
-            for slot in mention_service.due_slots(st, tz, now):
+            # Only the latest slot that started: one digest carries everything not yet seen, so slots missed
+            # while Ardoise was down (or passed before a member was added) make one digest, not a burst.
+            for slot in sorted(mention_service.due_slots(st, tz, now))[-1:]:
                 run_at = now
                 if mention_service.in_quiet_hours(st, local_now):
                     run_at = mention_service.quiet_end_after(st, local_now).astimezone(UTC)

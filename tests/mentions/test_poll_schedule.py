@@ -4,7 +4,6 @@ the scheduler's own period follows the shortest interval."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,31 +13,17 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.config import DEFAULT_POLL_MINUTES, Settings, parse_poll_minutes
-from app.kit.time import set_clock
 from app.mentions import tasks as mention_tasks
 from app.models import Job
 from app.runtime import Runtime
 from app.tasks import periodics
 from app.worker.runner import JobInfo, Runner
+from tests.mentions import test_schedule
 from tests.mentions.test_flow import FakeGoogle, FakeMastodon, FakeNet, World, build_world
+from tests.mentions.test_schedule import Clock
 
-START = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    set_clock(c)
-    yield c
-    set_clock(None)
+START = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # where the clock fixture starts
+clock = test_schedule.clock  # the frozen, movable clock fixture
 
 
 async def schedule(world: World) -> None:

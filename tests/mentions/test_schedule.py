@@ -686,3 +686,19 @@ async def test_an_alert_to_one_member_leaves_the_item_in_the_others_digest(
     digests = await at(world, clock, local(TORONTO, "2026-06-10 17:00"))
     assert [m["peer"] for m in digests] == [paul]
     assert numbers(check_sms(digests[0], max_segments=2)) == [1]
+
+
+async def test_two_missed_slots_make_one_digest(
+    clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime
+) -> None:
+    """Down from 07:00 to 17:30: the 08:00 and 17:00 slots were both missed; one digest carries everything."""
+    world = await make(clock, client, auth, runner, rt, start=local(TORONTO, "2026-06-10 07:00"))
+    await arrives(world, "Belle terrasse!")
+    await arrives(world, "Vous ouvrez le lundi?")
+
+    sent = await at(world, clock, local(TORONTO, "2026-06-10 17:30"))
+
+    assert sorted(numbers(one_sms(sent, max_segments=2))) == [1, 2]
+    assert [j.dedup_key for j in await digest_jobs(world)] == [
+        f"digest:{world.member_id}:{local(TORONTO, '2026-06-10 17:00').isoformat(timespec='minutes')}"
+    ]
