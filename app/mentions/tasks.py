@@ -57,12 +57,12 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
     async with rt.db.write() as s:
         accounts = (
             await s.execute(
-                select(col(NetworkAccount.id), col(NetworkAccount.network)).where(
+                select(col(NetworkAccount.id), col(NetworkAccount.network), col(NetworkAccount.handle)).where(
                     col(NetworkAccount.status) == AccountStatus.active.value
                 )
             )
         ).all()
-        for account_id, network in accounts:
+        for account_id, network, handle in accounts:
             if not supports_mentions(rt, network):
                 continue
             every = timedelta(minutes=rt.settings.poll_minutes(network))
@@ -71,7 +71,7 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
                 s,
                 "mentions.poll",
                 {"account_id": account_id},
-                lane=queue.network_lane(network),
+                lane=queue.network_lane(network, handle),
                 dedup_key=f"poll:{account_id}:{start.isoformat(timespec='seconds')}",
                 run_at=max(now, start + timedelta(seconds=((account_id or 0) * 37) % spread)),
                 max_attempts=3,

@@ -108,6 +108,7 @@ async def create(
         session.add(d)
         deliveries.append(d)
     await session.flush()
+    handles = {a.id: a.handle for a in accounts}
     for d in deliveries:
         if d.status == DeliveryStatus.pending.value:
             await queue.enqueue(
@@ -117,7 +118,7 @@ async def create(
                 dedup_key=f"deliver:{d.id}",
                 business_id=biz.id,
                 max_attempts=8,
-                lane=queue.network_lane(d.network),
+                lane=queue.network_lane(d.network, handles.get(d.account_id, "")),
             )
     if author_member_id is not None:
         await queue.enqueue(
@@ -208,6 +209,7 @@ async def remove(
     post.deleted_at = utcnow()
     session.add(post)
     ds = await deliveries_of(session, post.id)
+    handles = await _handles(session, [d.account_id for d in ds])
     for d in ds:
         if d.status == DeliveryStatus.published.value:
             d.status = DeliveryStatus.deleting.value
@@ -219,7 +221,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=queue.network_lane(d.network),
+                lane=queue.network_lane(d.network, handles.get(d.account_id, "")),
             )
         elif d.status == DeliveryStatus.pending.value:
             # The deliver job sees the post is being removed and removes what it may still publish.
@@ -232,7 +234,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=queue.network_lane(d.network),
+                lane=queue.network_lane(d.network, handles.get(d.account_id, "")),
             )
     await session.flush()
     if notify_member_id is not None:
@@ -249,3 +251,13 @@ async def remove(
         session, actor=actor, action="post.delete", business_id=post.business_id, target=f"post:{post.number}"
     )
     return ds
+
+
+async def _handles(session: AsyncSession, account_ids: list[int]) -> dict[int | None, str]:
+    """Account handles by id (the Mastodon instance names a job's lane)."""
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        select(col(NetworkAccount.id), col(NetworkAccount.handle)).where(col(NetworkAccount.id).in_(account_ids))
+    )
+    return {i: str(h) for i, h in rows.all()}

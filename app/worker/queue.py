@@ -113,8 +113,12 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
     return bool(getattr(res, "rowcount", 0))
 
 
-def network_lane(network: str) -> str:
-    """The lane of jobs that call ``network`` (deliveries, removals, polls, likes)."""
+def network_lane(network: str, handle: str = "") -> str:
+    """The lane of jobs that call ``network`` (deliveries, removals, polls, likes). Each Mastodon instance is its
+    own server, so its lane is the instance (from the ``@user@instance`` handle): one stuck instance does not
+    hold back the accounts on the others."""
+    if network == "mastodon" and "@" in handle.lstrip("@"):
+        return f"net:mastodon:{handle.rsplit('@', 1)[1].strip().lower()}"[:40]
     return f"net:{network}"
 
 

@@ -456,3 +456,12 @@ async def test_claim_takes_at_most_each_lanes_room(rt: Runtime) -> None:
     # the limit still bounds the whole claim, oldest first
     again = await queue.claim(rt.db, "w2", 2, LEASE, lane_limit=2)
     assert [j.id for j in again] == [xs[0], xs[1]]
+
+
+def test_each_mastodon_instance_is_its_own_lane() -> None:
+    assert queue.network_lane("mastodon", "@bistro@Mastodon.Social") == "net:mastodon:mastodon.social"
+    assert queue.network_lane("mastodon", "@bistro@masto.qc.ca") != queue.network_lane("mastodon", "@b@piaille.fr")
+    assert queue.network_lane("mastodon", "") == "net:mastodon"
+    assert queue.network_lane("bluesky", "bistro.bsky.social") == "net:bluesky"
+    assert queue.network_lane("facebook", "Le Bistro") == "net:facebook"
+    assert len(queue.network_lane("mastodon", "@a@" + "x" * 80 + ".example")) == 40  # the column's size
