@@ -44,7 +44,8 @@ import httpx
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
-from app.networks.mastodon import _shorten, parse_retry_after
+from app.networks.mastodon import parse_retry_after
+from app.networks.text import shorten
 
 GRAPH_URL = "https://graph.facebook.com"
 GRAPH_VERSION = "v23.0"
@@ -422,7 +423,7 @@ class Facebook:
                 f"text is {len(text)} characters, facebook takes {MAX_CHARS}, and there is no link to the full text",
                 code="too_long",
             )
-        return _shorten(text, MAX_CHARS, post.link, len)
+        return shorten(text, MAX_CHARS, post.link, len)
 
 
 # --- mentions: shared with instagram.py and app.mentions.webhooks -------------------------------------------

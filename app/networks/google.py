@@ -54,7 +54,8 @@ from app.networks.base import (
     Refreshed,
     ReplyTarget,
 )
-from app.networks.mastodon import _shorten, parse_retry_after
+from app.networks.mastodon import parse_retry_after
+from app.networks.text import shorten
 from app.networks.x import (
     RefreshMemo,
     attach_refreshed,
@@ -83,7 +84,7 @@ def fit_summary(post: Post) -> str:
             f"text is {len(text)} characters, google takes {MAX_SUMMARY}, and there is no link to the full text",
             code="too_long",
         )
-    return _shorten(text, MAX_SUMMARY, post.link, len)
+    return shorten(text, MAX_SUMMARY, post.link, len)
 
 
 def google_error(resp: httpx.Response, now: datetime) -> AdapterError:

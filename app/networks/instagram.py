@@ -62,7 +62,7 @@ from app.networks.facebook import (
     read_permission,
     reply_object,
 )
-from app.networks.mastodon import _shorten
+from app.networks.text import HASHTAG_RE, shorten
 
 MAX_CAPTION = 2_200
 MAX_HASHTAGS = 30
@@ -74,7 +74,6 @@ MAX_COMMENT = 2_200
 _COMMENT_FIELDS = "id,text,timestamp,username,from{id,username}"
 _TAG_FIELDS = "id,caption,timestamp,username,permalink"
 QUOTA_RETRY = 3600.0
-_HASHTAG_RE = re.compile(r"(?<![=/)\w&#])#(\w+)")
 
 
 def fit_caption(post: Post) -> str:
@@ -87,7 +86,7 @@ def fit_caption(post: Post) -> str:
         count += 1
         return match.group(0) if count <= MAX_HASHTAGS else match.group(1)
 
-    text = _HASHTAG_RE.sub(keep, post.text.strip())
+    text = HASHTAG_RE.sub(keep, post.text.strip())
     if len(text) <= MAX_CAPTION:
         return text
     if not post.link:
@@ -95,7 +94,7 @@ def fit_caption(post: Post) -> str:
             f"text is {len(text)} characters, instagram takes {MAX_CAPTION}, and there is no link to the full text",
             code="too_long",
         )
-    return _shorten(text, MAX_CAPTION, post.link, len)
+    return shorten(text, MAX_CAPTION, post.link, len)
 
 
 class Instagram:

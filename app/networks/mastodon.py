@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -43,13 +43,13 @@ from app.networks.base import (
     PublishResult,
     ReplyTarget,
 )
+from app.networks.text import ELLIPSIS, shorten
 
 DEFAULT_MAX_CHARACTERS = 500
 DEFAULT_URL_CHARACTERS = 23  # Mastodon counts every http(s) URL as 23 characters, whatever its length
 DEFAULT_DESCRIPTION_LIMIT = 1500  # alt text limit of Mastodon 4.x (configuration.media_attachments.description_limit)
 DEFAULT_MAX_MEDIA = 4
 VISIBILITIES = frozenset({"public", "unlisted", "private"})
-ELLIPSIS = "…"
 
 # Approximations of twitter-text's extractors, which Mastodon uses to count: URLs need a scheme
 # (``extract_url_without_protocol: false``) and lose trailing punctuation; a mention ``@user@domain``
@@ -57,8 +57,6 @@ ELLIPSIS = "…"
 _URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]}»…"
 _MENTION_RE = re.compile(r"(?<![=/\w@])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[\w.-]+\w)?", re.IGNORECASE)
-_HASHTAG_RE = re.compile(r"(?<![=/)\w&#])#(\w+)")
-_WORD_BREAK_TRIM = " \t\r\n,;:-–—"
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +352,7 @@ class Mastodon:
                 f"text is {length} characters, mastodon takes {limit}, and there is no link to the full text",
                 code="too_long",
             )
-        return _shorten(text, limit, post.link, measure)
+        return shorten(text, limit, post.link, measure)
 
     # --- mentions (issue 5) ----------------------------------------------------------------------------
 
@@ -682,65 +680,3 @@ def _mention_item(notification: Any) -> MentionItem | None:
         in_reply_to_id=str(reply_to) if reply_to else None,
         status_id=str(status["id"]),
     )
-
-
-def _hashtags(text: str) -> list[str]:
-    seen: dict[str, str] = {}
-    for match in _HASHTAG_RE.finditer(text):
-        seen.setdefault(match.group(1).casefold(), "#" + match.group(1))
-    return list(seen.values())
-
-
-def _shorten(text: str, limit: int, link: str, measure: Callable[[str], int]) -> str:
-    """``text``'s beginning + ``… link``, within ``limit``; the hashtags that fell in the cut part follow the link
-    when they fit without eating more than a quarter of the post."""
-    tail = f"{ELLIPSIS} {link}"
-    tags = _hashtags(text)
-    missing: list[str] = []
-    for _ in range(5):
-        extra = "".join(f" {tag}" for tag in missing)
-        if measure(extra) > limit // 4:
-            break
-        head = _cut(text, limit - measure(tail + extra), measure)
-        kept = {tag.casefold() for tag in _hashtags(head)}
-        now_missing = [tag for tag in tags if tag.casefold() not in kept]
-        if now_missing == missing:
-            candidate = _join(head, tail + extra)
-            if measure(candidate) <= limit:
-                return candidate
-            break
-        missing = now_missing
-    head = _cut(text, limit - measure(tail), measure)
-    return _join(head, tail)
-
-
-def _join(head: str, tail: str) -> str:
-    return f"{head}{tail}" if head else tail.removeprefix(f"{ELLIPSIS} ")
-
-
-def _cut(text: str, budget: int, measure: Callable[[str], int]) -> str:
-    """The longest beginning of ``text`` ending at a word boundary that measures at most ``budget``; a single
-    word longer than that is cut between graphemes."""
-    if budget <= 0:
-        return ""
-    breaks = [i for i, char in enumerate(text) if char.isspace()]
-    # Cutting at whitespace never splits a URL or a mention, so the measure grows with the cut point.
-    lo, hi, best = 0, len(breaks) - 1, ""
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        head = text[: breaks[mid]].rstrip(_WORD_BREAK_TRIM)
-        if measure(head) <= budget:
-            best, lo = head, mid + 1
-        else:
-            hi = mid - 1
-    if best:
-        return str(best)
-    graphemes: list[str] = regex.findall(r"\X", text)
-    lo, hi, count = 0, len(graphemes), 0
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        if measure("".join(graphemes[:mid])) <= budget:
-            count, lo = mid, mid + 1
-        else:
-            hi = mid - 1
-    return "".join(graphemes[:count]).rstrip(_WORD_BREAK_TRIM)

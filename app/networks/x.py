@@ -65,7 +65,8 @@ from app.networks.base import (
     Refreshed,
     ReplyTarget,
 )
-from app.networks.mastodon import _shorten, parse_retry_after
+from app.networks.mastodon import parse_retry_after
+from app.networks.text import shorten
 
 log = structlog.get_logger("ardoise.networks.x")
 
@@ -152,7 +153,7 @@ def fit_text(post: Post, limit: int = MAX_WEIGHTED) -> str:
             f"text is {length} weighted characters, x takes {limit}, and there is no link to the full text",
             code="too_long",
         )
-    return _shorten(text, limit, post.link, weighted_length)
+    return shorten(text, limit, post.link, weighted_length)
 
 
 def _comparable(text: str) -> str:
