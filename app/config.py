@@ -115,12 +115,9 @@ class Settings(BaseSettings):
         parse_poll_minutes(v)
         return v
 
-    def poll_minutes(self, network: str) -> int:
-        """Minutes between two mention polls of one account of ``network``."""
-        return {**DEFAULT_POLL_MINUTES, **parse_poll_minutes(self.mention_poll_minutes)}.get(network, 5)
-
-    def shortest_poll_minutes(self) -> int:
-        return min({**DEFAULT_POLL_MINUTES, **parse_poll_minutes(self.mention_poll_minutes)}.values())
+    def poll_minutes(self) -> dict[str, int]:
+        """Minutes between two mention polls of one account, per network (a network not named: 5)."""
+        return {**DEFAULT_POLL_MINUTES, **parse_poll_minutes(self.mention_poll_minutes)}
 
     @model_validator(mode="after")
     def _enforce_secrets(self) -> Settings:

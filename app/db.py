@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -108,6 +109,13 @@ class PriorityLock:
             yield
         finally:
             self.release()
+
+
+def insert_for(session: AsyncSession, model: type[Any]) -> Any:
+    """``INSERT`` for ``model`` in the session's dialect (PostgreSQL or SQLite), so that ``on_conflict_do_nothing``
+    and ``on_conflict_do_update`` are available: every "store once" and upsert goes through here."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 
 
 class Database:

@@ -48,7 +48,7 @@ def periodics(settings: Settings) -> list[Periodic]:
             enabled=lambda: settings.sms_uses_twilio,
         ),
         Periodic("maintenance.prune_jobs", timedelta(hours=6)),
-        Periodic("mentions.schedule_polls", timedelta(minutes=settings.shortest_poll_minutes())),
+        Periodic("mentions.schedule_polls", timedelta(minutes=min(settings.poll_minutes().values()))),
         Periodic("mentions.schedule_digests", timedelta(minutes=5)),
         Periodic(
             "email.poll_imap",

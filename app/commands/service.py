@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
 from app.commands import parser as p
@@ -441,7 +442,9 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
                 ctx.s,
                 "mentions.like",
                 {"mention_id": m.id, "member_id": ctx.member.id, "inbound_id": ctx.inbound.id},
-                lane=queue.network_lane(m.network, await _handle(ctx.s, m.account_id)),
+                lane=(await account_service.lanes_of(ctx.s, [m.account_id])).get(
+                    m.account_id, queue.network_lane(m.network)
+                ),
                 dedup_key=f"like:{m.id}:{ctx.inbound.id}",
                 business_id=ctx.biz.id,
             )
@@ -643,11 +646,3 @@ async def status(ctx: Ctx) -> str:
     pending = t("status_pending", ctx.lang, posts=", ".join(f"#{n}" for n in going)) if going else ""
     await ctx.reply("status", accounts=", ".join(parts), pending=pending)
     return "status"
-
-
-async def _handle(s: AsyncSession, account_id: int) -> str:
-    """An account's handle (the Mastodon instance names a job's lane)."""
-    from app.models import NetworkAccount
-
-    acct = await s.get(NetworkAccount, account_id)
-    return acct.handle if acct is not None else ""

@@ -24,10 +24,9 @@ from typing import Any
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from app.db import URGENT
+from app.db import URGENT, insert_for
 from app.email.tokens import read_token
 from app.kit.time import utcnow
 from app.models import Business, Channel, InboundMessage, InboundStatus
@@ -169,8 +168,7 @@ async def store_inbound(
     if mail_from is not None:
         meta["mail_from"] = mail_from
     async with rt.db.write() as s:
-        ins = sqlite.insert(InboundMessage) if rt.db.is_sqlite else postgresql.insert(InboundMessage)
-        stmt = ins.values(
+        stmt = insert_for(s, InboundMessage).values(
             channel=Channel.email.value,
             provider_id=mid,
             peer=sender,

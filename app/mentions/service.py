@@ -11,10 +11,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db import insert_for
 from app.kit.time import utcnow
 from app.mentions.digest import DigestItem
 from app.mentions.digest import is_question as _is_question
@@ -61,7 +61,6 @@ async def store(session: AsyncSession, *, account: NetworkAccount, items: Sequen
     assert account.id is not None
     oldest = utcnow() - timedelta(days=VALID_DAYS)
     out: list[MentionRow] = []
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     for m in items:
         if m.created_at is not None and m.created_at < oldest:
             continue
@@ -75,7 +74,7 @@ async def store(session: AsyncSession, *, account: NetworkAccount, items: Sequen
         if exists:
             continue
         number = await next_number(session, account.business_id)
-        ins = postgresql.insert(MentionRow) if dialect == "postgresql" else sqlite.insert(MentionRow)
+        ins = insert_for(session, MentionRow)
         values = dict(
             business_id=account.business_id,
             account_id=account.id,
@@ -135,16 +134,14 @@ async def seen_by(session: AsyncSession, member_id: int, mention_ids: Sequence[i
 async def mark_seen(session: AsyncSession, member_id: int, mentions: Sequence[MentionRow]) -> None:
     """Record that ``member_id`` has seen ``mentions`` (idempotent); an item's ``digested_at`` is when a member
     first saw it."""
+    if not mentions:
+        return
     now = utcnow()
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    rows = [{"mention_id": m.id, "member_id": member_id, "seen_at": now} for m in mentions]
+    await session.execute(
+        insert_for(session, MentionSeen).values(rows).on_conflict_do_nothing(index_elements=["mention_id", "member_id"])
+    )
     for m in mentions:
-        assert m.id is not None
-        ins = postgresql.insert(MentionSeen) if dialect == "postgresql" else sqlite.insert(MentionSeen)
-        await session.execute(
-            ins.values(mention_id=m.id, member_id=member_id, seen_at=now).on_conflict_do_nothing(
-                index_elements=["mention_id", "member_id"]
-            )
-        )
         if m.digested_at is None:
             m.digested_at = now
             session.add(m)

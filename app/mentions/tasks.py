@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from app.accounts import service as account_service
 from app.catalogue import label, t
+from app.db import insert_for
 from app.email.digest import DigestItem as EmailDigestItem
 from app.email.digest import render_digest as render_email_digest
 from app.email.sender import AUTO_GENERATED, queue_email
@@ -53,7 +53,7 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
     (``ARDOISE_MENTION_POLL_MINUTES``), spread over the slot (no burst). This runs at the shortest interval;
     a longer interval's slot is enqueued once whatever the number of runs, schedulers and restarts (its dedup
     key)."""
-    now = utcnow()
+    now, minutes = utcnow(), rt.settings.poll_minutes()
     async with rt.db.write() as s:
         accounts = (
             await s.execute(
@@ -65,7 +65,7 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
         for account_id, network, handle in accounts:
             if not supports_mentions(rt, network):
                 continue
-            every = timedelta(minutes=rt.settings.poll_minutes(network))
+            every = timedelta(minutes=minutes.get(network, 5))
             start, spread = slot_start(now, every), int(every.total_seconds())
             await queue.enqueue(
                 s,
@@ -147,9 +147,10 @@ async def _save_cursor(s: Any, account_id: int, cursor: str | None, *, error: st
         "polled_at": utcnow(),
         "last_error": (error or None) and error[:500],
     }
-    ins = postgresql.insert(MentionCursor) if s.bind.dialect.name == "postgresql" else sqlite.insert(MentionCursor)
     await s.execute(
-        ins.values(**values).on_conflict_do_update(
+        insert_for(s, MentionCursor)
+        .values(**values)
+        .on_conflict_do_update(
             index_elements=["account_id"], set_={k: v for k, v in values.items() if k != "account_id"}
         )
     )

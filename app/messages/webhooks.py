@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from app.channels.twilio import provider as twilio
+from app.db import insert_for
 from app.deps import RuntimeDep
 from app.errors import Forbidden, Unprocessable
 from app.kit.phone import InvalidPhone, normalize_e164
@@ -64,7 +64,7 @@ async def store_inbound(
     Returns the new row's id, or None when this MessageSid was already stored (a retry or the fallback URL).
     """
     async with rt.db.write() as s:
-        ins = postgresql.insert(InboundMessage) if not rt.db.is_sqlite else sqlite.insert(InboundMessage)
+        ins = insert_for(s, InboundMessage)
         from app.kit.time import utcnow
 
         stmt = ins.values(
@@ -116,7 +116,7 @@ async def status_callback(form: FormDep, rt: RuntimeDep) -> Response:
     if update is None:
         raise Unprocessable("MessageSid and MessageStatus are required")
     async with rt.db.write() as s:
-        ins = postgresql.insert(StatusEvent) if not rt.db.is_sqlite else sqlite.insert(StatusEvent)
+        ins = insert_for(s, StatusEvent)
         from app.kit.time import utcnow
 
         stmt = ins.values(

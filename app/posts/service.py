@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
 from app.kit.time import utcnow
@@ -108,7 +109,7 @@ async def create(
         session.add(d)
         deliveries.append(d)
     await session.flush()
-    handles = {a.id: a.handle for a in accounts}
+    lanes = {a.id: account_service.lane_of(a) for a in accounts}
     for d in deliveries:
         if d.status == DeliveryStatus.pending.value:
             await queue.enqueue(
@@ -118,7 +119,7 @@ async def create(
                 dedup_key=f"deliver:{d.id}",
                 business_id=biz.id,
                 max_attempts=8,
-                lane=queue.network_lane(d.network, handles.get(d.account_id, "")),
+                lane=lanes[d.account_id],
             )
     if author_member_id is not None:
         await queue.enqueue(
@@ -209,7 +210,7 @@ async def remove(
     post.deleted_at = utcnow()
     session.add(post)
     ds = await deliveries_of(session, post.id)
-    handles = await _handles(session, [d.account_id for d in ds])
+    lanes = await account_service.lanes_of(session, [d.account_id for d in ds])
     for d in ds:
         if d.status == DeliveryStatus.published.value:
             d.status = DeliveryStatus.deleting.value
@@ -221,7 +222,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=queue.network_lane(d.network, handles.get(d.account_id, "")),
+                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
             )
         elif d.status == DeliveryStatus.pending.value:
             # The deliver job sees the post is being removed and removes what it may still publish.
@@ -234,7 +235,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=queue.network_lane(d.network, handles.get(d.account_id, "")),
+                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
             )
     await session.flush()
     if notify_member_id is not None:
@@ -251,13 +252,3 @@ async def remove(
         session, actor=actor, action="post.delete", business_id=post.business_id, target=f"post:{post.number}"
     )
     return ds
-
-
-async def _handles(session: AsyncSession, account_ids: list[int]) -> dict[int | None, str]:
-    """Account handles by id (the Mastodon instance names a job's lane)."""
-    if not account_ids:
-        return {}
-    rows = await session.execute(
-        select(col(NetworkAccount.id), col(NetworkAccount.handle)).where(col(NetworkAccount.id).in_(account_ids))
-    )
-    return {i: str(h) for i, h in rows.all()}

@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, case, event, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from app.db import Database
+from app.db import Database, insert_for
 from app.kit.time import utcnow
 from app.models.job import Job, JobState
 
@@ -91,9 +90,7 @@ async def enqueue(
         "lane": lane[:40],
         "created_at": utcnow(),
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    ins = postgresql.insert(Job) if dialect == "postgresql" else sqlite.insert(Job)
-    stmt = ins.values(**values)
+    stmt = insert_for(session, Job).values(**values)
     if dedup_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
     result = await session.execute(stmt.returning(col(Job.id)))

@@ -632,18 +632,24 @@ async def test_a_member_without_a_phone_gets_email_digests(
 # --- two members: each gets every item once -------------------------------------------------------------------------
 
 
+async def second_owner(world: World, lang: str) -> str:
+    """Another member of the business, through the API; their phone."""
+    r = await world.client.post(
+        f"/api/v1/businesses/{world.biz_id}/members",
+        headers=world.auth,
+        json={"name": "Paul", "phone": "+14185550188", "language": lang},
+    )
+    assert r.status_code == 201, r.text
+    phone: str = r.json()["phone"]
+    return phone
+
+
 async def test_each_member_gets_every_item_in_their_own_digest(
     clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime
 ) -> None:
     """What one owner saw (by M, an alert or their digest) still reaches the other owner's digest, once."""
     world = await make(clock, client, auth, runner, rt, start=local(TORONTO, "2026-06-10 07:00"))
-    r = await client.post(
-        f"/api/v1/businesses/{world.biz_id}/members",
-        headers=auth,
-        json={"name": "Paul", "phone": "+14185550188", "language": "en"},
-    )
-    assert r.status_code == 201, r.text
-    paul = r.json()["phone"]
+    paul = await second_owner(world, "en")
     await arrives(world, "Belle terrasse!")
 
     # The first owner looks now: M shows #1 to them only.
@@ -670,13 +676,7 @@ async def test_an_alert_to_one_member_leaves_the_item_in_the_others_digest(
     clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime
 ) -> None:
     world = await make(clock, client, auth, runner, rt, start=local(TORONTO, "2026-06-10 13:00"))
-    r = await client.post(
-        f"/api/v1/businesses/{world.biz_id}/members",
-        headers=auth,
-        json={"name": "Paul", "phone": "+14185550188", "language": "fr"},
-    )
-    assert r.status_code == 201, r.text
-    paul = r.json()["phone"]
+    paul = await second_owner(world, "fr")
     one_sms(await world.say("ALERTES OUI"))
 
     await arrives(world, "Avez-vous une option sans gluten?")
