@@ -535,8 +535,10 @@ async def check_exactly_once(
     with stub.lock:
         held = {k for k in stub.created_per_key if k in mastodon_keys}
         held_texts = [t for t in stub.texts if t in texts]
+        others = [t for t in stub.texts if t not in texts][-5:]
     assert held == mastodon_keys, f"{len(mastodon_keys - held)} deliveries published without a status on Mastodon"
-    assert sorted(held_texts) == sorted(texts)
+    missing = sorted(set(texts) - set(held_texts))
+    assert not missing, f"posts without their text on Mastodon: {missing}; latest other statuses: {others}"
 
     # The page: each post once.
     if page_base is not None:

@@ -193,7 +193,13 @@ def _handler(stub: FaultyMastodon) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
             length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode()
+            data = self.rfile.read(length)
+            if len(data) < length:
+                # The client died mid-request (a SIGKILLed worker): like a real server, drop the partial
+                # body instead of acting on a truncated form.
+                self.close_connection = True
+                return
+            raw = data.decode()
             if not self._auth_ok():
                 return
             if path != "/api/v1/statuses":
