@@ -389,7 +389,9 @@ async def test_sigkill_workers_and_api_processes_20_times_under_load(cluster: Cl
     await wait_settled(rt, list(twilio.acked), 180, cluster.procs)
     settle_s = time.monotonic() - t0 - chaos_s
     # A process restarted by the last kill may be alive and not listening yet: read the page from a ready one.
-    api = [p for p in cluster.apis if await p.ready()][0]
+    ready = [p for p in cluster.apis if await p.ready()]
+    assert ready, "no API process answers /healthz after the kills"
+    api = ready[0]
     base = f"http://127.0.0.1:{api.port}"
     report = await check_exactly_once(rt, twilio.acked, stub, page_base=base, shops=cluster.shops)
     assert report.inbound == n_messages
