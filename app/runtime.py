@@ -37,6 +37,8 @@ class Runtime:
             raise KeyError(f"unknown network {name!r}") from None
 
     async def close(self) -> None:
+        if self.twilio is not None:
+            await self.twilio.aclose()
         await self.http.aclose()
         await self.db.dispose()
 

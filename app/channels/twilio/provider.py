@@ -83,6 +83,12 @@ class TwilioProvider:
             self._client.api.base_url = self.base_url
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the library's aiohttp session (made on first send), so shutdown leaves no open connection."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.http_client.close()
+
     async def send(self, msg: OutboundSms) -> SendResult:
         kwargs: dict[str, Any] = {"to": msg.to, "body": msg.text}
         if self.messaging_service_sid:
