@@ -584,7 +584,25 @@ async def pin(ctx: Ctx, code: str) -> str:
     return await _run_pending(ctx, action)
 
 
+async def _waiting_question(ctx: Ctx) -> PendingAction | None:
+    """The newest question still open for this member (publish this text?, did you mean…?, PIN for a publish),
+    unless it is itself a waiting ANNULER."""
+    assert ctx.member.id is not None
+    found = [a for needs in ("confirm", "pin") if (a := await _pending(ctx.s, [ctx.member.id], needs)) is not None]
+    found = [
+        a
+        for a in found
+        if a.payload.get("action") == "publish" or not isinstance(p.parse(str(a.payload.get("text", ""))), p.Undo)
+    ]
+    return max(found, key=lambda a: a.id or 0, default=None)
+
+
 async def undo(ctx: Ctx, number: int | None) -> str:
+    if number is None and not ctx.pin_ok and (question := await _waiting_question(ctx)) is not None:
+        # "Publier ce texte? Repondez OUI" answered ANNULER means no, not "delete my last post".
+        await ctx.s.delete(question)
+        await ctx.reply("cancelled")
+        return "undo: cancelled the open question"
     if ctx.member.pin_hash and not ctx.pin_ok:
         await _ask(ctx, "pin", {"action": "command", "text": f"ANNULER {number}" if number else "ANNULER"})
         await ctx.reply("pin_needed")

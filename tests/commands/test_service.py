@@ -393,6 +393,39 @@ async def test_non_cancels(chat: Chat, client: httpx.AsyncClient, auth: dict[str
     assert await posts(client, auth, biz["id"]) == []
 
 
+async def test_bare_annuler_answers_the_open_question_and_keeps_the_published_post(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("Bonjour, vous êtes ouverts?")) == t("confirm_publish", "fr")
+    # "Publier ce texte?" answered ANNULER means no, not "delete my last post".
+    assert one_sms(await chat.say("ANNULER")) == "Annule, rien n'est publie."
+    assert [(p["number"], p["status"]) for p in await posts(client, auth, biz["id"])] == [(1, "published")]
+    assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
+    # With the question answered, ANNULER is the undo of the last post again.
+    assert one_sms(await chat.say("ANNULER")) == "#1 retire: Page retire"
+
+
+async def test_undo_with_a_number_still_removes_that_post_while_a_question_is_open(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("LANGUAGE EN")) == "Language: English. LANGUE FR pour le francais."
+    assert one_sms(await chat.say("POST Soup", future=True)) == "Posted #1: Page OK"
+    assert one_sms(await chat.say("PUBLSH Stew")) == "Did you mean POST? Reply YES to confirm."
+    assert one_sms(await chat.say("UNDO 1")) == "#1 removed: Page removed"
+    assert one_sms(await chat.say("UNDO")) == "Cancelled, nothing was posted."
+    assert one_sms(await chat.say("YES", future=True)) == "Nothing to confirm."
+
+
+async def test_bare_annuler_after_the_question_lapsed_removes_the_last_post(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("Menu du jour: soupe")) == t("confirm_publish", "fr")
+    clock.advance(minutes=31)
+    assert one_sms(await chat.say("ANNULER", future=True)) == "#1 retire: Page retire"
+
+
 async def test_direct_mode_publishes_free_text_at_once(
     client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
 ) -> None:
