@@ -2,8 +2,9 @@
 be slow, blocked, down or idempotent while a real worker (maybe another process) talks to it.
 
 It implements what ``app/networks/mastodon.py`` calls: ``GET /api/v1/accounts/verify_credentials``,
-``GET /api/v2/instance``, ``GET /api/v1/accounts/{id}/statuses``, ``POST /api/v1/statuses`` (honouring
-``Idempotency-Key`` like Mastodon: the same key gives back the same status) and ``DELETE /api/v1/statuses/{id}``.
+``GET /api/v2/instance``, ``GET /api/v1/accounts/{id}/statuses``, ``GET /api/v1/notifications`` (always empty),
+``POST /api/v1/statuses`` (honouring ``Idempotency-Key`` like Mastodon: the same key gives back the same status)
+and ``DELETE /api/v1/statuses/{id}``. tests/resilience/mastodon_stub.py extends it with programmable faults.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import html
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 ACCOUNT_ID = "109000000000000001"
+TOKEN = "stub-token"
+Reply = tuple[int, Any, dict[str, str]]  # status code, JSON body, extra headers
 
 
 @dataclass
@@ -40,6 +43,7 @@ class MastodonStub:
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     created: threading.Event = field(default_factory=threading.Event)
+    closing: threading.Event = field(default_factory=threading.Event)  # set when the server stops
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -47,7 +51,7 @@ class MastodonStub:
         return len(self.statuses)
 
     def credentials(self) -> dict[str, str]:
-        return {"instance_url": self.base_url, "access_token": "stub-token"}
+        return {"instance_url": self.base_url, "access_token": TOKEN}
 
     def _status(self, text: str, visibility: str) -> dict[str, Any]:
         n = len(self.statuses) + 1
@@ -66,52 +70,56 @@ class MastodonStub:
         self.statuses.append(status)
         return status
 
-    def post_status(self, form: dict[str, list[str]], key: str) -> tuple[int, Any]:
+    def post_status(self, form: dict[str, list[str]], key: str) -> Reply:
         with self.lock:
             self.status_requests += 1
             first = self.status_requests == 1
             if key:
                 self.keys_seen.append(key)
             if self.status_http_error is not None:
-                return self.status_http_error, {"error": "Service Unavailable"}
+                return self.status_http_error, {"error": "Service Unavailable"}, {}
             if key and key in self.by_key:
                 self.idempotent_replays += 1
-                return 200, self.by_key[key]
+                return 200, self.by_key[key], {}
         if first and self.block_first_status:
             self.arrived.set()
             if not self.release.wait(60):
-                return 500, {"error": "the test never released the request"}
+                return 500, {"error": "the test never released the request"}, {}
         with self.lock:
             if key and key in self.by_key:
                 self.idempotent_replays += 1
-                return 200, self.by_key[key]
+                return 200, self.by_key[key], {}
             status = self._status(form.get("status", [""])[0], form.get("visibility", ["public"])[0])
             if key:
                 self.by_key[key] = status
         self.created.set()
-        return 200, status
+        return 200, status, {}
 
 
 def _handler(stub: MastodonStub) -> type[BaseHTTPRequestHandler]:
+    """The HTTP side; what a request does is the stub's (``post_status`` may be overridden)."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 
-        def _send(self, code: int, body: Any) -> None:
+        def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             try:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except OSError:
                 pass  # the client is gone (a SIGKILLed worker): the status exists all the same
 
         def _auth_ok(self) -> bool:
-            if self.headers.get("Authorization") != "Bearer stub-token":
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self._send(401, {"error": "The access token is invalid"})
                 return False
             return True
@@ -137,6 +145,8 @@ def _handler(stub: MastodonStub) -> type[BaseHTTPRequestHandler]:
                 with stub.lock:
                     shown = list(reversed(stub.statuses)) if stub.list_statuses else []
                 self._send(200, shown[:20])
+            elif path == "/api/v1/notifications":
+                self._send(200, [])
             else:
                 self._send(404, {"error": "Record not found"})
 
@@ -155,8 +165,8 @@ def _handler(stub: MastodonStub) -> type[BaseHTTPRequestHandler]:
             if path != "/api/v1/statuses":
                 self._send(404, {"error": "Record not found"})
                 return
-            code, body = stub.post_status(parse_qs(raw), self.headers.get("Idempotency-Key", ""))
-            self._send(code, body)
+            code, body, headers = stub.post_status(parse_qs(raw), self.headers.get("Idempotency-Key", ""))
+            self._send(code, body, headers)
 
         def do_DELETE(self) -> None:
             path = urlsplit(self.path).path
@@ -176,10 +186,12 @@ def _handler(stub: MastodonStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+S = TypeVar("S", bound=MastodonStub)
+
+
 @contextmanager
-def running_stub(stub: MastodonStub | None = None) -> Iterator[MastodonStub]:
+def serving(stub: S) -> Iterator[S]:
     """Serve ``stub`` on 127.0.0.1 (a free port) for the duration of the block."""
-    stub = stub or MastodonStub()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
     server.daemon_threads = True
     stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -188,7 +200,13 @@ def running_stub(stub: MastodonStub | None = None) -> Iterator[MastodonStub]:
     try:
         yield stub
     finally:
+        stub.closing.set()
         stub.release.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def running_stub(stub: MastodonStub | None = None) -> AbstractContextManager[MastodonStub]:
+    """Serve ``stub`` (a plain one by default) on 127.0.0.1 for the duration of the block."""
+    return serving(stub or MastodonStub())
