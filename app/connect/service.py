@@ -42,7 +42,7 @@ from app.kit.time import utcnow
 from app.models import AccountStatus, Business, NetworkAccount
 from app.models.oauth import OAuthState
 from app.networks.facebook import GRAPH_URL, GRAPH_VERSION
-from app.networks.x import token_fields
+from app.networks.oauth import token_fields
 from app.runtime import Runtime
 
 STATE_TTL = timedelta(minutes=15)

@@ -44,7 +44,7 @@ import httpx
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
-from app.networks.mastodon import parse_retry_after
+from app.networks.http import parse_retry_after
 from app.networks.text import shorten
 
 GRAPH_URL = "https://graph.facebook.com"

@@ -54,16 +54,9 @@ from app.networks.base import (
     Refreshed,
     ReplyTarget,
 )
-from app.networks.mastodon import parse_retry_after
+from app.networks.http import parse_retry_after, send_request
+from app.networks.oauth import RefreshMemo, attach_refreshed, expires_soon, oauth_error_message, token_fields
 from app.networks.text import shorten
-from app.networks.x import (
-    RefreshMemo,
-    attach_refreshed,
-    expires_soon,
-    oauth_error_message,
-    send_request,
-    token_fields,
-)
 
 API_URL = "https://mybusiness.googleapis.com/v4"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -304,7 +297,12 @@ class Google:
                 "client_secret": client_secret,
             }
             resp = await send_request(
-                self._client, "POST", self._token_url, data=form, headers={"Accept": "application/json"}
+                self._client,
+                "POST",
+                self._token_url,
+                data=form,
+                headers={"Accept": "application/json"},
+                network="google",
             )
             if resp.status_code in (400, 401):
                 # invalid_grant: "Token has been expired or revoked." (the owner removed access, or 6 months idle)
@@ -360,6 +358,7 @@ class _Session:
                     params=params,
                     json=json,
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                    network="google",
                 )
                 if resp.status_code == 401 and attempt == 1 and not self.refreshed and self.creds.get("refresh_token"):
                     self.refreshed = await self.adapter.refresh(self.creds)  # the token died before its time

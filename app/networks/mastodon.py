@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,6 +42,7 @@ from app.networks.base import (
     PublishResult,
     ReplyTarget,
 )
+from app.networks.http import parse_retry_after
 from app.networks.text import ELLIPSIS, shorten
 
 DEFAULT_MAX_CHARACTERS = 500
@@ -105,22 +105,6 @@ def parse_rate_limit_reset(value: str, now: datetime) -> float | None:
     if number < 1_000_000_000:  # before 2001 as an epoch: it is a delay, not a moment
         return number
     return max(0.0, number - now.timestamp())
-
-
-def parse_retry_after(value: str, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110)."""
-    text = value.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return float(text)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
 
 
 def retry_after_from(headers: httpx.Headers, now: datetime) -> float | None:

@@ -65,7 +65,8 @@ from app.networks.base import (
     Refreshed,
     ReplyTarget,
 )
-from app.networks.mastodon import parse_retry_after
+from app.networks.http import parse_retry_after, send_request
+from app.networks.oauth import RefreshMemo, attach_refreshed, expires_soon, oauth_error_message, token_fields
 from app.networks.text import shorten
 
 log = structlog.get_logger("ardoise.networks.x")
@@ -167,58 +168,6 @@ def _comparable(text: str) -> str:
         pos = end
     out.append(text[pos:])
     return " ".join("".join(out).split())
-
-
-# --- OAuth 2.0 refresh, shared with google.py --------------------------------------------------------------
-
-
-class RefreshMemo:
-    """Serializes refreshes of one refresh token and remembers the result for a while.
-
-    Rotating refresh tokens are single use: if two jobs of one account refresh at the same moment, the second
-    would get ``invalid_grant`` and the account would be marked broken for nothing. With this memo the second job
-    waits for the first and reuses its tokens.
-    """
-
-    def __init__(self, ttl: timedelta = timedelta(minutes=30)) -> None:
-        self._ttl = ttl
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._done: dict[str, tuple[datetime, dict[str, str]]] = {}
-
-    def lock(self, refresh_token: str) -> asyncio.Lock:
-        return self._locks.setdefault(refresh_token, asyncio.Lock())
-
-    def recall(self, refresh_token: str) -> dict[str, str] | None:
-        now = utcnow()
-        for key, (at, _) in list(self._done.items()):
-            if now - at > self._ttl:
-                self._done.pop(key, None)
-                self._locks.pop(key, None)
-        hit = self._done.get(refresh_token)
-        return dict(hit[1]) if hit else None
-
-    def remember(self, refresh_token: str, tokens: Mapping[str, str]) -> None:
-        self._done[refresh_token] = (utcnow(), dict(tokens))
-
-
-def expires_soon(creds: NetworkCredentials, margin: float) -> bool:
-    """True when ``expires_at`` (epoch seconds) is within ``margin`` seconds, or unknown while a refresh token
-    exists (a token we cannot date is refreshed rather than trusted)."""
-    raw = creds.get("expires_at").strip()
-    if not raw:
-        return bool(creds.get("refresh_token"))
-    try:
-        expires_at = float(raw)
-    except ValueError:
-        return True
-    return expires_at - utcnow().timestamp() <= margin
-
-
-def attach_refreshed(exc: AdapterError, refreshed: Mapping[str, str] | None) -> AdapterError:
-    """Put rotated credentials on a failure so the caller can store them even though the call failed."""
-    if refreshed:
-        exc.refreshed = dict(refreshed)  # type: ignore[attr-defined]
-    return exc
 
 
 class X:
@@ -370,7 +319,7 @@ class X:
                     params.append(("pagination_token", page_token))
                 url = f"{self._api}/2/users/{quote(user_id, safe='')}/mentions"
                 headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-                resp = await send_request(self._client, "GET", url, params=params, headers=headers)
+                resp = await send_request(self._client, "GET", url, params=params, headers=headers, network="x")
                 if resp.status_code == 403:
                     if user_id not in _tier_logged:
                         _tier_logged.add(user_id)
@@ -453,7 +402,7 @@ class X:
                 basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
                 headers["Authorization"] = f"Basic {basic}"
             form = {"grant_type": "refresh_token", "refresh_token": old, "client_id": client_id}
-            resp = await send_request(self._client, "POST", self._token_url, data=form, headers=headers)
+            resp = await send_request(self._client, "POST", self._token_url, data=form, headers=headers, network="x")
             if resp.status_code in (400, 401):
                 raise AuthError(f"x refused to refresh the token: {oauth_error_message(resp)}")
             if not resp.is_success:
@@ -487,6 +436,7 @@ class X:
             data=data,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             request_timeout=request_timeout,
+            network="x",
         )
         if resp.is_success:
             return resp
@@ -601,76 +551,7 @@ def _problem(resp: httpx.Response) -> tuple[str, str]:
     return "", text or resp.reason_phrase or f"HTTP {resp.status_code}"
 
 
-def oauth_error_message(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}"
-    if isinstance(body, dict):
-        error = body.get("error")
-        description = body.get("error_description")
-        if isinstance(error, dict):  # some providers nest it
-            return str(error.get("message") or error)
-        if error:
-            return f"{error}: {description}" if description else str(error)
-    return f"HTTP {resp.status_code}"
-
-
 # --- helpers ---------------------------------------------------------------------------------------------
-
-
-async def send_request(
-    client: httpx.AsyncClient,
-    method: str,
-    url: str,
-    *,
-    params: list[tuple[str, str]] | None = None,
-    json: Any = None,
-    files: Mapping[str, tuple[str, bytes, str]] | None = None,
-    data: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    request_timeout: float | None = None,
-) -> httpx.Response:
-    """One request; transport failures come out as RetryableError (or PermanentError for a bad URL)."""
-    where = f"x {method} {urlsplit(url).path}"
-    try:
-        return await client.request(
-            method,
-            url,
-            params=tuple(params) if params else None,
-            json=json,
-            files=files,
-            data=data,
-            headers=headers,
-            timeout=request_timeout if request_timeout is not None else httpx.USE_CLIENT_DEFAULT,
-        )
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise PermanentError(f"{where}: URL is not usable: {exc}", code="config") from exc
-    except httpx.TimeoutException as exc:
-        raise RetryableError(f"{where} timed out ({type(exc).__name__})", code="timeout") from exc
-    except httpx.TransportError as exc:
-        raise RetryableError(f"{where} failed: {type(exc).__name__}: {exc}", code="network") from exc
-
-
-def token_fields(body: Mapping[str, Any], *, keep_refresh: str = "") -> dict[str, str]:
-    """Credentials to store from an OAuth token answer: ``access_token``, ``refresh_token`` (the new one, or the
-    old one when the server keeps it) and ``expires_at`` (epoch seconds)."""
-    access = body.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise RetryableError("token endpoint answered without an access_token", code="bad_response")
-    out = {"access_token": access}
-    refresh = body.get("refresh_token")
-    if isinstance(refresh, str) and refresh:
-        out["refresh_token"] = refresh
-    elif keep_refresh:
-        out["refresh_token"] = keep_refresh
-    try:
-        expires_in = float(body.get("expires_in") or 0)
-    except (TypeError, ValueError):
-        expires_in = 0.0
-    if expires_in > 0:
-        out["expires_at"] = str(int(utcnow().timestamp() + expires_in))
-    return out
 
 
 def _json_object(resp: httpx.Response) -> dict[str, Any]:

@@ -198,6 +198,21 @@ async def test_errors_are_classified(
         assert err.value.retry_after == retry_after
 
 
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(httpx.ConnectError("refused"), "network"), (httpx.ReadTimeout("slow"), "timeout")],
+    ids=["connect", "timeout"],
+)
+async def test_transport_failures_are_retryable_and_name_google(
+    google: Google, api: respx.MockRouter, failure: Exception, code: str
+) -> None:
+    api.post(f"{API}/{LOC}/localPosts").mock(side_effect=failure)
+    with pytest.raises(RetryableError) as err:
+        await google.publish(Post(text="x", idempotency_key="k"), CREDS)
+    assert err.value.code == code
+    assert err.value.reason.startswith(f"google POST /v4/{LOC}/localPosts"), err.value.reason
+
+
 async def test_401_without_refresh_token_is_an_auth_error(google: Google, api: respx.MockRouter) -> None:
     api.post(f"{API}/{LOC}/localPosts").respond(401, json=UNAUTHENTICATED)
     creds = NetworkCredentials({k: v for k, v in CREDS.data.items() if k != "refresh_token"})
