@@ -44,7 +44,7 @@ import httpx
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
-from app.networks.http import parse_retry_after
+from app.networks.http import parse_retry_after, send_request
 from app.networks.text import shorten
 
 GRAPH_URL = "https://graph.facebook.com"
@@ -145,20 +145,15 @@ class Graph:
     ) -> dict[str, Any]:
         url = f"{self.base}/{path.lstrip('/')}"
         where = f"{self.network} {method} /{path.lstrip('/').split('?')[0]}"
-        try:
-            resp = await self.client.request(
-                method,
-                url,
-                params=tuple(params) if params else None,
-                data=data,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise PermanentError(f"{where}: URL is not usable: {exc}", code="config") from exc
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"{where} timed out ({type(exc).__name__})", code="timeout") from exc
-        except httpx.TransportError as exc:
-            raise RetryableError(f"{where} failed: {type(exc).__name__}: {exc}", code="network") from exc
+        resp = await send_request(
+            self.client,
+            method,
+            url,
+            params=params,
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            network=self.network,
+        )
         if not resp.is_success:
             raise graph_error(resp, utcnow(), network=self.network)
         try:

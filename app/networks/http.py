@@ -22,7 +22,7 @@ async def send_request(
     params: list[tuple[str, str]] | None = None,
     json: Any = None,
     files: Mapping[str, tuple[str, bytes, str]] | None = None,
-    data: Mapping[str, str] | None = None,
+    data: Mapping[str, str | list[str]] | None = None,
     headers: Mapping[str, str] | None = None,
     request_timeout: float | None = None,
     network: str,

@@ -42,7 +42,7 @@ from app.networks.base import (
     PublishResult,
     ReplyTarget,
 )
-from app.networks.http import parse_retry_after
+from app.networks.http import parse_retry_after, send_request
 from app.networks.text import ELLIPSIS, shorten
 
 DEFAULT_MAX_CHARACTERS = 500
@@ -413,26 +413,17 @@ class Mastodon:
     ) -> httpx.Response:
         """One request; any failure comes out as RetryableError, PermanentError or AuthError."""
         all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
-        try:
-            resp = await self._client.request(
-                method,
-                url,
-                params=tuple(params) if params else None,
-                data=data,
-                files=files,
-                headers=all_headers,
-                timeout=request_timeout if request_timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise PermanentError(f"mastodon instance URL is not usable: {exc}", code="config") from exc
-        except httpx.TimeoutException as exc:
-            raise RetryableError(
-                f"mastodon {method} {_path(url)} timed out ({type(exc).__name__})", code="timeout"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise RetryableError(
-                f"mastodon {method} {_path(url)} failed: {type(exc).__name__}: {exc}", code="network"
-            ) from exc
+        resp = await send_request(
+            self._client,
+            method,
+            url,
+            params=params,
+            data=data,
+            files=files,
+            headers=all_headers,
+            request_timeout=request_timeout,
+            network="mastodon",
+        )
         if resp.is_success:
             return resp
         raise classify_response(resp, utcnow())
