@@ -112,6 +112,7 @@ class Ctx:
     media: list[dict[str, str]]
     media_error: bool = False
     pin_ok: bool = False
+    unseen: bool = False  # the phone (address) was not seen for pin_unseen_days: publishing needs the PIN
     replied: bool = False
     source: str = "sms"  # the channel the command came by: posts record it, answers go back by it
 
@@ -262,7 +263,23 @@ async def _pending(s: AsyncSession, member_ids: Sequence[int], needs: str) -> Pe
     ).scalar_one_or_none()
 
 
+def note_seen(rt: Runtime, member: Member) -> bool:
+    """Whether the member's phone (or address) counts as unseen, and mark it seen.
+
+    Unseen means not seen for ``pin_unseen_days``: a member with a PIN must then give it before publishing. Such
+    a phone stays unseen until the PIN is given (``pin``), so a harmless first command (``ETAT``) from a swapped
+    SIM cannot unlock publishing.
+    """
+    last = member.last_seen_at
+    unseen = last is None or utcnow() - last > timedelta(days=rt.settings.pin_unseen_days)
+    if not (member.pin_hash and unseen and last is not None):
+        member.last_seen_at = utcnow()
+    return unseen
+
+
 async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> bool:
+    """More than ``sms_commands_per_hour`` commands acted on in the last hour. Messages already refused for
+    the limit do not count, so an owner who keeps texting is not locked out for longer."""
     since = utcnow() - timedelta(hours=1)
     n = (
         await s.execute(
@@ -272,6 +289,7 @@ async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: I
                 col(InboundMessage.member_id) == member.id,
                 col(InboundMessage.created_at) >= since,
                 col(InboundMessage.id) != inbound.id,
+                col(InboundMessage.status) != InboundStatus.ignored.value,
             )
         )
     ).scalar_one()
@@ -297,10 +315,10 @@ async def handle_member(
     inbound.business_id, inbound.member_id = biz.id, member.id
     inbound.status = InboundStatus.processed.value
     ctx = Ctx(rt, s, inbound, biz, member, media, media_error)
-    unseen = member.last_seen_at is None or utcnow() - member.last_seen_at > timedelta(days=rt.settings.pin_unseen_days)
-    member.last_seen_at = utcnow()
+    ctx.unseen = note_seen(rt, member)
     s.add(member)
-    if await _rate_limited(rt, s, member, inbound):
+    # STOP, START and HELP always work (carriers require it), whatever the rate.
+    if not isinstance(parsed, p.Stop | p.Start | p.Help) and await _rate_limited(rt, s, member, inbound):
         inbound.status = InboundStatus.ignored.value
         since = utcnow() - timedelta(hours=1)
         told = (
@@ -327,7 +345,7 @@ async def handle_member(
                 in_reply_to_id=inbound.id,
             )
         return "rate limited"
-    note = await dispatch(ctx, parsed, unseen=unseen)
+    note = await dispatch(ctx, parsed)
     await audit.record(
         s,
         actor=f"member:{member.id}",
@@ -339,7 +357,7 @@ async def handle_member(
     return note
 
 
-async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str:
+async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
     m = ctx.member
     if isinstance(cmd, p.Help):
         if m.opted_out:  # after STOP, nothing until START (the carrier would refuse it anyway: 21610)
@@ -371,14 +389,14 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult, *, unseen: bool = False) -> str
         await ctx.reply("language")
         return f"language: {cmd.lang}"
     if isinstance(cmd, p.Publish):
-        return await publish(ctx, cmd.text, unseen=unseen)
+        return await publish(ctx, cmd.text)
     if isinstance(cmd, p.Unknown | p.Empty):
         text = cmd.text if isinstance(cmd, p.Unknown) else ""
         if not text and not ctx.media:
             await ctx.reply("empty_post" if ctx.media_error is False else "media_failed")
             return "empty"
         if ctx.biz.publish_mode == PublishMode.direct.value:
-            return await publish(ctx, text, unseen=unseen)
+            return await publish(ctx, text)
         await _ask(ctx, "confirm", {"action": "publish", "text": text, "media": ctx.media})
         await ctx.reply("confirm_publish" if text else "confirm_photo")
         return "asked to confirm a publish"
@@ -450,6 +468,11 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
             )
             ctx.replied = True  # the like job sends this command's one SMS
             return f"like #{m.number}"
+        if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
+            # A reply is public like a post: a phone unseen for a month gives the PIN first.
+            await _ask(ctx, "pin", {"action": "command", "text": f"R {cmd.number} {cmd.text.strip()}"})
+            await ctx.reply("pin_needed")
+            return f"reply #{m.number}: waiting for PIN"
         text = cmd.text.strip()
         if m.network in AUTHOR_PREFIXED and m.author and not text.lower().startswith(m.author.lower()):
             text = f"{m.author} {text}"  # Mastodon and X expect the author's handle at the start of a reply
@@ -515,7 +538,7 @@ async def _ask(ctx: Ctx, needs: str, payload: dict[str, Any]) -> None:
     )
 
 
-async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
+async def publish(ctx: Ctx, text: str) -> str:
     text = text.strip()
     if ctx.media_error and not ctx.media:
         await ctx.reply("media_failed")
@@ -523,7 +546,7 @@ async def publish(ctx: Ctx, text: str, *, unseen: bool = False) -> str:
     if not text and not ctx.media:
         await ctx.reply("empty_post")
         return "empty"
-    if ctx.member.pin_hash and unseen and not ctx.pin_ok:
+    if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
         await _ask(ctx, "pin", {"action": "publish", "text": text, "media": ctx.media})
         await ctx.reply("pin_needed")
         return "publish: waiting for PIN"
@@ -581,6 +604,8 @@ async def pin(ctx: Ctx, code: str) -> str:
         await ctx.reply("pin_wrong")
         return "pin: wrong"
     ctx.pin_ok = True
+    ctx.member.last_seen_at = utcnow()  # the PIN proves the phone: it is seen again
+    ctx.s.add(ctx.member)
     return await _run_pending(ctx, action)
 
 

@@ -33,7 +33,7 @@ from sqlmodel import col
 from app.audit import service as audit
 from app.catalogue import t
 from app.commands import parser as p
-from app.commands.service import Ctx, dispatch
+from app.commands.service import Ctx, dispatch, note_seen
 from app.email import reply as reply_mod
 from app.email import security
 from app.email.parse import Attachment, ParsedEmail
@@ -348,10 +348,7 @@ async def handle_member_mail(
             ctx, t("email_confirm_sender", ctx.lang) + ("\n\n" + preview if preview else ""), purpose="confirm"
         )
         return "unverified sender: asked to confirm"
-    unseen = member.last_seen_at is None or utcnow() - member.last_seen_at > timedelta(
-        days=int(getattr(rt.settings, "pin_unseen_days", 30))
-    )
-    member.last_seen_at = utcnow()
+    ctx.unseen = note_seen(rt, member)
     s.add(member)
     if _is_digest_answer(body, purpose):
         # "4: merci!" / "R 4 merci!" lines: each answers its mention, like R n by SMS; one mail per line.
@@ -371,7 +368,7 @@ async def handle_member_mail(
         ctx.replied = True
         await answer(ctx, t("email_confirm_unsure", ctx.lang) + "\n\n" + _preview(text, len(ctx.media), ctx.lang))
         return "unsure extraction: asked to confirm"
-    note = await dispatch(ctx, parsed, unseen=unseen)
+    note = await dispatch(ctx, parsed)
     inbound.status = shadow.status
     return note
 

@@ -18,7 +18,9 @@ from app.accounts.service import link
 from app.catalogue import t
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
+from app.mentions import service as mention_service
 from app.models import InboundMessage, Job, Post
+from app.networks.base import Mention, ReplyTarget
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS
@@ -509,6 +511,56 @@ async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Deux", "Un"]
 
 
+async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_command(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    """A swapped SIM's first ETAT must not unlock publishing, nor may a free text confirmed with OUI."""
+    await _set_pin(client, auth, biz, "4821")
+    assert one_sms(await chat.say("AIDE")) == t("help", "fr")
+    clock.advance(days=40)
+    assert one_sms(await chat.say("ETAT")) == "Etat: Page OK."
+    assert one_sms(await chat.say("PUBLIER Piratage")) == "Code requis: repondez PIN et votre code."
+    assert one_sms(await chat.say("Piratage bis")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("OUI")) == "Code requis: repondez PIN et votre code."
+    assert await posts(client, auth, biz["id"]) == []
+    assert one_sms(await chat.say("PIN 4821")) == "Publie #1: Page OK"
+    assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Piratage bis"]
+    # The PIN proved the phone: it is seen again.
+    assert one_sms(await chat.say("PUBLIER Soupe")) == "Publie #2: Page OK"
+
+
+async def test_a_reply_from_an_unseen_phone_needs_the_pin(
+    rt: Runtime, chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    await _set_pin(client, auth, biz, "4821")
+    assert one_sms(await chat.say("AIDE")) == t("help", "fr")
+    clock.advance(days=31)
+    with running_stub() as stub:
+        async with rt.db.write() as s:
+            acct = await link(
+                s,
+                business_id=biz["id"],
+                network="mastodon",
+                handle="@bistro@masto.test",
+                credentials=stub.credentials(),
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+            mention = Mention(
+                remote_id="9001",
+                kind="mention",
+                author="@cliente@masto.test",
+                text="@bistro c'est comment?",
+                target=ReplyTarget("9001"),
+            )
+            await mention_service.store(s, account=acct, items=[mention])
+        assert one_sms(await chat.say("R 1 Venez voir!")) == "Code requis: repondez PIN et votre code."
+        assert stub.statuses == []
+        assert one_sms(await chat.say("PIN 4821", future=True)) == "Reponse a #1 sur Mastodon: OK"
+        assert [st["content"] for st in stub.statuses] == ["<p>@cliente@masto.test Venez voir!</p>"]
+
+
 # --- protection -----------------------------------------------------------------------------------------
 
 
@@ -526,9 +578,27 @@ async def test_rate_limit_31st_command_refused_once_32nd_silent(
     assert (len(answers), len(refusals), len(got)) == (30, 1, 31), got
     inbound = await messages(client, auth, biz["id"], "in")
     assert sorted(m["status"] for m in inbound) == ["ignored"] * 2 + ["processed"] * 30
-    assert await chat.say("AIDE") == []
+    # HELP, STOP and START always work, whatever the rate (carriers require it).
+    assert await chat.texts("AIDE") == [t("help", "fr")]
+    assert await chat.texts("STOP") == [t("stop", "fr")]
+    assert await chat.texts("DEBUT") == [t("start", "fr")]
+    assert await chat.texts("EFFACER 33") == []  # still over the limit: the refusal was already sent
     clock.advance(minutes=61)
     assert await chat.texts("EFFACER 33") == ["Publication #33 introuvable."]
+
+
+async def test_refused_messages_do_not_extend_the_rate_limit(chat: Chat, clock: Clock) -> None:
+    for n in range(1, 31):
+        await chat.send(f"EFFACER {n}")
+    await drain(chat.runner)
+    await chat.new()
+    clock.advance(minutes=40)
+    for n in range(31, 61):  # refused: over the limit (30 of them: alone they would reach it again)
+        await chat.send(f"EFFACER {n}")
+    await drain(chat.runner)
+    assert [m["body"] for m in await chat.new()] == ["Trop de messages. Reessayez dans une heure."]
+    clock.advance(minutes=21)  # the 30 acted-on commands are now more than an hour old
+    assert await chat.texts("EFFACER 40") == ["Publication #40 introuvable."]
 
 
 async def test_loop_guard_same_text_to_same_number_five_times_in_ten_minutes(chat: Chat, clock: Clock) -> None:
