@@ -24,6 +24,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "#{number} {network}: echec ({reason}). Rien a faire, votre conseiller est avise.",
         "en": "#{number} {network}: failed ({reason}). Nothing to do, your adviser was told.",
     },
+    # The {reason} of followup_failed (app.posts.tasks.reason_key)
+    "why_too_long": {"fr": "trop long", "en": "too long"},
+    "why_photo": {"fr": "photo refusee", "en": "photo refused"},
+    "why_unreachable": {"fr": "reseau indisponible", "en": "network unavailable"},
+    "why_refused": {"fr": "refuse par le reseau", "en": "refused by the network"},
     "account_broken": {
         "fr": "{network} deconnecte: votre conseiller est avise. Vos autres comptes marchent.",
         "en": "{network} disconnected: your adviser was told. Your other accounts still work.",

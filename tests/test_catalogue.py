@@ -71,8 +71,8 @@ def worst_values(lang: str) -> dict[str, str]:
         "number": str(BIG_NUMBER),
         "parts": longest([worst_parts(lang, removal=False), worst_parts(lang, removal=True)]),
         "network": longest(NETWORK_LABELS.values()),
-        # posts.tasks.short_reason keeps at most 40 characters of an adapter's reason
-        "reason": "HTTP 422 status text is over the limit!!"[:40],
+        # posts.tasks.reason_key: one of the why_ messages
+        "reason": longest(text[lang] for key, text in MESSAGES.items() if key.startswith("why_")),
         "keyword": "UNSUBSCRIBE",
         "choices": " ".join(f"{i + 1} {name}" for i, name in enumerate(names)),
         "accounts": accounts,

@@ -188,14 +188,14 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
         await store_refreshed(rt, acct.id, getattr(exc, "refreshed", None))
         if isinstance(exc, AuthError):
             bound.warning("delivery.auth_failed", error=exc.reason)
-            await _failed(rt, delivery_id, exc.reason, broken_account=True)
+            await _failed(rt, delivery_id, exc.reason, code=exc.code, broken_account=True)
             return
         if isinstance(exc, PermanentError):
             bound.warning("delivery.failed", error=exc.reason)
-            await _failed(rt, delivery_id, exc.reason)
+            await _failed(rt, delivery_id, exc.reason, code=exc.code)
             return
         if job.last_attempt or not isinstance(exc, RetryableError):
-            await _failed(rt, delivery_id, f"gave up after {job.attempt} attempts: {exc.reason}")
+            await _failed(rt, delivery_id, f"gave up after {job.attempt} attempts: {exc.reason}", code="gave_up")
             return
         async with rt.db.write() as s:
             await s.execute(
@@ -233,7 +233,7 @@ async def _after_change(rt: Runtime, s: AsyncSession, post: Post) -> None:
         await queue.reschedule(s, f"undo-receipt:{post.id}", utcnow())
 
 
-async def _failed(rt: Runtime, delivery_id: int, reason: str, *, broken_account: bool = False) -> None:
+async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "", broken_account: bool = False) -> None:
     async with rt.db.write() as s:
         loaded = await _load(s, delivery_id)
         if loaded is None:
@@ -264,21 +264,25 @@ async def _failed(rt: Runtime, delivery_id: int, reason: str, *, broken_account:
                         member.language,
                         number=post.number,
                         network=label(d.network),
-                        reason=short_reason(reason),
+                        reason=t(reason_key(code, reason), member.language),
                     ),
                 )
         await _after_change(rt, s, post)
 
 
-def short_reason(reason: str) -> str:
-    r = reason.lower()
-    if "too long" in r or "too_long" in r:
-        return "trop long"
-    if "gave up" in r or "timeout" in r or "unreachable" in r:
-        return "reseau indisponible"
-    if "image" in r or "media" in r:
-        return "photo refusee"
-    return reason[:40]
+def reason_key(code: str, reason: str) -> str:
+    """The catalogue key of a failure, in the owner's words: never the adapter's technical text (English,
+    possibly not GSM-7), which stays on the delivery (``last_error``) for the operator."""
+    r = f"{code} {reason}".lower()
+    if "too_long" in r or "too long" in r:
+        return "why_too_long"
+    if any(w in r for w in ("image", "media", "photo")):
+        return "why_photo"
+    if code in ("gave_up", "timeout", "network", "rate_limited") or code.startswith("http_5"):
+        return "why_unreachable"
+    if any(w in r for w in ("gave up", "timeout", "timed out", "unreachable")):
+        return "why_unreachable"
+    return "why_refused"
 
 
 async def mark_account_broken(rt: Runtime, s: AsyncSession, acct: NetworkAccount, biz: Business, reason: str) -> None:

@@ -794,7 +794,8 @@ async def test_receipt_at_the_deadline_says_pending_and_a_later_failure_sends_on
         clock.advance(hours=2)
         await drain(chat.runner, include_future=True)
         followup = one_sms(await chat.new())
-        assert followup.startswith("#1 Mastodon: echec ("), followup
+        # In the owner's words, never the network's technical (English, maybe UCS-2) error text.
+        assert followup == "#1 Mastodon: echec (refuse par le reseau). Rien a faire, votre conseiller est avise."
         clock.advance(hours=2)
         await drain(chat.runner, include_future=True)
         assert await chat.new() == []
