@@ -397,9 +397,19 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
             return "empty"
         if ctx.biz.publish_mode == PublishMode.direct.value:
             return await publish(ctx, text)
+        assert m.id is not None
+        earlier = await _pending(ctx.s, [m.id], "confirm")
+        joined = ""
+        if earlier is not None and earlier.payload.get("action") == "publish":
+            # A second text while the first waits for OUI (a phone that split a long message, or an
+            # afterthought): one post with both, so that OUI loses neither.
+            before = str(earlier.payload.get("text", "")).strip()
+            text = "\n".join(x for x in (before, text) if x)
+            ctx.media = [*(dict(x) for x in earlier.payload.get("media", [])), *ctx.media]
+            joined = " (joined to the text waiting for OUI)"
         await _ask(ctx, "confirm", {"action": "publish", "text": text, "media": ctx.media})
         await ctx.reply("confirm_publish" if text else "confirm_photo")
-        return "asked to confirm a publish"
+        return "asked to confirm a publish" + joined
     if isinstance(cmd, p.Suggest):
         words = ctx.inbound.body.strip().split(None, 1)
         fr, en = CANONICAL.get(type(cmd.command), ("AIDE", "HELP"))

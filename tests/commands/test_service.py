@@ -395,6 +395,18 @@ async def test_non_cancels(chat: Chat, client: httpx.AsyncClient, auth: dict[str
     assert await posts(client, auth, biz["id"]) == []
 
 
+async def test_a_second_free_text_joins_the_one_waiting_for_oui(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    assert one_sms(await chat.say("Soupe du jour: soupe aux pois")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Dessert: tarte au sirop d’érable")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert [p["text"] for p in await posts(client, auth, biz["id"])] == [
+        "Soupe du jour: soupe aux pois\nDessert: tarte au sirop d’érable"
+    ]
+    assert one_sms(await chat.say("OUI")) == "Rien a confirmer."
+
+
 async def test_bare_annuler_answers_the_open_question_and_keeps_the_published_post(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
