@@ -646,7 +646,11 @@ async def undo(ctx: Ctx, number: int | None) -> str:
     if number is not None:
         q = q.where(col(Post.number) == number)
     else:
-        q = q.where(col(Post.status).notin_([PostStatus.deleting.value, PostStatus.deleted.value]))
+        # "your last post": a colleague's post (or the operator's) is removed only by its number
+        q = q.where(
+            col(Post.author_member_id) == ctx.member.id,
+            col(Post.status).notin_([PostStatus.deleting.value, PostStatus.deleted.value]),
+        )
     post = (await ctx.s.execute(q.order_by(col(Post.number).desc()).limit(1))).scalar_one_or_none()
     if post is None:
         if number is None:

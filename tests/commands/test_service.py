@@ -420,6 +420,25 @@ async def test_bare_annuler_answers_the_open_question_and_keeps_the_published_po
     assert one_sms(await chat.say("ANNULER")) == "#1 retire: Page retire"
 
 
+async def test_bare_annuler_removes_only_the_members_own_last_post(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], runner: Runner[Runtime]
+) -> None:
+    staff_phone = "+14185550177"
+    r = await client.post(
+        f"/api/v1/businesses/{biz['id']}/members",
+        headers=auth,
+        json={"name": "Luc", "phone": staff_phone, "language": "fr", "role": "staff"},
+    )
+    assert r.status_code == 201, r.text
+    staff = Chat(client, auth, runner, [biz["id"]], phone=staff_phone)
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    await staff.new()  # both chats watch the business's outbox
+    # Luc has posted nothing: the owner's #1 is not "his last post".
+    assert one_sms(await staff.say("ANNULER")) == "Aucune publication a retirer."
+    assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
+    assert one_sms(await staff.say("ANNULER 1")) == "#1 retire: Page retire"
+
+
 async def test_undo_with_a_number_still_removes_that_post_while_a_question_is_open(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
