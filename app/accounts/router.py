@@ -15,6 +15,7 @@ from app.logging import add_secrets
 from app.models import AccountStatus, Business, NetworkAccount
 from app.networks.base import NetworkCredentials
 from app.posts.tasks import credentials as stored_credentials
+from app.posts.tasks import mark_account_broken
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/accounts", tags=["accounts"])
 
@@ -75,20 +76,28 @@ async def _account(rt: RuntimeDep, biz: Business, account_id: Id) -> NetworkAcco
 
 @router.post("/{account_id}/test", response_model=AccountTest)
 async def test_account(account_id: Id, biz: ReadBusinessDep, who: PrincipalDep, rt: RuntimeDep) -> AccountTest:
-    """Verify the account's credentials now; a working account that was broken is active again."""
+    """Verify the account's credentials now. A working account that was broken is active again; refused
+    credentials (revoked, expired) mark it broken as a failed delivery would, with the owner and the operator
+    told once. A network that is down changes nothing."""
     acct = await _account(rt, biz, account_id)
+    refused = False
     try:
         info = await rt.network(acct.network).verify(stored_credentials(rt, acct, biz))
         ok, detail, handle = True, "ok", info.handle
     except AdapterError as exc:
-        ok, detail, handle = False, exc.reason, acct.handle
+        ok, detail, handle, refused = False, exc.reason, acct.handle, isinstance(exc, AuthError)
     async with rt.db.write() as session:
         a = await session.get(NetworkAccount, account_id)
+        business = await session.get(Business, biz.id)
         assert a is not None
+        assert business is not None
         a.last_checked_at = utcnow()
         if ok and a.status == AccountStatus.broken.value:
             a.status, a.status_reason = AccountStatus.active.value, ""
+        elif refused and a.status == AccountStatus.active.value:
+            await mark_account_broken(rt, session, a, business, detail)
         session.add(a)
+        status = a.status
         await audit.record(
             session,
             actor=who.actor,
@@ -97,7 +106,7 @@ async def test_account(account_id: Id, biz: ReadBusinessDep, who: PrincipalDep, 
             target=f"account:{account_id}",
             detail=detail[:200],
         )
-    return AccountTest(ok=ok, handle=handle, detail=detail)
+    return AccountTest(ok=ok, handle=handle, detail=detail, status=status)
 
 
 @router.delete("/{account_id}", status_code=204)

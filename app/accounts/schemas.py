@@ -35,3 +35,4 @@ class AccountTest(BaseModel):
     ok: bool
     handle: str
     detail: str
+    status: str  # the account's status after the test: active, broken (needs reconnecting) or disabled

@@ -139,11 +139,45 @@ async def test_account_test_checks_the_credentials_now(
         client.post(f"/api/v1/businesses/{biz['id']}/accounts/{page_id}/test", headers=auth), timeout=4
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"ok": True, "handle": "bistro", "detail": "ok"}
+    assert r.json() == {"ok": True, "handle": "bistro", "detail": "ok", "status": "active"}
     [acct] = (await client.get(f"/api/v1/businesses/{biz['id']}/accounts", headers=auth)).json()["items"]
     assert acct["last_checked_at"] is not None
     audit = (await client.get("/api/v1/audit", headers=auth)).json()["items"]
     assert (audit[0]["action"], audit[0]["actor"]) == ("account.test", f"key:{await key_id(rt, operator_key)}")
+
+
+@with_backends([])
+async def test_account_test_with_revoked_credentials_marks_it_broken_and_tells_the_owner_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, masto: respx.MockRouter
+) -> None:
+    biz, _ = await make_business(client, auth)
+    r = await client.post(
+        f"/api/v1/businesses/{biz['id']}/accounts",
+        headers=auth,
+        json={"network": "mastodon", "credentials": {"instance_url": MASTO, "access_token": TOKEN}},
+    )
+    assert r.status_code == 201, r.text
+    acct_id = r.json()["id"]
+    async with rt.db.write() as s:  # the owner revokes the app on the instance
+        row = await s.get(NetworkAccount, acct_id)
+        assert row is not None
+        row.credentials = rt.vault.encrypt({"instance_url": MASTO, "access_token": "revoked"})
+    url = f"/api/v1/businesses/{biz['id']}/accounts/{acct_id}/test"
+    for _ in range(2):
+        r = await client.post(url, headers=auth)
+        assert r.status_code == 200, r.text
+        assert (r.json()["ok"], r.json()["status"]) == (False, "broken")
+    accounts = (await client.get(f"/api/v1/businesses/{biz['id']}/accounts", headers=auth)).json()["items"]
+    assert {a["network"]: a["status"] for a in accounts} == {"page": "active", "mastodon": "broken"}
+    out = (await client.get(f"/api/v1/businesses/{biz['id']}/messages?direction=out", headers=auth)).json()["items"]
+    assert [m["body"] for m in out] == ["Mastodon deconnecte: votre conseiller est avise. Vos autres comptes marchent."]
+    # Working again (the token was renewed): the test brings it back.
+    async with rt.db.write() as s:
+        row = await s.get(NetworkAccount, acct_id)
+        assert row is not None
+        row.credentials = rt.vault.encrypt({"instance_url": MASTO, "access_token": TOKEN})
+    r = await client.post(url, headers=auth)
+    assert (r.json()["ok"], r.json()["status"]) == (True, "active")
 
 
 async def test_unknown_account_is_404(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
