@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -67,8 +69,19 @@ async def create_post(
 
 
 @router.get("", response_model=PostList)
-async def list_posts(biz: BusinessDep, session: SessionDep, rt: RuntimeDep, page: PageDep) -> PostList:
+async def list_posts(
+    biz: BusinessDep,
+    session: SessionDep,
+    rt: RuntimeDep,
+    page: PageDep,
+    number: Annotated[
+        int | None, Query(ge=1, description="only the post the owner knows as #number (ids and numbers differ)")
+    ] = None,
+) -> PostList:
+    """Newest first. ``/posts/{post_id}`` takes the ``id``; the ``number`` is what owners see (``#12``)."""
     q = select(Post).where(col(Post.business_id) == biz.id).order_by(col(Post.id).desc()).limit(page.limit)
+    if number is not None:
+        q = q.where(col(Post.number) == number)
     if page.before_id is not None:
         q = q.where(col(Post.id) < page.before_id)
     posts = list((await session.execute(q)).scalars())

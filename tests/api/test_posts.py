@@ -79,6 +79,11 @@ async def test_numbers_are_sequential_per_business_and_list_is_newest_first(
         for d in p["deliveries"]:
             assert {"network", "status", "url", "error"} <= set(d)
     assert items[0]["created_at"] >= items[-1]["created_at"]
+    # The owner says "#2": ?number= finds it (ids and numbers differ once there are two businesses).
+    [two] = (await client.get(f"/api/v1/businesses/{biz['id']}/posts?number=2", headers=auth)).json()["items"]
+    assert (two["number"], two["text"]) == (2, "Post 2")
+    assert (await client.get(f"/api/v1/businesses/{other['id']}/posts?number=2", headers=auth)).json()["items"] == []
+    assert (await client.get(f"/api/v1/businesses/{biz['id']}/posts?number=0", headers=auth)).status_code == 422
 
 
 @pytest.mark.parametrize(
