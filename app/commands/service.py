@@ -397,6 +397,10 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
             return "empty"
         if ctx.biz.publish_mode == PublishMode.direct.value:
             return await publish(ctx, text)
+        if ctx.media_error and not ctx.media:
+            # Same answer as PUBLIER: the photo could not be fetched, so do not offer to post the text alone.
+            await ctx.reply("media_failed")
+            return "refused: media"
         assert m.id is not None
         earlier = await _pending(ctx.s, [m.id], "confirm")
         joined = ""

@@ -661,6 +661,19 @@ async def test_more_than_ten_media_is_refused(
     assert await posts(client, auth, biz["id"]) == []
 
 
+async def test_a_photo_that_cannot_be_fetched_is_never_dropped_silently(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    with running_stub() as stub:  # answers 401/404 to a media download: a permanent failure
+        media = {"NumMedia": "1", "MediaUrl0": f"{stub.base_url}/nope.jpg", "MediaContentType0": "image/jpeg"}
+        # With a keyword or without (the confirmation flow), the answer is the same: nothing is posted.
+        for body in ("PUBLIER Notre terrasse est ouverte", "Notre terrasse est ouverte"):
+            reply = one_sms(await chat.say(body, future=True, fields=media))
+            assert reply == "Photo illisible ou trop lourde. Rien n'est publie.", body
+    assert one_sms(await chat.say("OUI")) == "Rien a confirmer."
+    assert await posts(client, auth, biz["id"]) == []
+
+
 # --- webhook: replay and signatures ----------------------------------------------------------------------
 
 
