@@ -604,6 +604,7 @@ class _Ctx:
     glued: str | None  # digits typed against the keyword (R4, M2)
     initial: bool  # a single letter followed by a dot: ``M. Tremblay`` is a name, not a command
     typed: str  # the keyword as typed, for Suggest
+    marked: bool = False  # punctuation set the keyword apart: ``pub: menu``, ``pub. menu``, ``"pub" menu``
 
     @property
     def words(self) -> list[str]:
@@ -626,6 +627,10 @@ def _whole(make: Callable[[Lang | None], Command]) -> _Reader:
 
 
 def _read_publish(ctx: _Ctx) -> ParseResult | None:
+    if ctx.key == "PUB" and ctx.rest.strip() and not (ctx.typed.isupper() or ctx.marked):
+        # "Pub quiz tonight", "pub ouvert": the word, not the alias. Only PUB in capitals, or set apart by
+        # punctuation (pub: / pub.), publishes; the rest is free text, confirmed before anything is posted.
+        return None
     return Publish(_args_text(ctx.rest), keyword_lang=ctx.lang)
 
 
@@ -911,10 +916,12 @@ def parse(text: str) -> ParseResult:
     if body[0] in _QUOTE_PAIRS:
         opening, body = body[0], body[1:].lstrip()
     token, rest = _first_word(body)
+    marked = bool(opening)
     if ":" in token:
         # ``PUBLIER:texte``: the colon ends the keyword even without a space after it.
         token, _, glued_rest = token.partition(":")
         rest = glued_rest + rest
+        marked = True
     if opening:
         rest = _outer_quote_removed(opening, rest)
     key = _key(token)
@@ -925,7 +932,8 @@ def parse(text: str) -> ParseResult:
         entry = _KEYWORDS[key]
     typed = _strip_edges(token)
     initial = len(key) == 1 and key.isalpha() and _fold(token).rstrip().endswith(".")
-    ctx = _Ctx(key, entry[1] if entry else None, rest, glued, initial, typed)
+    marked = marked or typed != token.strip()
+    ctx = _Ctx(key, entry[1] if entry else None, rest, glued, initial, typed, marked)
     if entry is not None:
         result = _READERS[entry[0]](ctx)
         if result is not None:

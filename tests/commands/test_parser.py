@@ -100,8 +100,11 @@ PARSE_TABLE = [
     pytest.param("Publications", LoneWord("Publications"), id="publications-lone-not-suggested"),
     pytest.param("Post-concert party tonight", Unknown("Post-concert party tonight"), id="hyphenated-post-prefix"),
     pytest.param("Pubs are open", Unknown("Pubs are open"), id="pubs-not-pub"),
-    # PUB is an alias the spec asks for, so a post starting with the word "Pub" loses it (docs/commands.md).
-    pytest.param("Pub quiz ce jeudi", Publish("quiz ce jeudi", keyword_lang=None), id="pub-word-is-the-alias"),
+    # PUB is an alias only in capitals or set apart by punctuation: the word "Pub" starts many a pub's post.
+    pytest.param("Pub quiz ce jeudi", Unknown("Pub quiz ce jeudi"), id="pub-word-is-text"),
+    pytest.param("pub quiz tonight at 7!", Unknown("pub quiz tonight at 7!"), id="pub-lower-is-text"),
+    pytest.param("Pub: quiz ce jeudi", Publish("quiz ce jeudi", keyword_lang=None), id="pub-colon-is-alias"),
+    pytest.param('"Pub" quiz', Publish("quiz", keyword_lang=None), id="pub-quoted-is-alias"),
     pytest.param("Menu du jour: soupe", Unknown("Menu du jour: soupe"), id="free-text"),
     pytest.param("Nouveau menu PUBLIER", Unknown("Nouveau menu PUBLIER"), id="keyword-not-first"),
     # --- ANNULER / UNDO / EFFACER / DELETE --------------------------------------------------
@@ -389,7 +392,6 @@ def test_table_is_large_and_ids_unique() -> None:
 # Every exact keyword, typed the ways phones type it, must still be that command.
 KEYWORD_EXAMPLES = [
     ("PUBLIER x", Publish),
-    ("PUB x", Publish),
     ("POST x", Publish),
     ("PUBLISH x", Publish),
     ("ANNULER", Undo),
@@ -466,6 +468,16 @@ VARIANTS = [
 def test_every_keyword_survives_case_and_punctuation(text: str, kind: type, variant: Callable[[str], str]) -> None:
     typed = variant(text)
     assert isinstance(parse(typed), kind), typed
+
+
+@pytest.mark.parametrize("typed", ["PUB x", "PUB: x", "pub: x", "Pub. x", "*pub* x", "“pub x”", '"Pub" x', "pub"])
+def test_pub_is_the_alias_in_capitals_or_set_apart_by_punctuation(typed: str) -> None:
+    assert isinstance(parse(typed), Publish), typed
+
+
+@pytest.mark.parametrize("typed", ["pub x", "Pub x", "Pub quiz tonight at 7!", "pub ouvert ce soir"])
+def test_pub_typed_as_a_word_is_text_never_a_post_missing_its_first_word(typed: str) -> None:
+    assert parse(typed) == Unknown(typed)
 
 
 def test_keyword_without_accents_is_the_same_command() -> None:

@@ -183,7 +183,9 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("publier: Soupe du jour", RECEIPT_FR, None),
     ("Publiér Soupe du jour", RECEIPT_FR, None),
     ("POST Soup of the day", RECEIPT_FR, None),
-    ("pub Soupe du jour", RECEIPT_FR, None),
+    ("pub: Soupe du jour", RECEIPT_FR, None),
+    ("PUB Soupe du jour", RECEIPT_FR, None),
+    ("pub Soupe du jour", "Publier ce texte? Repondez OUI (30 min).", None),  # the word, not the alias
     ("Soupe du jour: poireaux", "Publier ce texte? Repondez OUI (30 min).", "NON"),
     ("PUBLIR Menu du jour", "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer.", "NON"),
 ]
