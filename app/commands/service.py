@@ -592,6 +592,9 @@ async def _run_pending(ctx: Ctx, action: PendingAction) -> str:
 async def confirm(ctx: Ctx, yes: bool) -> str:
     assert ctx.member.id is not None
     action = await _pending(ctx.s, [ctx.member.id], "confirm")
+    if action is None and not yes:
+        # NON while Ardoise waits for a PIN: the owner does not want that action any more.
+        action = await _pending(ctx.s, [ctx.member.id], "pin")
     if action is None:
         await ctx.reply("nothing_to_confirm")
         return "confirm: nothing pending"

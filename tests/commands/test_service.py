@@ -544,6 +544,18 @@ async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Deux", "Un"]
 
 
+async def test_non_while_a_pin_is_awaited_drops_the_action(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    await _set_pin(client, auth, biz, "4821")
+    assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("ANNULER")) == "Code requis: repondez PIN et votre code."
+    assert one_sms(await chat.say("NON")) == "Annule, rien n'est publie."
+    assert one_sms(await chat.say("PIN 4821")) == "Aucune action en attente d'un PIN."
+    assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
+
+
 async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_command(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
