@@ -259,7 +259,8 @@ class Unknown:
 
 @dataclass(frozen=True, slots=True)
 class LoneWord:
-    """A single word that is no command (``Bonjour``, ``4821``, ``👍``): answered with the short help."""
+    """A single word that is no command (``Bonjour``, ``4821``, ``👍``): answered with the short help, unless it
+    only acknowledges (:func:`is_acknowledgement`) or comes with a photo (then it is the photo's caption)."""
 
     word: str
 
@@ -514,6 +515,17 @@ def _bare(word: str) -> str:
     while end > start and not folded[end - 1].isalnum():
         end -= 1
     return folded[start:end]
+
+
+_THANKS: frozenset[str] = frozenset(
+    {"MERCI", "THANKS", "THX", "TY", "OK", "OKAY", "PARFAIT", "SUPER", "GENIAL", "COOL", "NICE", "GREAT", "TOP"}
+)
+
+
+def is_acknowledgement(word: str) -> bool:
+    """``Merci!``, ``ok``, ``👍``: a lone word that only acknowledges (thanks, a thumbs-up, an emoji)."""
+    bare = _bare(word)
+    return bare in _THANKS or not any(c.isalnum() for c in bare)
 
 
 def _key(token: str) -> str:

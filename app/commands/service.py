@@ -390,6 +390,8 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
         return f"language: {cmd.lang}"
     if isinstance(cmd, p.Publish):
         return await publish(ctx, cmd.text)
+    if isinstance(cmd, p.LoneWord) and ctx.media:
+        cmd = p.Unknown(cmd.word)  # a photo with a one-word caption ("Dessert!") is a post to confirm
     if isinstance(cmd, p.Unknown | p.Empty):
         text = cmd.text if isinstance(cmd, p.Unknown) else ""
         if not text and not ctx.media:
@@ -435,6 +437,9 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
         await ctx.reply("invalid", keyword=cmd.keyword, reason=reason)
         return f"invalid: {cmd.keyword} {cmd.reason}"
     if isinstance(cmd, p.LoneWord):
+        if p.is_acknowledgement(cmd.word):
+            # "Merci!" or a thumbs-up after a receipt: an "unknown command" SMS would cost for nothing.
+            return "acknowledged: no reply"
         await ctx.reply("help_short")
         return "unknown word"
     return await mention_command(ctx, cmd)

@@ -4,9 +4,13 @@ the owner gets back (``GET /api/v1/businesses/{id}/messages?direction=out``)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -686,6 +690,55 @@ async def test_a_photo_that_cannot_be_fetched_is_never_dropped_silently(
             assert reply == "Photo illisible ou trop lourde. Rien n'est publie.", body
     assert one_sms(await chat.say("OUI")) == "Rien a confirmer."
     assert await posts(client, auth, biz["id"]) == []
+
+
+@contextmanager
+def serving_a_photo() -> Iterator[str]:
+    """A loopback HTTP server that answers every GET with a small PNG; yields its base URL."""
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+
+    class Photo(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Photo)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_photo_with_a_one_word_caption_is_offered_for_publishing(
+    chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    with serving_a_photo() as base:
+        media = {"NumMedia": "1", "MediaUrl0": f"{base}/ME1", "MediaContentType0": "image/png"}
+        assert one_sms(await chat.say("Dessert!", future=True, fields=media)) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    [post] = await posts(client, auth, biz["id"])
+    assert post["text"] == "Dessert!"
+    assert len(post["media"]) == 1
+
+
+@pytest.mark.parametrize("word", ["Merci!", "ok", "👍", "Thanks", "🙏🙏"])
+async def test_a_lone_thanks_or_emoji_costs_no_sms(chat: Chat, word: str) -> None:
+    assert await chat.say(word) == []
+
+
+async def test_a_lone_unknown_word_gets_the_short_help(chat: Chat) -> None:
+    assert one_sms(await chat.say("Bonjour")) == t("help_short", "fr")
 
 
 # --- webhook: replay and signatures ----------------------------------------------------------------------
