@@ -18,7 +18,16 @@ from app.db import insert_for
 from app.kit.time import utcnow
 from app.mentions.digest import DigestItem
 from app.mentions.digest import is_question as _is_question
-from app.models import Business, DigestSettings, Member, MentionRow, MentionSeen, NetworkAccount, OutboundMessage
+from app.models import (
+    Business,
+    DigestSettings,
+    Member,
+    MentionRow,
+    MentionSeen,
+    NetworkAccount,
+    OutboundMessage,
+    OutboundStatus,
+)
 from app.networks.base import Mention
 
 VALID_DAYS = 7
@@ -241,6 +250,7 @@ async def segments_sent_today(session: AsyncSession, member: Member, tz: ZoneInf
                 col(OutboundMessage.kind).in_(["digest", "alert"]),
                 col(OutboundMessage.in_reply_to_id).is_(None),
                 col(OutboundMessage.created_at) >= local_midnight(tz, utcnow()),
+                col(OutboundMessage.status) != OutboundStatus.suppressed.value,  # held back: never sent, costs nothing
             )
         )
     ).scalar_one()

@@ -8,7 +8,7 @@ from sqlmodel import col
 
 from app.deps import BusinessDep, PageDep, SessionDep
 from app.messages.schemas import MessageList, MessageRead
-from app.models import InboundMessage, OutboundMessage
+from app.models import InboundMessage, OutboundMessage, OutboundStatus
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/messages", tags=["messages"])
 
@@ -21,6 +21,13 @@ async def list_messages(
     direction: Annotated[
         Literal["in", "out"], Query(description="in: from members and strangers; out: to them")
     ] = "in",
+    suppressed: Annotated[
+        bool,
+        Query(
+            description="out: also list the SMS Ardoise held back and never sent (status suppressed, note "
+            "opted_out or loop_guard)"
+        ),
+    ] = False,
 ) -> MessageList:
     items: list[MessageRead] = []
     last: int | None = None
@@ -49,6 +56,8 @@ async def list_messages(
         last = rows_in[-1].id if rows_in else None
     else:
         qo = select(OutboundMessage).where(col(OutboundMessage.business_id) == biz.id)
+        if not suppressed:
+            qo = qo.where(col(OutboundMessage.status) != OutboundStatus.suppressed.value)
         if page.before_id is not None:
             qo = qo.where(col(OutboundMessage.id) < page.before_id)
         rows_out = list(

@@ -70,11 +70,34 @@ async def queue_sms(
     System text is transliterated to GSM-7; ``owner_text`` (an owner's words echoed back) is transliterated
     only when that saves a segment. Returns None when nothing is sent: the member opted out, or the same
     text went to the same number ``sms_loop_guard_count`` times in ``sms_loop_guard_minutes`` (loop guard).
+    Such a message is still recorded, ``suppressed`` with the reason, for the operator (never sent).
     """
+    body = fit_owner_text(text) if owner_text else to_gsm7(text)
+
+    async def held_back(reason: str) -> None:
+        info = segment_info(body)
+        session.add(
+            OutboundMessage(
+                channel=Channel.sms.value,
+                business_id=business_id,
+                member_id=member.id if member else None,
+                peer=to,
+                sender=await sender_for(session, business_id, sender),
+                kind=kind,
+                body=body,
+                encoding=str(info.encoding),
+                segments=info.segments,
+                in_reply_to_id=in_reply_to_id,
+                provider="none",
+                status=OutboundStatus.suppressed.value,
+                error_code=reason,
+            )
+        )
+
     if member is not None and member.opted_out and not ignore_opt_out:
         log.info("sms.suppressed", reason="opted_out", member_id=member.id, kind=kind)
+        await held_back("opted_out")
         return None
-    body = fit_owner_text(text) if owner_text else to_gsm7(text)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # The loop guard counts recent rows: serialise senders to one number until this transaction ends.
         await session.execute(text_sql("SELECT pg_advisory_xact_lock(hashtext(:peer))"), {"peer": to})
@@ -87,11 +110,13 @@ async def queue_sms(
                 col(OutboundMessage.peer) == to,
                 col(OutboundMessage.body) == body,
                 col(OutboundMessage.created_at) >= since,
+                col(OutboundMessage.status) != OutboundStatus.suppressed.value,
             )
         )
     ).scalar_one()
     if same >= settings.sms_loop_guard_count:
         log.warning("sms.suppressed", reason="loop_guard", to_suffix=to[-4:], kind=kind)
+        await held_back("loop_guard")
         return None
     info = segment_info(body)
     msg = OutboundMessage(

@@ -650,9 +650,15 @@ async def test_refused_messages_do_not_extend_the_rate_limit(chat: Chat, clock: 
     assert await chat.texts("EFFACER 40") == ["Publication #40 introuvable."]
 
 
-async def test_loop_guard_same_text_to_same_number_five_times_in_ten_minutes(chat: Chat, clock: Clock) -> None:
+async def test_loop_guard_same_text_to_same_number_five_times_in_ten_minutes(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
     replies = [await chat.texts("AIDE") for _ in range(6)]
     assert replies == [[t("help", "fr")]] * 5 + [[]]
+    # The held-back reply is not sent, but the operator can see it.
+    r = await client.get(f"/api/v1/businesses/{biz['id']}/messages?direction=out&suppressed=true", headers=auth)
+    held = [(m["status"], m["note"], m["body"]) for m in r.json()["items"] if m["status"] == "suppressed"]
+    assert held == [("suppressed", "loop_guard", t("help", "fr"))]
     assert await chat.texts("ETAT") == ["Etat: Page OK."]  # another text still goes out
     clock.advance(minutes=11)
     assert await chat.texts("AIDE") == [t("help", "fr")]
