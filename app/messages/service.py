@@ -74,29 +74,31 @@ async def queue_sms(
     """
     body = fit_owner_text(text) if owner_text else to_gsm7(text)
 
-    async def held_back(reason: str) -> None:
+    async def record(
+        provider: str, status: str = OutboundStatus.queued.value, error: str | None = None
+    ) -> OutboundMessage:
         info = segment_info(body)
-        session.add(
-            OutboundMessage(
-                channel=Channel.sms.value,
-                business_id=business_id,
-                member_id=member.id if member else None,
-                peer=to,
-                sender=await sender_for(session, business_id, sender),
-                kind=kind,
-                body=body,
-                encoding=str(info.encoding),
-                segments=info.segments,
-                in_reply_to_id=in_reply_to_id,
-                provider="none",
-                status=OutboundStatus.suppressed.value,
-                error_code=reason,
-            )
+        row = OutboundMessage(
+            channel=Channel.sms.value,
+            business_id=business_id,
+            member_id=member.id if member else None,
+            peer=to,
+            sender=await sender_for(session, business_id, sender),
+            kind=kind,
+            body=body,
+            encoding=str(info.encoding),
+            segments=info.segments,
+            in_reply_to_id=in_reply_to_id,
+            provider=provider,
+            status=status,
+            error_code=error,
         )
+        session.add(row)
+        return row
 
     if member is not None and member.opted_out and not ignore_opt_out:
         log.info("sms.suppressed", reason="opted_out", member_id=member.id, kind=kind)
-        await held_back("opted_out")
+        await record("none", OutboundStatus.suppressed.value, "opted_out")
         return None
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # The loop guard counts recent rows: serialise senders to one number until this transaction ends.
@@ -116,23 +118,9 @@ async def queue_sms(
     ).scalar_one()
     if same >= settings.sms_loop_guard_count:
         log.warning("sms.suppressed", reason="loop_guard", to_suffix=to[-4:], kind=kind)
-        await held_back("loop_guard")
+        await record("none", OutboundStatus.suppressed.value, "loop_guard")
         return None
-    info = segment_info(body)
-    msg = OutboundMessage(
-        channel=Channel.sms.value,
-        business_id=business_id,
-        member_id=member.id if member else None,
-        peer=to,
-        sender=await sender_for(session, business_id, sender),
-        kind=kind,
-        body=body,
-        encoding=str(info.encoding),
-        segments=info.segments,
-        in_reply_to_id=in_reply_to_id,
-        provider="twilio" if settings.sms_uses_twilio else "console",
-    )
-    session.add(msg)
+    msg = await record("twilio" if settings.sms_uses_twilio else "console")
     await session.flush()
     await queue.enqueue(
         session,
