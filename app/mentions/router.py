@@ -40,6 +40,7 @@ def _read(m: MentionRow) -> MentionRead:
         rating=m.rating,
         is_question=m.is_question,
         created_at=m.created_at,
+        posted_at=m.remote_created_at,
         answered_at=m.answered_at,
         digested_at=m.digested_at,
     )

@@ -22,7 +22,8 @@ class MentionRead(BaseModel):
     url: str
     rating: int | None
     is_question: bool
-    created_at: datetime
+    created_at: datetime  # when Ardoise collected it
+    posted_at: datetime | None  # when it was said on the network, when the network tells
     answered_at: datetime | None
     digested_at: datetime | None
 

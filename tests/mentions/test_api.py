@@ -89,6 +89,9 @@ async def test_list_shows_every_item_newest_first(world: World) -> None:
     assert review["url"] == "https://google.example/item/1"
     question = body["items"][-1]
     assert question["text"] == "Vous ouvrez dimanche?"
+    # When it was said on the network (here as the fake network says: at the poll), beside when it was collected.
+    assert datetime.fromisoformat(question["posted_at"]) == T0
+    assert datetime.fromisoformat(review["posted_at"]) == T0 + timedelta(hours=2)
     assert question["is_question"] is True
     assert question["answered_at"] is None
     assert question["account_id"] == world.accounts["bluesky"]
