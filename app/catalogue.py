@@ -43,6 +43,70 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Ardoise: POST text | UNDO n | STATUS | M (mentions) | R n text | LANGUAGE FR | STOP to get no more "
         "texts",
     },
+    # AIDE <command> / HELP <command> (parser.Help.topic): one SMS on that command
+    "help_publish": {
+        "fr": "PUBLIER texte: publie sur tous vos comptes, photo par MMS possible. Sans mot-cle, Ardoise demande OUI."
+        " Ex: PUBLIER Menu du jour",
+        "en": "POST text: posts to all your accounts, photo by MMS welcome. Without a keyword Ardoise asks YES first."
+        " E.g. POST Today's special",
+    },
+    "help_undo": {
+        "fr": "ANNULER: retire votre derniere publication. ANNULER 12: retire la #12 partout. Avec un PIN, il est"
+        " demande.",
+        "en": "UNDO: removes your last post. UNDO 12: removes #12 everywhere. With a PIN, Ardoise asks for it.",
+    },
+    "help_status": {
+        "fr": "ETAT: l'etat de vos comptes et les publications en cours.",
+        "en": "STATUS: how your accounts are and which posts are still going out.",
+    },
+    "help_stop": {
+        "fr": "ARRET: plus aucun SMS d'Ardoise. DEBUT pour revenir.",
+        "en": "STOP: no more texts from Ardoise. START to come back.",
+    },
+    "help_start": {
+        "fr": "DEBUT: les SMS d'Ardoise reprennent apres un ARRET.",
+        "en": "START: texts from Ardoise again after a STOP.",
+    },
+    "help_language": {
+        "fr": "LANGUE EN: reponses en anglais. LANGUE FR: en francais.",
+        "en": "LANGUAGE FR: replies in French. LANGUAGE EN: in English.",
+    },
+    "help_confirm": {
+        "fr": "OUI ou NON: repond a la derniere question d'Ardoise (30 min).",
+        "en": "YES or NO: answers Ardoise's last question (30 min).",
+    },
+    "help_pin": {
+        "fr": "PIN 1234: votre code, quand Ardoise le demande (ANNULER, telephone inactif 30 jours).",
+        "en": "PIN 1234: your code, when Ardoise asks for it (UNDO, a phone silent for 30 days).",
+    },
+    "help_reply": {
+        "fr": "R 4 texte: repond a la mention #4 sur son reseau. M pour voir les mentions.",
+        "en": "R 4 text: answers mention #4 on its network. M to see the mentions.",
+    },
+    "help_like": {
+        "fr": "J 4: aime la mention #4 sur son reseau, quand il le permet.",
+        "en": "LIKE 4: likes mention #4 on its network, where it allows it.",
+    },
+    "help_mentions": {
+        "fr": "M: les nouvelles mentions et avis, numerotes. M2: la suite. R n texte pour repondre.",
+        "en": "M: new mentions and reviews, numbered. M2: the next ones. R n text to answer.",
+    },
+    "help_hours": {
+        "fr": "HEURES 8h 17h: les heures de vos resumes de mentions.",
+        "en": "HOURS 8am 5pm: when your mention digests arrive.",
+    },
+    "help_pause": {
+        "fr": "PAUSE 3j: plus de resumes pendant 3 jours. REPRISE pour reprendre.",
+        "en": "PAUSE 3d: no digests for 3 days. RESUME to start again.",
+    },
+    "help_resume": {
+        "fr": "REPRISE: les resumes de mentions reprennent apres une PAUSE.",
+        "en": "RESUME: mention digests start again after a PAUSE.",
+    },
+    "help_alerts": {
+        "fr": "ALERTES OUI: questions et avis de 3* ou moins envoyes tout de suite. ALERTES NON pour arreter.",
+        "en": "ALERTS ON: questions and reviews of 3* or less sent at once. ALERTS OFF to stop.",
+    },
     "help_short": {
         "fr": "Commande inconnue. Ex: PUBLIER Menu du jour. AIDE pour la liste.",
         "en": "Unknown command. E.g. POST Today's special. HELP for the list.",

@@ -363,6 +363,9 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
         if m.opted_out:  # after STOP, nothing until START (the carrier would refuse it anyway: 21610)
             ctx.inbound.status = InboundStatus.ignored.value
             return "help: opted out, no reply"
+        if cmd.topic is not None and cmd.topic != "help":
+            await ctx.reply(f"help_{cmd.topic}")
+            return f"help: {cmd.topic}"
         await ctx.reply("help")
         return "help"
     if isinstance(cmd, p.Stop):

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from app.accounts.service import link
-from app.catalogue import t
+from app.catalogue import MESSAGES, t
+from app.commands.parser import CommandName
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
 from app.mentions import service as mention_service
@@ -741,6 +742,27 @@ async def test_a_photo_with_a_one_word_caption_is_offered_for_publishing(
 @pytest.mark.parametrize("word", ["Merci!", "ok", "👍", "Thanks", "🙏🙏"])
 async def test_a_lone_thanks_or_emoji_costs_no_sms(chat: Chat, word: str) -> None:
     assert await chat.say(word) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("AIDE PUBLIER", "help_publish"),
+        ("aide R", "help_reply"),
+        ("HELP POST", "help_publish"),
+        ("AIDE M", "help_mentions"),
+    ],
+)
+async def test_help_on_one_command(chat: Chat, typed: str, key: str) -> None:
+    assert one_sms(await chat.say(typed)) == t(key, "fr")  # in the member's language, whatever the keyword's
+
+
+def test_every_command_has_its_help_in_both_languages() -> None:
+    missing = [f"help_{c}" for c in get_args(CommandName) if c != "help" and f"help_{c}" not in MESSAGES]
+    assert not missing
+    for c in get_args(CommandName):
+        if c != "help":
+            assert set(MESSAGES[f"help_{c}"]) == {"fr", "en"}
 
 
 async def test_a_lone_unknown_word_gets_the_short_help(chat: Chat) -> None:
