@@ -74,7 +74,7 @@ def worst_values(lang: str) -> dict[str, str]:
         # posts.tasks.reason_key: one of the why_ messages
         "reason": longest(text[lang] for key, text in MESSAGES.items() if key.startswith("why_")),
         "keyword": "UNSUBSCRIBE",
-        "choices": " ".join(f"{i + 1} {name}" for i, name in enumerate(names)),
+        "choices": ", ".join(f"{i + 1} = {name}" for i, name in enumerate(names)),
         "accounts": accounts,
         "pending": t("status_pending", lang, posts=posts),
         "posts": posts,

@@ -215,7 +215,7 @@ async def _ambiguous(rt: Runtime, s: AsyncSession, inbound: InboundMessage, rout
                 original = str(pending.payload.get("text", ""))
                 stored = [dict(m) for m in pending.payload.get("media", [])]
                 return await handle_member(rt, s, inbound, pair[0], pair[1], p.parse(original), stored, False)
-    choices = " ".join(f"{i + 1} {b.name}" for i, (b, _) in enumerate(routed.memberships))
+    choices = ", ".join(f"{i + 1} = {b.name}" for i, (b, _) in enumerate(routed.memberships))
     await s.execute(
         delete(PendingAction).where(
             col(PendingAction.member_id) == first_member.id, col(PendingAction.needs) == "choose"

@@ -878,7 +878,7 @@ async def test_shared_number_asks_which_business_and_2_runs_the_command_on_the_s
     b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
     chat = Chat(client, auth, runner, [a["id"], b["id"]])
     question = one_sms(await chat.say("PUBLIER Menu du jour"))
-    assert question == "Pour quelle entreprise? Repondez 1 Bistro alpha 2 Bistro beta"
+    assert question == "Pour quelle entreprise? Repondez 1 = Bistro alpha, 2 = Bistro beta"
     assert await posts(client, auth, a["id"]) == []
     assert await posts(client, auth, b["id"]) == []
     receipt = await chat.say("2")
