@@ -254,7 +254,10 @@ async def test_sigterm_releases_a_job_in_flight_within_10s(cluster: Cluster) -> 
     await wait_for(published, "the released delivery to be published", 60, cluster.procs)
     await wait_settled(cluster.rt, [], 60, cluster.procs)  # the job is marked done just after the delivery
     job = await _deliver_job(cluster.rt, d.id)
-    assert (job.state, job.attempts) == ("done", 1)
+    # Usually one attempt after the release; with this cluster's 5 s leases and the other worker just out of a
+    # SIGSTOP, a lapsed lease can make it two (seen once in CI). What must hold either way: done, and one status.
+    assert job.state == "done"
+    assert job.attempts in (1, 2), job.attempts
     assert cluster.stub.texts[text] == 1, "posted twice after the release"
     if exit_s >= 10:
         raise SlowExit(f"the worker exited {exit_s:.1f}s after SIGTERM (job released after {release_s:.1f}s)")
