@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 QUESTION = "Je suis censé d’aller à l’Ardoise, c’est comment? 🤔"
-DEADLINE = 20.0  # seconds: AppView reads are eventually consistent (measured: under 1 s)
+DEADLINE = 60.0  # seconds: AppView reads are eventually consistent (under 1 s; over 20 s once in a busy CI)
 
 
 async def link(client: httpx.AsyncClient, auth: dict[str, str], biz_id: int, net: BskyNet, acct: BskyAccount) -> int:
