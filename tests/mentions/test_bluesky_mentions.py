@@ -9,6 +9,7 @@ database is PostgreSQL here: the network needs the server anyway, so these tests
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -167,6 +168,16 @@ async def test_a_reply_to_the_business_is_collected_as_a_reply(
     assert {d["network"]: d["status"] for d in post["deliveries"]}["bluesky"] == "published"
     (own,) = bsky_net.list_records(business.did)
     own_uri, own_cid = str(own["uri"]), str(own["cid"])
+    # The AppView notifies a reply only if it already knows the parent: wait until it has indexed the post
+    # (under load it lags the PDS, and a reply indexed first never makes a notification).
+    await asyncio.to_thread(
+        wait_until,
+        lambda: bsky_net.xrpc("GET", "app.bsky.feed.getPosts", base=bsky_net.appview, params={"uris": own_uri})[
+            "posts"
+        ],
+        "the business's post in the AppView",
+        30.0,
+    )
     async with httpx.AsyncClient(timeout=20) as http:
         await Bluesky(http, base_url=bsky_net.pds).publish(
             Post(
