@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Connection, create_engine, pool, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import migrate
@@ -62,7 +63,14 @@ def config_checks(settings: Settings) -> list[Check]:
     short = [k for k in keys if len(k) < SECRET_KEY_MIN_LENGTH]
     fix_key = f"set ARDOISE_SECRET_KEY to a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
     if not keys or PLACEHOLDER_SECRET in keys:
-        out.append(Check("secret key", not prod, "the development placeholder is in use", fix_key))
+        out.append(
+            Check(
+                "secret key",
+                not prod,
+                "the development placeholder is in use" + ("" if prod else " (fine in dev)"),
+                fix_key,
+            )
+        )
     elif short:
         out.append(
             Check("secret key", not prod, f"{len(short)} key(s) under {SECRET_KEY_MIN_LENGTH} characters", fix_key)
@@ -141,17 +149,21 @@ def database_checks(settings: Settings) -> tuple[list[Check], list[tuple[Network
                 out.append(Check("migrations", False, f"at {current}, newest is {head}", "run: ardoise migrate"))
                 return out, None
             out.append(Check("migrations", True, f"at {current} (the newest)"))
-            rows = conn.execute(
-                select(NetworkAccount, Business)
-                .join(Business, col(Business.id) == col(NetworkAccount.business_id))
-                .where(
-                    col(NetworkAccount.status) != AccountStatus.disabled.value,
-                    col(Business.deleted_at).is_(None),
-                    col(NetworkAccount.network) != "page",
+            rows = (
+                Session(bind=conn)
+                .execute(
+                    select(NetworkAccount, Business)
+                    .join(Business, col(Business.id) == col(NetworkAccount.business_id))
+                    .where(
+                        col(NetworkAccount.status) != AccountStatus.disabled.value,
+                        col(Business.deleted_at).is_(None),
+                        col(NetworkAccount.network) != "page",
+                    )
+                    .order_by(col(Business.slug), col(NetworkAccount.id))
                 )
-                .order_by(col(Business.slug), col(NetworkAccount.id))
-            ).all()
-            accounts = [(NetworkAccount.model_validate(r[0]), Business.model_validate(r[1])) for r in rows]
+                .all()
+            )
+            accounts = [(acct, biz) for acct, biz in rows]
             return out, accounts
     except FileNotFoundError as exc:
         return [Check("database", False, str(exc), "run: ardoise migrate (it creates and migrates the file)")], None

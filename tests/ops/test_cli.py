@@ -188,3 +188,47 @@ def test_help_has_no_type_noise(tmp_path: Path) -> None:
         out = ardoise(*cmd, "--help", database_url="sqlite:///x.db", cwd=tmp_path).stdout
         assert "<bool>" not in out, out
         assert "Traceback" not in out
+
+
+def test_simulate_sms_reads_replies_through_the_api(tmp_path: Path) -> None:
+    from tests.ops.test_backup import serving
+
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    assert ardoise("migrate", database_url=url, cwd=tmp_path).returncode == 0
+    key = ardoise("apikey", "create", "--name", "sim", database_url=url, cwd=tmp_path).stdout.strip().splitlines()[-1]
+    photo = tmp_path / "menu.png"
+    photo.write_bytes(
+        bytes.fromhex(
+            "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+            "0000000d4944415478da63f8cfc0f01f0005000201a5dd9a6a0000000049454e44ae426082"
+        )
+    )
+    with serving(url, tmp_path) as base:
+        auth = {"Authorization": f"Bearer {key}"}
+        r = httpx.post(
+            base + "/api/v1/businesses",
+            headers=auth,
+            json={"name": "Sim", "slug": "sim", "sms_numbers": ["+15817000077"], "language": "fr"},
+        )
+        assert r.status_code == 201, r.text
+        r = httpx.post(
+            f"{base}/api/v1/businesses/{r.json()['id']}/members",
+            headers=auth,
+            json={"name": "Proprio", "phone": "+14185550177", "language": "fr", "role": "owner"},
+        )
+        assert r.status_code == 201, r.text
+        sim = ["simulate", "sms", "--url", base, "--key", key, "--from", "+14185550177", "--to", "+15817000077"]
+        # The signature is computed for the service's public URL, which `serving` sets to base.
+        env = {"ARDOISE_PUBLIC_URL": base}
+        done = ardoise(*sim, "--wait", "60", "AIDE", database_url=url, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "waiting up to 60 s" in done.stdout
+        assert any(line.startswith("< ") for line in done.stdout.splitlines()), done.stdout
+        done = ardoise(*sim, "--wait", "60", "--media", str(photo), "Menu", database_url=url, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "serving " in done.stdout
+        assert "after the photo is fetched" in done.stdout
+        assert any(line.startswith("< ") for line in done.stdout.splitlines()), done.stdout
+
+    far = ardoise("simulate", "sms", "--url", "https://ardoise.example", "AIDE", database_url=url, cwd=tmp_path)
+    assert "pass --key" in one_line_error(far)
