@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLL_MINUTES: dict[str, int] = {
@@ -21,6 +21,9 @@ DEFAULT_POLL_MINUTES: dict[str, int] = {
 Facebook and Instagram also push webhooks, Google Pub/Sub: for them polling is the safety net."""
 POLL_MINUTES_MAX = 24 * 60
 PLACEHOLDER_SECRET = "dev-insecure-secret-key-change-me"
+SECRET_KEY_MIN_LENGTH = 32
+"""Shortest ``ARDOISE_SECRET_KEY`` accepted in production (each key of a comma-separated list)."""
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
 
 
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
     job_backoff_cap: float = Field(default=3600.0, gt=0)
     reaper_interval: float = Field(default=15.0, gt=0)
     receipt_deadline_seconds: float = Field(default=60.0, gt=0)
+
+    # Retention (app/maintenance/prune.py): what the scheduled prune (and `ardoise prune`) deletes
+    retention_messages_days: int = Field(default=90, ge=1)  # SMS/emails in and out, status events, dead jobs
+    retention_jobs_days: int = Field(default=7, ge=1)  # done jobs
+    retention_audit_days: int = Field(default=365, ge=1)
+    retention_prune_hours: int = Field(default=6, ge=1, le=168)  # how often the prune job runs
 
     # SMS
     sms_provider: Literal["auto", "console", "twilio"] = "auto"
@@ -109,6 +118,17 @@ class Settings(BaseSettings):
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, v: str) -> str:
+        scheme = v.partition(":")[0].partition("+")[0].lower()
+        if scheme not in DATABASE_SCHEMES or "://" not in v:
+            raise ValueError(
+                f"{scheme or v[:20]!r} is not supported: use sqlite:///path/to/ardoise.db "
+                "or postgresql://user:password@host/database"
+            )
+        return v
+
     @field_validator("mention_poll_minutes")
     @classmethod
     def _check_poll_minutes(cls, v: str) -> str:
@@ -123,10 +143,10 @@ class Settings(BaseSettings):
     def _enforce_secrets(self) -> Settings:
         if self.env == "prod":
             keys = self.secret_keys()
-            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < 16 for k in keys):
+            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < SECRET_KEY_MIN_LENGTH for k in keys):
                 raise ValueError(
                     "ARDOISE_SECRET_KEY is missing, too short or the development placeholder: "
-                    "set one or more random keys of at least 16 characters in production"
+                    f"set one or more random keys of at least {SECRET_KEY_MIN_LENGTH} characters in production"
                 )
         return self
 
@@ -159,6 +179,18 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One plain line for an invalid configuration (``ardoise`` prints it instead of pydantic's traceback).
+    Names the variables, never echoes their values (one may be a secret)."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(x) for x in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        name = f"ARDOISE_{field.upper()}" if field else ""
+        parts.append(f"{name}: {msg}" if name and name not in msg else msg)
+    return "configuration error: " + "; ".join(parts or ["invalid settings"])
 
 
 def parse_poll_minutes(raw: str) -> dict[str, int]:
