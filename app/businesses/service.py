@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -112,3 +114,12 @@ async def list_visible(
     if before_id is not None:
         q = q.where(col(Business.id) < before_id)
     return list((await session.execute(q)).scalars())
+
+
+async def names_of(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """Business names by id (deleted ones too: old jobs and audit rows still name them)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(col(Business.id), col(Business.name)).where(col(Business.id).in_(wanted)))
+    return {i: name for i, name in rows.tuples() if i is not None}
