@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr = SecretStr("")
 
     operator_webhook_url: str = ""
+    # Operator console (/admin): how long a sign-in lasts, and the SMS price its cost estimate uses.
+    admin_session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    sms_segment_price: float = Field(default=0.0083, ge=0, le=10)
+    sms_price_currency: str = Field(default="USD", min_length=1, max_length=8)
 
     # OAuth apps for the networks linked through /connect (docs/networks.md)
     facebook_app_id: str = ""
