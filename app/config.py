@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLL_MINUTES: dict[str, int] = {
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ARDOISE_", env_file=".env", extra="ignore")
 
-    env: Literal["dev", "prod"] = "dev"
+    env: Literal["dev", "prod"] = "dev"  # "production" is read as "prod"
     database_url: str = "sqlite:///./ardoise.db"
     public_url: str = "http://127.0.0.1:8000"
     # Comma-separated; the first key encrypts, every key decrypts (rotation: put the new key first).
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
 
     operator_webhook_url: str = ""
 
+    # Outbound requests to URLs that tenants, owners or webhooks supply (app/kit/egress.py): off, only public
+    # https addresses are fetched; on, any address over http or https (tests, private deployments).
+    allow_private_networks: bool = False
+    egress_timeout_seconds: float = Field(default=30.0, gt=0)
+
     # OAuth apps for the networks linked through /connect (docs/networks.md)
     facebook_app_id: str = ""
     facebook_app_secret: SecretStr = SecretStr("")
@@ -103,6 +108,15 @@ class Settings(BaseSettings):
 
     # Mention polling: "network=minutes" pairs overriding DEFAULT_POLL_MINUTES, e.g. "x=30,google=60"
     mention_poll_minutes: str = ""
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_synonyms(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("prod", "production"):
+            return "prod"
+        if isinstance(v, str) and v.strip().lower() in ("dev", "development"):
+            return "dev"
+        return v
 
     @field_validator("public_url")
     @classmethod
@@ -138,14 +152,19 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def twilio_validation_tokens(self) -> list[str]:
-        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation)."""
+        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation). Without a
+        configured token: the public development token in development, NOTHING in production (every Twilio
+        webhook is then refused: the development token is in the source code, anyone can sign with it)."""
         tokens = [t.get_secret_value() for t in (self.twilio_auth_token, self.twilio_auth_token_secondary)]
         tokens = [t for t in tokens if t]
-        return tokens or [DEV_TWILIO_TOKEN]
+        if tokens or self.env == "prod":
+            return tokens
+        return [DEV_TWILIO_TOKEN]
 
     @property
     def twilio_dev_token_in_use(self) -> bool:
-        return not self.twilio_auth_token.get_secret_value()
+        """Twilio webhooks are checked with the public development token (development only)."""
+        return self.env == "dev" and not self.twilio_auth_token.get_secret_value()
 
     @property
     def sms_uses_twilio(self) -> bool:
@@ -159,6 +178,17 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def config_error_line(exc: ValidationError) -> str:
+    """A settings error as one plain line naming the variables, e.g. ``configuration error: ARDOISE_ENV:
+    Input should be 'dev' or 'prod'``: what the command line prints instead of a traceback."""
+    parts = []
+    for err in exc.errors():
+        name = "ARDOISE_" + "_".join(str(p) for p in err.get("loc", ())).upper() if err.get("loc") else ""
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{name}: {msg}" if name else msg)
+    return "configuration error: " + "; ".join(parts or [str(exc)])
 
 
 def parse_poll_minutes(raw: str) -> dict[str, int]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 from sqlmodel import col
@@ -17,6 +18,7 @@ from app.networks.base import NetworkCredentials
 from app.posts.tasks import credentials as stored_credentials
 from app.posts.tasks import mark_account_broken
 
+log = structlog.get_logger("ardoise.accounts")
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/accounts", tags=["accounts"])
 
 
@@ -41,12 +43,18 @@ async def link_account(body: AccountCreate, biz: ReadBusinessDep, who: Principal
         raise Unprocessable(f"unknown network {body.network!r}; known: {', '.join(sorted(rt.networks))}")
     net = rt.network(body.network)
     add_secrets(net.redact(NetworkCredentials(data=body.credentials)))
+    # The answer never carries what the remote server said (its body, status, port): the URL may be a
+    # tenant's probe of some other host. The reason goes to the log for the operator.
     try:
         info = await net.verify(NetworkCredentials(data=body.credentials))
     except AuthError as exc:
-        raise Unprocessable(f"{body.network} refused these credentials: {exc.reason}") from None
+        log.info("account.link_refused", network=body.network, reason=exc.reason[:300])
+        raise Unprocessable(f"{body.network} refused these credentials") from None
     except AdapterError as exc:
-        raise BadGateway(f"{body.network} could not be reached to verify the account: {exc.reason}") from None
+        log.info("account.link_failed", network=body.network, code=exc.code, reason=exc.reason[:300])
+        raise BadGateway(
+            f"{body.network} could not be reached to verify the account, or did not answer as it should"
+        ) from None
     creds = dict(body.credentials)
     if info.refreshed:
         creds.update(info.refreshed)
@@ -85,7 +93,11 @@ async def test_account(account_id: Id, biz: ReadBusinessDep, who: PrincipalDep, 
         info = await rt.network(acct.network).verify(stored_credentials(rt, acct, biz))
         ok, detail, handle = True, "ok", info.handle
     except AdapterError as exc:
-        ok, detail, handle, refused = False, exc.reason, acct.handle, isinstance(exc, AuthError)
+        # the tenant sees the kind of failure, never the remote answer (it goes to the log)
+        log.info("account.test_failed", account_id=account_id, code=exc.code, reason=exc.reason[:300])
+        refused = isinstance(exc, AuthError)
+        ok, handle = False, acct.handle
+        detail = "the network refused the credentials" if refused else f"the network could not be used ({exc.code})"
     async with rt.db.write() as session:
         a = await session.get(NetworkAccount, account_id)
         business = await session.get(Business, biz.id)
