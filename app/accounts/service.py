@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -15,6 +16,8 @@ from app.kit.time import utcnow
 from app.models import AccountStatus, Business, NetworkAccount
 from app.runtime import Runtime
 from app.worker import queue
+
+log = structlog.get_logger("ardoise.accounts")
 
 
 def to_read(a: NetworkAccount) -> AccountRead:
@@ -115,7 +118,10 @@ async def test(rt: Runtime, *, business: Business, account_id: int, actor: str) 
         info = await rt.network(acct.network).verify(credentials(rt, acct, business))
         ok, detail, handle = True, "ok", info.handle
     except AdapterError as exc:
-        ok, detail, handle, refused = False, exc.reason, acct.handle, isinstance(exc, AuthError)
+        # the tenant sees the kind of failure, never the remote answer (it goes to the log)
+        log.info("account.test_failed", account_id=account_id, code=exc.code, reason=exc.reason[:300])
+        ok, handle, refused = False, acct.handle, isinstance(exc, AuthError)
+        detail = "the network refused the credentials" if refused else f"the network could not be used ({exc.code})"
     async with rt.db.write() as session:
         a = await session.get(NetworkAccount, account_id)
         biz = await session.get(Business, business.id)
