@@ -43,6 +43,15 @@ async def run_checks(settings: Settings, *, check_accounts: bool = True) -> list
         out.append(Check("public URL", False, settings.public_url, "set ARDOISE_PUBLIC_URL to the public https URL"))
     else:
         out.append(Check("public URL", True, settings.public_url))
+    if settings.env == "prod" and not settings.twilio_validation_tokens():
+        out.append(
+            Check(
+                "Twilio webhooks",
+                False,
+                "no auth token: every Twilio webhook is refused (403)",
+                "set ARDOISE_TWILIO_AUTH_TOKEN (the development token is never accepted in production)",
+            )
+        )
     rt = build_runtime(settings)
     try:
         try:

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from app.config import DEV_TWILIO_TOKEN, Settings
+from app.doctor import run_checks
 from app.email.parse import Attachment
 from app.email.service import prepare_media
 from app.kit import media as media_store
@@ -207,6 +208,8 @@ async def test_prod_without_a_twilio_token_refuses_webhooks_signed_with_the_dev_
         assert r.status_code == 403
         async with svc.rt.db.read() as s:
             assert (await s.execute(select(func.count()).select_from(InboundMessage))).scalar_one() == 0
+    checks = {c.name: c for c in await run_checks(settings, check_accounts=False)}
+    assert not checks["Twilio webhooks"].ok, "ardoise doctor must fail loudly"
 
 
 def test_a_configuration_error_is_one_plain_line(tmp_path: Path) -> None:
