@@ -80,6 +80,8 @@ def capture() -> Iterator[Capture]:
             self.end_headers()
             self.wfile.write(body)
 
+        do_POST = do_GET  # a Bluesky login is a POST
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     cap.base = f"http://127.0.0.1:{server.server_port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -188,6 +190,17 @@ async def test_private_and_loopback_urls_are_never_fetched_and_errors_say_nothin
         assert r.status_code == 502, r.text
         assert "hunter2" not in r.text
         assert str(port) not in r.text
+        # Same for a Bluesky account on a "self-hosted PDS" that is an internal host
+        r = await svc.client.post(
+            f"/api/v1/businesses/{biz['id']}/accounts",
+            headers=svc.auth,
+            json={
+                "network": "bluesky",
+                "credentials": {"handle": "x.test", "app_password": "a-b-c-d", "pds_url": f"{capture.base}/secret"},
+            },
+        )
+        assert r.status_code == 502, r.text
+        assert "hunter2" not in r.text
     assert capture.seen == [], f"{len(capture.seen)} requests reached a loopback server"
 
 
