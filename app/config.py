@@ -21,6 +21,9 @@ DEFAULT_POLL_MINUTES: dict[str, int] = {
 Facebook and Instagram also push webhooks, Google Pub/Sub: for them polling is the safety net."""
 POLL_MINUTES_MAX = 24 * 60
 PLACEHOLDER_SECRET = "dev-insecure-secret-key-change-me"
+SECRET_KEY_MIN_LENGTH = 32
+"""Shortest ``ARDOISE_SECRET_KEY`` accepted in production (each key of a comma-separated list)."""
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
 
 
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
     job_backoff_cap: float = Field(default=3600.0, gt=0)
     reaper_interval: float = Field(default=15.0, gt=0)
     receipt_deadline_seconds: float = Field(default=60.0, gt=0)
+
+    # Retention (app/maintenance/prune.py): what the scheduled prune (and `ardoise prune`) deletes
+    retention_messages_days: int = Field(default=90, ge=1)  # SMS/emails in and out, status events, dead jobs
+    retention_jobs_days: int = Field(default=7, ge=1)  # done jobs
+    retention_audit_days: int = Field(default=365, ge=1)
+    retention_prune_hours: int = Field(default=6, ge=1, le=168)  # how often the prune job runs
 
     # SMS
     sms_provider: Literal["auto", "console", "twilio"] = "auto"
@@ -88,6 +97,10 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr = SecretStr("")
 
     operator_webhook_url: str = ""
+    # Operator console (/admin): how long a sign-in lasts, and the SMS price its cost estimate uses.
+    admin_session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    sms_segment_price: float = Field(default=0.0083, ge=0, le=10)
+    sms_price_currency: str = Field(default="USD", min_length=1, max_length=8)
 
     # Outbound requests to URLs that tenants, owners or webhooks supply (app/kit/egress.py): off, only public
     # https addresses are fetched; on, any address over http or https (tests, private deployments).
@@ -123,6 +136,17 @@ class Settings(BaseSettings):
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, v: str) -> str:
+        scheme = v.partition(":")[0].partition("+")[0].lower()
+        if scheme not in DATABASE_SCHEMES or "://" not in v:
+            raise ValueError(
+                f"{scheme or v[:20]!r} is not supported: use sqlite:///path/to/ardoise.db "
+                "or postgresql://user:password@host/database"
+            )
+        return v
+
     @field_validator("mention_poll_minutes")
     @classmethod
     def _check_poll_minutes(cls, v: str) -> str:
@@ -137,10 +161,10 @@ class Settings(BaseSettings):
     def _enforce_secrets(self) -> Settings:
         if self.env == "prod":
             keys = self.secret_keys()
-            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < 16 for k in keys):
+            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < SECRET_KEY_MIN_LENGTH for k in keys):
                 raise ValueError(
                     "ARDOISE_SECRET_KEY is missing, too short or the development placeholder: "
-                    "set one or more random keys of at least 16 characters in production"
+                    f"set one or more random keys of at least {SECRET_KEY_MIN_LENGTH} characters in production"
                 )
         return self
 
@@ -180,15 +204,16 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def config_error_line(exc: ValidationError) -> str:
-    """A settings error as one plain line naming the variables, e.g. ``configuration error: ARDOISE_ENV:
-    Input should be 'dev' or 'prod'``: what the command line prints instead of a traceback."""
+def settings_error_line(exc: ValidationError) -> str:
+    """One plain line for an invalid configuration (``ardoise`` prints it instead of pydantic's traceback).
+    Names the variables, never echoes their values (one may be a secret)."""
     parts = []
     for err in exc.errors():
-        name = "ARDOISE_" + "_".join(str(p) for p in err.get("loc", ())).upper() if err.get("loc") else ""
+        field = ".".join(str(x) for x in err.get("loc", ()))
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{name}: {msg}" if name else msg)
-    return "configuration error: " + "; ".join(parts or [str(exc)])
+        name = f"ARDOISE_{field.upper()}" if field else ""
+        parts.append(f"{name}: {msg}" if name and name not in msg else msg)
+    return "configuration error: " + "; ".join(parts or ["invalid settings"])
 
 
 def parse_poll_minutes(raw: str) -> dict[str, int]:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app import errors, openapi
 from app.accounts.router import router as accounts_router
+from app.admin import router as admin
 from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
 from app.config import Settings, get_settings
@@ -143,6 +144,7 @@ def create_app(
     )
     errors.install(app)
     openapi.install(app)
+    admin.install(app)  # after errors.install: its error pages wrap the problem+json handler
 
     app.add_middleware(
         RequestContext,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -137,3 +139,24 @@ async def by_slug(session: AsyncSession, slug: str) -> Business | None:
         return None  # never a slug (and PostgreSQL refuses NUL in text)
     biz = (await session.execute(select(Business).where(col(Business.slug) == slug))).scalar_one_or_none()
     return None if biz is None or biz.deleted_at is not None else biz
+
+
+async def list_visible(
+    session: AsyncSession, *, business_id: int | None, limit: int, before_id: int | None = None
+) -> list[Business]:
+    """Businesses not deleted, newest first; a key scoped to ``business_id`` sees only that one (None: all)."""
+    q = select(Business).where(col(Business.deleted_at).is_(None)).order_by(col(Business.id).desc()).limit(limit)
+    if business_id is not None:
+        q = q.where(col(Business.id) == business_id)
+    if before_id is not None:
+        q = q.where(col(Business.id) < before_id)
+    return list((await session.execute(q)).scalars())
+
+
+async def names_of(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """Business names by id (deleted ones too: old jobs and audit rows still name them)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(col(Business.id), col(Business.name)).where(col(Business.id).in_(wanted)))
+    return {i: name for i, name in rows.tuples() if i is not None}

@@ -222,7 +222,8 @@ async def test_prod_without_a_twilio_token_refuses_webhooks_signed_with_the_dev_
         async with svc.rt.db.read() as s:
             assert (await s.execute(select(func.count()).select_from(InboundMessage))).scalar_one() == 0
     checks = {c.name: c for c in await run_checks(settings, check_accounts=False)}
-    assert not checks["Twilio webhooks"].ok, "ardoise doctor must fail loudly"
+    assert not checks["Twilio token"].ok, "ardoise doctor must fail loudly"
+    assert "refused" in checks["Twilio token"].detail
 
 
 def test_a_configuration_error_is_one_plain_line(tmp_path: Path) -> None:
