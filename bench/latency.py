@@ -272,6 +272,7 @@ def start_ardoise(tmp: Path, concurrency: int) -> Ardoise:
         ARDOISE_PUBLIC_URL=f"http://127.0.0.1:{port}",
         ARDOISE_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         ARDOISE_SMS_PROVIDER="console",
+        ARDOISE_ALLOW_PRIVATE_NETWORKS="1",  # the Mastodon/Bluesky/media stand-ins are on loopback
         ARDOISE_SMTP_PORT=str(smtp_port),
         ARDOISE_SECRET_KEY="bench-secret-key-" + secrets.token_hex(16),
         ARDOISE_SMS_COMMANDS_PER_HOUR="1000000",  # 50+ posts from one phone in a few minutes

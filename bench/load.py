@@ -577,6 +577,7 @@ def base_env(db_url: str, public_url: str, smtp_port: int, work: Path) -> dict[s
         ARDOISE_PUBLIC_URL=public_url,
         ARDOISE_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         ARDOISE_SMS_PROVIDER="console",
+        ARDOISE_ALLOW_PRIVATE_NETWORKS="1",  # the Mastodon/Bluesky stand-ins are on loopback
         ARDOISE_SMTP_PORT=str(smtp_port),
         ARDOISE_SMTP_HOST="127.0.0.1",
         ARDOISE_SECRET_KEY="load-secret-key-" + uuid.uuid4().hex,

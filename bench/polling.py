@@ -123,6 +123,7 @@ def free_env(db_url: str, concurrency: int) -> dict[str, str]:
         ARDOISE_WORKER_CONCURRENCY=str(concurrency),
         ARDOISE_WORKER_POLL_INTERVAL="0.2",
         ARDOISE_SMS_PROVIDER="console",
+        ARDOISE_ALLOW_PRIVATE_NETWORKS="1",  # the Mastodon/Bluesky stand-ins are on loopback
         ARDOISE_SMTP_ENABLED="false",
         ARDOISE_LOG_LEVEL="WARNING",
     )

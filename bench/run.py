@@ -514,6 +514,7 @@ def run_ardoise(opts: Options, be: Backend, tmp: Path) -> dict[str, Any]:
         ARDOISE_PUBLIC_URL=f"http://127.0.0.1:{port}",
         ARDOISE_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         ARDOISE_SMS_PROVIDER="console",
+        ARDOISE_ALLOW_PRIVATE_NETWORKS="1",  # the Mastodon/Bluesky/media stand-ins are on loopback
         ARDOISE_SMTP_PORT=str(smtp_port),
         ARDOISE_SECRET_KEY="bench-secret-key-" + secrets.token_hex(16),
         ARDOISE_SMS_COMMANDS_PER_HOUR=str(opts.commands_per_hour),

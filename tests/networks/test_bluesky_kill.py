@@ -82,6 +82,7 @@ def _start_worker(rt: Runtime, workdir: Path, log: Path) -> subprocess.Popen[byt
             "ARDOISE_PUBLIC_URL": rt.settings.public_url,
             "ARDOISE_MEDIA_DIR": str(rt.settings.media_dir),
             "ARDOISE_SMS_PROVIDER": "console",
+            "ARDOISE_ALLOW_PRIVATE_NETWORKS": "1",  # Mastodon/Bluesky stand-ins on loopback
             "ARDOISE_SMTP_ENABLED": "false",
             "ARDOISE_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
             "ARDOISE_REAPER_INTERVAL": "1",
