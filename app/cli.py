@@ -178,7 +178,13 @@ def serve(
         asyncio.run(_seed_demo())
     app = create_app(settings, worker=worker, smtp=smtp and settings.smtp_enabled)
     uvicorn.run(
-        app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # our logging (app/logging.py): one format, JSON in JSON mode
+        access_log=False,  # our own request line (app/middleware.py) has the request id and the route template
+        timeout_graceful_shutdown=10,
     )
 
 
