@@ -199,6 +199,12 @@ def worker_cmd() -> None:
 
     settings = get_settings()
     configure(settings.log_level, settings.log_format, settings.env)
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        from app.metrics import REGISTRY
+
+        start_http_server(settings.worker_metrics_port, registry=REGISTRY)
 
     async def run() -> None:
         rt = build_runtime(settings)
