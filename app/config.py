@@ -32,7 +32,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ARDOISE_", env_file=".env", extra="ignore")
 
-    env: Literal["dev", "prod"] = "dev"
+    env: Literal["dev", "prod"] = "dev"  # "production" is read as "prod"
     database_url: str = "sqlite:///./ardoise.db"
     public_url: str = "http://127.0.0.1:8000"
     # Comma-separated; the first key encrypts, every key decrypts (rotation: put the new key first).
@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr = SecretStr("")
 
     operator_webhook_url: str = ""
+    # Operator console (/admin): how long a sign-in lasts, and the SMS price its cost estimate uses.
+    admin_session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    sms_segment_price: float = Field(default=0.0083, ge=0, le=10)
+    sms_price_currency: str = Field(default="USD", min_length=1, max_length=8)
+
+    # Outbound requests to URLs that tenants, owners or webhooks supply (app/kit/egress.py): off, only public
+    # https addresses are fetched; on, any address over http or https (tests, private deployments).
+    allow_private_networks: bool = False
+    egress_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # OAuth apps for the networks linked through /connect (docs/networks.md)
     facebook_app_id: str = ""
@@ -113,6 +122,15 @@ class Settings(BaseSettings):
 
     # Mention polling: "network=minutes" pairs overriding DEFAULT_POLL_MINUTES, e.g. "x=30,google=60"
     mention_poll_minutes: str = ""
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_synonyms(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("prod", "production"):
+            return "prod"
+        if isinstance(v, str) and v.strip().lower() in ("dev", "development"):
+            return "dev"
+        return v
 
     @field_validator("public_url")
     @classmethod
@@ -159,14 +177,19 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def twilio_validation_tokens(self) -> list[str]:
-        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation)."""
+        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation). Without a
+        configured token: the public development token in development, NOTHING in production (every Twilio
+        webhook is then refused: the development token is in the source code, anyone can sign with it)."""
         tokens = [t.get_secret_value() for t in (self.twilio_auth_token, self.twilio_auth_token_secondary)]
         tokens = [t for t in tokens if t]
-        return tokens or [DEV_TWILIO_TOKEN]
+        if tokens or self.env == "prod":
+            return tokens
+        return [DEV_TWILIO_TOKEN]
 
     @property
     def twilio_dev_token_in_use(self) -> bool:
-        return not self.twilio_auth_token.get_secret_value()
+        """Twilio webhooks are checked with the public development token (development only)."""
+        return self.env == "dev" and not self.twilio_auth_token.get_secret_value()
 
     @property
     def sms_uses_twilio(self) -> bool:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app import errors, openapi
 from app.accounts.router import router as accounts_router
+from app.admin import router as admin
 from app.audit.router import router as audit_router
 from app.businesses.router import router as businesses_router
 from app.config import Settings, get_settings
@@ -114,6 +115,8 @@ def create_app(
                 detail="ARDOISE_TWILIO_AUTH_TOKEN is not set: Twilio signatures are "
                 "checked with the development token; set it before pointing Twilio here",
             )
+        elif not settings.twilio_validation_tokens():
+            log.error("twilio.no_token", detail="ARDOISE_TWILIO_AUTH_TOKEN is not set: every Twilio webhook is refused")
         log.info(
             "ardoise.start",
             sms_provider=rt.sms.name,
@@ -143,6 +146,7 @@ def create_app(
     )
     errors.install(app)
     openapi.install(app)
+    admin.install(app)  # after errors.install: its error pages wrap the problem+json handler
 
     app.add_middleware(
         RequestContext,

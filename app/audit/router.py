@@ -4,11 +4,9 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import col
 
+from app.audit import service as audit
 from app.deps import PageDep, PrincipalDep, SessionDep
-from app.models import AuditEvent
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -30,12 +28,7 @@ class AuditList(BaseModel):
 
 @router.get("", response_model=AuditList)
 async def list_audit(session: SessionDep, who: PrincipalDep, page: PageDep) -> AuditList:
-    q = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(page.limit)
-    if who.business_id is not None:
-        q = q.where(col(AuditEvent.business_id) == who.business_id)
-    if page.before_id is not None:
-        q = q.where(col(AuditEvent.id) < page.before_id)
-    rows = list((await session.execute(q)).scalars())
+    rows = await audit.list_events(session, business_id=who.business_id, limit=page.limit, before_id=page.before_id)
     items = [
         AuditRead(
             id=a.id or 0,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.models import AuditEvent
 
@@ -20,3 +22,15 @@ async def record(
             actor=actor[:64], action=action[:64], business_id=business_id, target=target[:128], detail=detail[:2000]
         )
     )
+
+
+async def list_events(
+    session: AsyncSession, *, business_id: int | None, limit: int, before_id: int | None = None
+) -> list[AuditEvent]:
+    """Newest first. ``business_id`` None: every event (operator); otherwise only that business's events."""
+    q = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
+    if business_id is not None:
+        q = q.where(col(AuditEvent.business_id) == business_id)
+    if before_id is not None:
+        q = q.where(col(AuditEvent.id) < before_id)
+    return list((await session.execute(q)).scalars())

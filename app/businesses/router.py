@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
-from sqlmodel import col
 
 from app.businesses import service as business_service
 from app.businesses.schemas import BusinessCreate, BusinessList, BusinessRead, BusinessUpdate
 from app.deps import BusinessDep, PageDep, PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Forbidden
-from app.models import Business
 
 router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
 
@@ -17,18 +14,15 @@ router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
 async def create_business(body: BusinessCreate, session: SessionDep, who: PrincipalDep, rt: RuntimeDep) -> BusinessRead:
     if not who.is_operator:
         raise Forbidden("only an operator key can create businesses")
-    biz = await business_service.create(session, data=body, actor=who.actor)
+    biz = await business_service.create(session, data=body, actor=who.actor, may_share=who.is_operator)
     return await business_service.to_read(session, biz, rt.settings.public_url)
 
 
 @router.get("", response_model=BusinessList)
 async def list_businesses(session: SessionDep, who: PrincipalDep, rt: RuntimeDep, page: PageDep) -> BusinessList:
-    q = select(Business).where(col(Business.deleted_at).is_(None)).order_by(col(Business.id).desc()).limit(page.limit)
-    if who.business_id is not None:
-        q = q.where(col(Business.id) == who.business_id)
-    if page.before_id is not None:
-        q = q.where(col(Business.id) < page.before_id)
-    rows = list((await session.execute(q)).scalars())
+    rows = await business_service.list_visible(
+        session, business_id=who.business_id, limit=page.limit, before_id=page.before_id
+    )
     items = [await business_service.to_read(session, b, rt.settings.public_url) for b in rows]
     return BusinessList(items=items, next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit))
 
@@ -42,7 +36,7 @@ async def get_business(biz: BusinessDep, session: SessionDep, rt: RuntimeDep) ->
 async def update_business(
     body: BusinessUpdate, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
 ) -> BusinessRead:
-    biz = await business_service.update(session, biz=biz, data=body, actor=who.actor)
+    biz = await business_service.update(session, biz=biz, data=body, actor=who.actor, may_share=who.is_operator)
     return await business_service.to_read(session, biz, rt.settings.public_url)
 
 

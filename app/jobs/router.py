@@ -5,10 +5,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import col
 
-from app.deps import PageDep, PrincipalDep, SessionDep
+from app.deps import Id, PageDep, PrincipalDep, SessionDep
+from app.jobs import service as job_service
 from app.models import Job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -32,6 +31,21 @@ class JobList(BaseModel):
     next_cursor: str | None = None
 
 
+def to_read(j: Job) -> JobRead:
+    return JobRead(
+        id=j.id or 0,
+        kind=j.kind,
+        state=j.state,
+        attempts=j.attempts,
+        max_attempts=j.max_attempts,
+        run_at=j.run_at,
+        last_error=j.last_error,
+        business_id=j.business_id,
+        created_at=j.created_at,
+        finished_at=j.finished_at,
+    )
+
+
 @router.get("", response_model=JobList)
 async def list_jobs(
     session: SessionDep,
@@ -39,27 +53,19 @@ async def list_jobs(
     page: PageDep,
     state: Annotated[Literal["queued", "running", "done", "dead"] | None, Query()] = None,
 ) -> JobList:
-    q = select(Job).order_by(col(Job.id).desc()).limit(page.limit)
-    if state:
-        q = q.where(col(Job.state) == state)
-    if who.business_id is not None:
-        q = q.where(col(Job.business_id) == who.business_id)
-    if page.before_id is not None:
-        q = q.where(col(Job.id) < page.before_id)
-    rows = list((await session.execute(q)).scalars())
-    items = [
-        JobRead(
-            id=j.id or 0,
-            kind=j.kind,
-            state=j.state,
-            attempts=j.attempts,
-            max_attempts=j.max_attempts,
-            run_at=j.run_at,
-            last_error=j.last_error,
-            business_id=j.business_id,
-            created_at=j.created_at,
-            finished_at=j.finished_at,
-        )
-        for j in rows
-    ]
-    return JobList(items=items, next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit))
+    rows = await job_service.list_jobs(
+        session, business_id=who.business_id, state=state, limit=page.limit, before_id=page.before_id
+    )
+    return JobList(
+        items=[to_read(j) for j in rows],
+        next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit),
+    )
+
+
+@router.post("/{job_id}/retry", response_model=JobRead)
+async def retry_job(job_id: Id, session: SessionDep, who: PrincipalDep) -> JobRead:
+    """Send a dead job back to the queue, due now, with a fresh set of attempts. 409 if it is not dead."""
+    job = await job_service.visible(session, job_id=job_id, business_id=who.business_id)
+    await job_service.retry(session, job=job, actor=who.actor)
+    await session.refresh(job)
+    return to_read(job)

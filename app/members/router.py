@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
-from sqlmodel import col
 
 from app.audit import service as audit
 from app.deps import BusinessDep, Id, PageDep, PrincipalDep, SessionDep
@@ -28,10 +26,8 @@ async def create_member(body: MemberCreate, biz: BusinessDep, session: SessionDe
 
 @router.get("", response_model=MemberList)
 async def list_members(biz: BusinessDep, session: SessionDep, page: PageDep) -> MemberList:
-    q = select(Member).where(col(Member.business_id) == biz.id).order_by(col(Member.id).desc()).limit(page.limit)
-    if page.before_id is not None:
-        q = q.where(col(Member.id) < page.before_id)
-    rows = list((await session.execute(q)).scalars())
+    assert biz.id is not None
+    rows = await member_service.list_members(session, business_id=biz.id, limit=page.limit, before_id=page.before_id)
     return MemberList(
         items=[member_service.to_read(m) for m in rows],
         next_cursor=page.next_cursor(rows[-1].id if rows else None, len(rows), page.limit),

@@ -93,3 +93,13 @@ async def update(session: AsyncSession, *, member: Member, data: MemberUpdate, a
         detail=",".join(sorted(data.model_fields_set - {"pin"})),
     )
     return member
+
+
+async def list_members(
+    session: AsyncSession, *, business_id: int, limit: int, before_id: int | None = None
+) -> list[Member]:
+    """A business's members, newest first."""
+    q = select(Member).where(col(Member.business_id) == business_id).order_by(col(Member.id).desc()).limit(limit)
+    if before_id is not None:
+        q = q.where(col(Member.id) < before_id)
+    return list((await session.execute(q)).scalars())

@@ -3,12 +3,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlmodel import col
 
 from app.deps import BusinessDep, PageDep, SessionDep
+from app.messages import service as message_service
 from app.messages.schemas import MessageList, MessageRead
-from app.models import InboundMessage, OutboundMessage, OutboundStatus
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/messages", tags=["messages"])
 
@@ -29,13 +27,13 @@ async def list_messages(
         ),
     ] = False,
 ) -> MessageList:
+    assert biz.id is not None
     items: list[MessageRead] = []
     last: int | None = None
     if direction == "in":
-        qi = select(InboundMessage).where(col(InboundMessage.business_id) == biz.id)
-        if page.before_id is not None:
-            qi = qi.where(col(InboundMessage.id) < page.before_id)
-        rows_in = list((await session.execute(qi.order_by(col(InboundMessage.id).desc()).limit(page.limit))).scalars())
+        rows_in = await message_service.list_inbound(
+            session, business_id=biz.id, limit=page.limit, before_id=page.before_id
+        )
         items = [
             MessageRead(
                 id=m.id or 0,
@@ -55,13 +53,8 @@ async def list_messages(
         ]
         last = rows_in[-1].id if rows_in else None
     else:
-        qo = select(OutboundMessage).where(col(OutboundMessage.business_id) == biz.id)
-        if not suppressed:
-            qo = qo.where(col(OutboundMessage.status) != OutboundStatus.suppressed.value)
-        if page.before_id is not None:
-            qo = qo.where(col(OutboundMessage.id) < page.before_id)
-        rows_out = list(
-            (await session.execute(qo.order_by(col(OutboundMessage.id).desc()).limit(page.limit))).scalars()
+        rows_out = await message_service.list_outbound(
+            session, business_id=biz.id, limit=page.limit, before_id=page.before_id, suppressed=suppressed
         )
         items = [
             MessageRead(

@@ -13,7 +13,7 @@ from sqlmodel import col
 from app.config import Settings
 from app.kit.sms_text import fit_owner_text, segment_info, to_gsm7
 from app.kit.time import utcnow
-from app.models import BusinessNumber, Channel, Member, OutboundMessage, OutboundStatus
+from app.models import BusinessNumber, Channel, InboundMessage, Member, OutboundMessage, OutboundStatus
 from app.worker import queue
 
 log = structlog.get_logger("ardoise.sms")
@@ -155,3 +155,25 @@ async def opt_out_number(session: AsyncSession, phone: str, opted_out: bool = Tr
 
 
 __all__ = ["OutboundStatus", "apply_status", "opt_out_number", "queue_sms", "sender_for"]
+
+
+async def list_inbound(
+    session: AsyncSession, *, business_id: int, limit: int, before_id: int | None = None
+) -> list[InboundMessage]:
+    """A business's inbound messages (SMS and email), newest first."""
+    q = select(InboundMessage).where(col(InboundMessage.business_id) == business_id)
+    if before_id is not None:
+        q = q.where(col(InboundMessage.id) < before_id)
+    return list((await session.execute(q.order_by(col(InboundMessage.id).desc()).limit(limit))).scalars())
+
+
+async def list_outbound(
+    session: AsyncSession, *, business_id: int, limit: int, before_id: int | None = None, suppressed: bool = False
+) -> list[OutboundMessage]:
+    """A business's outbound messages, newest first; those held back (``suppressed``) only when asked."""
+    q = select(OutboundMessage).where(col(OutboundMessage.business_id) == business_id)
+    if not suppressed:
+        q = q.where(col(OutboundMessage.status) != OutboundStatus.suppressed.value)
+    if before_id is not None:
+        q = q.where(col(OutboundMessage.id) < before_id)
+    return list((await session.execute(q.order_by(col(OutboundMessage.id).desc()).limit(limit))).scalars())

@@ -79,21 +79,13 @@ async def list_posts(
     ] = None,
 ) -> PostList:
     """Newest first. ``/posts/{post_id}`` takes the ``id``; the ``number`` is what owners see (``#12``)."""
-    q = select(Post).where(col(Post.business_id) == biz.id).order_by(col(Post.id).desc()).limit(page.limit)
-    if number is not None:
-        q = q.where(col(Post.number) == number)
-    if page.before_id is not None:
-        q = q.where(col(Post.id) < page.before_id)
-    posts = list((await session.execute(q)).scalars())
-    by_post: dict[int, list[Delivery]] = {}
-    if posts:
-        rows = await session.execute(
-            select(Delivery).where(col(Delivery.post_id).in_([p.id for p in posts])).order_by(col(Delivery.id))
-        )
-        for d in rows.scalars():
-            by_post.setdefault(d.post_id, []).append(d)
-    items = [to_read(p, by_post.get(p.id or 0, []), biz, rt.settings.public_url) for p in posts]
-    return PostList(items=items, next_cursor=page.next_cursor(posts[-1].id if posts else None, len(posts), page.limit))
+    assert biz.id is not None
+    rows = await post_service.list_with_deliveries(
+        session, business_id=biz.id, limit=page.limit, before_id=page.before_id, number=number
+    )
+    items = [to_read(p, ds, biz, rt.settings.public_url) for p, ds in rows]
+    last = rows[-1][0].id if rows else None
+    return PostList(items=items, next_cursor=page.next_cursor(last, len(rows), page.limit))
 
 
 async def _post(session: SessionDep, biz: Business, post_id: Id) -> Post:

@@ -252,3 +252,58 @@ async def remove(
         session, actor=actor, action="post.delete", business_id=post.business_id, target=f"post:{post.number}"
     )
     return ds
+
+
+async def list_with_deliveries(
+    session: AsyncSession, *, business_id: int, limit: int, before_id: int | None = None, number: int | None = None
+) -> list[tuple[Post, list[Delivery]]]:
+    """A business's posts, newest first, each with its deliveries (two queries, whatever the page size)."""
+    q = select(Post).where(col(Post.business_id) == business_id).order_by(col(Post.id).desc()).limit(limit)
+    if number is not None:
+        q = q.where(col(Post.number) == number)
+    if before_id is not None:
+        q = q.where(col(Post.id) < before_id)
+    posts = list((await session.execute(q)).scalars())
+    by_post: dict[int, list[Delivery]] = {}
+    if posts:
+        rows = await session.execute(
+            select(Delivery).where(col(Delivery.post_id).in_([p.id for p in posts])).order_by(col(Delivery.id))
+        )
+        for d in rows.scalars():
+            by_post.setdefault(d.post_id, []).append(d)
+    return [(p, by_post.get(p.id or 0, [])) for p in posts]
+
+
+async def retry_failed(session: AsyncSession, *, post: Post, actor: str) -> list[Delivery]:
+    """Try again the deliveries of ``post`` that failed for good (one new ``posts.deliver`` job each) and return
+    them. The delivery keeps its idempotency key and its attempt count, so the job first asks the network whether
+    an earlier attempt got through: a retry never publishes twice. Nothing to retry on a post being removed."""
+    assert post.id is not None
+    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
+        return []
+    ds = [d for d in await deliveries_of(session, post.id) if d.status == DeliveryStatus.failed.value]
+    lanes = await account_service.lanes_of(session, [d.account_id for d in ds])
+    for d in ds:
+        d.status = DeliveryStatus.pending.value
+        d.updated_at = utcnow()
+        session.add(d)
+        await queue.enqueue(
+            session,
+            "posts.deliver",
+            {"delivery_id": d.id},
+            # Two operators retrying at once make one job: the key names the attempt being retried.
+            dedup_key=f"deliver:{d.id}:retry:{d.attempts}",
+            business_id=post.business_id,
+            lane=lanes.get(d.account_id, queue.network_lane(d.network)),
+        )
+    if ds:
+        await refresh_status(session, post)
+        await audit.record(
+            session,
+            actor=actor,
+            action="post.retry",
+            business_id=post.business_id,
+            target=f"post:{post.number}",
+            detail=", ".join(d.network for d in ds),
+        )
+    return ds

@@ -110,6 +110,26 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
     return bool(getattr(res, "rowcount", 0))
 
 
+async def requeue_dead(session: AsyncSession, job_id: int) -> bool:
+    """Send a dead job back to the queue, due now, with a fresh set of attempts (its last error stays until it
+    runs again). A single conditional UPDATE: a job that is not dead (queued, running, done) is left alone and
+    False is returned, so two operators pressing retry at once run it once."""
+    res = await session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.state) == JobState.dead.value)
+        .values(
+            state=JobState.queued.value,
+            attempts=0,
+            run_at=utcnow(),
+            finished_at=None,
+            locked_until=None,
+            locked_by=None,
+        )
+    )
+    _wake_after_commit(session)
+    return bool(getattr(res, "rowcount", 0))
+
+
 def network_lane(network: str, handle: str = "") -> str:
     """The lane of jobs that call ``network`` (deliveries, removals, polls, likes). Each Mastodon instance is its
     own server, so its lane is the instance (from the ``@user@instance`` handle): one stuck instance does not
@@ -146,6 +166,11 @@ async def claim(
     """
     now = utcnow()
     due = (col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
+    # Look before taking the write lock: an idle worker polls twice a second, and on SQLite an empty claim
+    # would still queue behind (and hold up) the webhooks' writes.
+    async with db.read() as session:
+        if (await session.execute(select(col(Job.id)).where(*due).limit(1))).first() is None:
+            return []
     ids: Any
     if lane_limit is None:
         sub: Select[Any] = select(col(Job.id)).where(*due).order_by(col(Job.run_at), col(Job.id)).limit(limit)

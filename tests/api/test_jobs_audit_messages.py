@@ -46,6 +46,27 @@ async def test_dead_jobs_are_listed(
     assert (await client.get("/api/v1/jobs", headers=auth, params={"state": "queued"})).json()["items"] == []
 
 
+@BOTH_BACKENDS
+async def test_dead_job_retry_runs_it_again_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, runner: Runner[Runtime]
+) -> None:
+    [job_id] = await enqueue_orphans(rt, 1)
+    assert_problem(await client.post(f"/api/v1/jobs/{job_id}/retry", headers=auth), 409)  # queued: not dead
+    await drain(runner, include_future=True)
+
+    r = await client.post(f"/api/v1/jobs/{job_id}/retry", headers=auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["attempts"], r.json()["finished_at"]) == ("queued", 0, None)
+    assert_problem(await client.post(f"/api/v1/jobs/{job_id}/retry", headers=auth), 409)  # a second press
+    audit = (await client.get("/api/v1/audit", headers=auth)).json()["items"]
+    assert [(e["action"], e["target"]) for e in audit if e["action"] == "job.retry"] == [("job.retry", f"job:{job_id}")]
+
+    await drain(runner, include_future=True)  # no task for this kind: dead again, after a fresh set of attempts
+    [dead] = (await client.get("/api/v1/jobs", headers=auth, params={"state": "dead"})).json()["items"]
+    assert (dead["id"], dead["attempts"]) == (job_id, 1)
+    assert_problem(await client.post("/api/v1/jobs/999999/retry", headers=auth), 404)
+
+
 async def test_jobs_state_filter_is_validated(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     body = assert_problem(await client.get("/api/v1/jobs", headers=auth, params={"state": "zombie"}), 422)
     assert "state" in body["detail"]

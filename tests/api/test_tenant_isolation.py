@@ -53,6 +53,7 @@ DENIED: dict[Route, dict[str, Any] | None] = {
     ("GET", "/api/v1/businesses/{business_id}/members/{member_id}/digest"): None,
     ("PUT", "/api/v1/businesses/{business_id}/members/{member_id}/digest"): {"alerts": True, "channel": "email"},
     ("POST", "/api/v1/businesses/{business_id}/accounts/connect-link"): {"network": "facebook"},
+    ("POST", "/api/v1/jobs/{job_id}/retry"): None,
 }
 # Collections across businesses: a business key sees only its own rows.
 FILTERED: set[Route] = {
@@ -104,6 +105,7 @@ class Tenant:
     post_id: int
     account_id: int
     mention_id: int
+    job_id: int
 
     def fill(self, path: str, business_id: int | None = None) -> str:
         return path.format(
@@ -112,6 +114,7 @@ class Tenant:
             post_id=self.post_id,
             account_id=self.account_id,
             mention_id=self.mention_id,
+            job_id=self.job_id,
         )
 
 
@@ -140,7 +143,8 @@ async def _tenant(
     assert r.status_code == 200, r.text
     account_id = post["deliveries"][0]["account_id"]
     async with rt.db.write() as s:
-        await queue.enqueue(s, "tests.no_such_task", {}, business_id=biz["id"], max_attempts=1)
+        job_id = await queue.enqueue(s, "tests.no_such_task", {}, business_id=biz["id"], max_attempts=1)
+        assert job_id is not None
         mention = MentionRow(
             business_id=biz["id"], account_id=account_id, network="page", number=1, remote_id=f"m-{slug}", kind="reply"
         )
@@ -155,6 +159,7 @@ async def _tenant(
         post_id=post["id"],
         account_id=account_id,
         mention_id=mention_id,
+        job_id=job_id,
     )
 
 
