@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.config import DEV_TWILIO_TOKEN, get_settings
+from app.config import get_settings
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -570,7 +570,10 @@ def simulate_sms(
         # Sign for the public URL the service validates against (that of another host is the URL given), post to
         # wherever it listens.
         signed_url = (base if remote else settings.public_url) + "/webhooks/twilio/sms"
-        signature = RequestValidator(settings.twilio_validation_tokens()[0]).compute_signature(signed_url, form)
+        tokens = settings.twilio_validation_tokens()
+        if not tokens:
+            raise OpsError("no Twilio token to sign with: set ARDOISE_TWILIO_AUTH_TOKEN (production has no default)")
+        signature = RequestValidator(tokens[0]).compute_signature(signed_url, form)
         started = time.monotonic()
         try:
             r = httpx.post(

@@ -88,12 +88,14 @@ def config_checks(settings: Settings) -> list[Check]:
                 "set ARDOISE_PUBLIC_URL to the public https URL (Twilio signs for it; links in SMS use it)",
             )
         )
-    if settings.twilio_dev_token_in_use:
+    if not settings.twilio_auth_token.get_secret_value():
         out.append(
             Check(
                 "Twilio token",
                 not prod,
-                "not set: webhooks are checked with the public development token" + ("" if prod else " (dev)"),
+                "not set: every Twilio webhook is refused"
+                if prod
+                else "not set: webhooks are checked with the public development token (dev)",
                 "set ARDOISE_TWILIO_AUTH_TOKEN (Twilio console, Account info)",
             )
         )
