@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.config import DEV_TWILIO_TOKEN, get_settings
+from app.config import get_settings
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -178,7 +178,13 @@ def serve(
         asyncio.run(_seed_demo())
     app = create_app(settings, worker=worker, smtp=smtp and settings.smtp_enabled)
     uvicorn.run(
-        app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # our logging (app/logging.py): one format, JSON in JSON mode
+        access_log=False,  # our own request line (app/middleware.py) has the request id and the route template
+        timeout_graceful_shutdown=10,
     )
 
 
@@ -193,6 +199,12 @@ def worker_cmd() -> None:
 
     settings = get_settings()
     configure(settings.log_level, settings.log_format, settings.env)
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        from app.metrics import REGISTRY
+
+        start_http_server(settings.worker_metrics_port, registry=REGISTRY)
 
     async def run() -> None:
         rt = build_runtime(settings)
@@ -558,8 +570,10 @@ def simulate_sms(
         # Sign for the public URL the service validates against (that of another host is the URL given), post to
         # wherever it listens.
         signed_url = (base if remote else settings.public_url) + "/webhooks/twilio/sms"
-        token = (settings.twilio_validation_tokens() or [DEV_TWILIO_TOKEN])[0]  # prod without a token: refused
-        signature = RequestValidator(token).compute_signature(signed_url, form)
+        tokens = settings.twilio_validation_tokens()
+        if not tokens:
+            raise OpsError("no Twilio token to sign with: set ARDOISE_TWILIO_AUTH_TOKEN (production has no default)")
+        signature = RequestValidator(tokens[0]).compute_signature(signed_url, form)
         started = time.monotonic()
         try:
             r = httpx.post(

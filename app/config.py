@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     job_backoff_base: float = Field(default=5.0, gt=0)
     job_backoff_cap: float = Field(default=3600.0, gt=0)
     reaper_interval: float = Field(default=15.0, gt=0)
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)  # `ardoise worker` serves /metrics here (0: off)
     receipt_deadline_seconds: float = Field(default=60.0, gt=0)
 
     # Retention (app/maintenance/prune.py): what the scheduled prune (and `ardoise prune`) deletes

@@ -89,12 +89,11 @@ def config_checks(settings: Settings) -> list[Check]:
             )
         )
     if not settings.twilio_auth_token.get_secret_value():
-        # In production the development token is never used: every Twilio webhook is refused (403).
         out.append(
             Check(
                 "Twilio token",
                 not prod,
-                "not set: every Twilio webhook is refused (403)"
+                "not set: every Twilio webhook is refused"
                 if prod
                 else "not set: webhooks are checked with the public development token (dev)",
                 "set ARDOISE_TWILIO_AUTH_TOKEN (Twilio console, Account info)",

@@ -48,25 +48,48 @@ class RedactFilter(logging.Filter):
         return True
 
 
+def drop_none(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Leave out fields that say nothing (``skipped=None``)."""
+    return {k: v for k, v in event.items() if v is not None}
+
+
 def configure(level: str = "INFO", fmt: str = "auto", env: str = "dev") -> None:
+    """structlog for our events, and the standard library's records (uvicorn, alembic, SQLAlchemy, httpx)
+    rendered by the same processors: in JSON mode every line on stderr is one JSON object."""
     json_logs = fmt == "json" or (fmt == "auto" and env == "prod")
     renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_none,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_processor,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, redact_processor, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactFilter) for f in handler.filters):
-            handler.addFilter(RedactFilter())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_processor,
+                renderer,
+            ],
+        )
+    )
+    handler.addFilter(RedactFilter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's loggers go through the root handler (one format), never their own plain-text handlers.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
     for noisy in ("httpx", "httpcore", "aiosqlite", "twilio.http_client", "twilio.async_http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

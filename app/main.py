@@ -141,6 +141,8 @@ def create_app(
         description="Manage businesses, members, linked accounts and posts. Authenticate with "
         "`Authorization: Bearer <key>` (create a key with `ardoise apikey create`).",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served offline by app/openapi.py
+        redoc_url=None,
     )
     errors.install(app)
     openapi.install(app)

@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware for every request: request id, write priority, body limit, webhook timing.
+"""One pure-ASGI middleware for every request: request id, write priority, body limit, one log line and the
+HTTP metrics (by route template).
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it costs less per request and an error raised while the body is
 read reaches FastAPI as itself (``BaseHTTPMiddleware`` wraps ``receive`` in a task group).
@@ -16,9 +17,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
 from app.db import URGENT
-from app.metrics import WEBHOOK_SECONDS
+from app.metrics import record_request
 
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+log = structlog.get_logger("ardoise.http")
+QUIET = {"/healthz", "/readyz", "/metrics"}  # probes and scrapes: counted, logged at debug only
+
+
+def route_template(scope: Scope) -> str | None:
+    """The template of the route that took the request (``/b/{slug}``), or None when no route did."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else None
 
 
 class RequestContext:
@@ -41,8 +51,12 @@ class RequestContext:
         path: str = scope.get("path", "")
         limit = next((n for prefix, n in self.large_paths.items() if path.startswith(prefix)), self.max_body_bytes)
 
+        status = 500  # if the app fails before answering, the server answers 500
+
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = int(message["status"])
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
             await send(message)
 
@@ -68,6 +82,15 @@ class RequestContext:
 
             await self.app(scope, limited, send_with_id)
         finally:
-            if path.startswith("/webhooks/"):
-                WEBHOOK_SECONDS.labels(route=path).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            template = route_template(scope)
+            method = str(scope.get("method", ""))
+            record_request(method, template, status, seconds)
+            (log.debug if path in QUIET and status < 500 else log.info)(
+                "http.request",
+                method=method,
+                route=template or "unmatched",
+                status=status,
+                duration_ms=round(seconds * 1000, 1),
+            )
             structlog.contextvars.clear_contextvars()

@@ -1,6 +1,6 @@
 """Only the new text of a reply: our marker first, then quoted history, attribution lines and signatures.
 
-Pure and deterministic (no I/O). The design follows docs/email.md and ../shared/reference/messaging.md §2.3:
+Pure and deterministic (no I/O). The design follows docs/email.md ("How replies are read"):
 
 1. Normalise: CRLF → LF, NBSP/NNBSP → space, NFC, zero-width characters dropped.
 2. Every mail Ardoise sends starts with :data:`MARKER`; when a line of the reply carries ``##-`` (quoted or

@@ -13,6 +13,7 @@ from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.messages import service as sms_service
 from app.messages.webhooks import store_inbound
+from app.metrics import SMS_FAILURES, SMS_SEGMENTS, SMS_SENT
 from app.models import BusinessNumber, OutboundMessage, OutboundStatus, StatusEvent
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
@@ -48,6 +49,7 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
                 s.add(m)
             if exc.code == "opted_out":  # Twilio 21610: the number replied STOP at the carrier
                 await sms_service.opt_out_number(s, msg.peer)
+        SMS_FAILURES.labels(code=exc.code[:32]).inc()
         log.warning("sms.failed", message_id=message_id, code=exc.code)
         return
     except RetryableError as exc:
@@ -58,6 +60,7 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
                 m.error_code = exc.code[:32]
                 s.add(m)
         if job.last_attempt:
+            SMS_FAILURES.labels(code=exc.code[:32]).inc()
             return
         raise
     async with rt.db.write() as s:
@@ -76,6 +79,8 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
                     m.error_code = ev.error_code or m.error_code
                 if ev.error_code == "21610":
                     await sms_service.opt_out_number(s, m.peer)
+    SMS_SENT.labels(kind=msg.kind).inc()
+    SMS_SEGMENTS.labels(kind=msg.kind).inc(msg.segments)
     log.info("sms.sent", message_id=message_id, provider=rt.sms.name, segments=msg.segments)
 
 

@@ -21,6 +21,7 @@ from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableErr
 from app.kit.time import utcnow
 from app.logging import add_secrets
 from app.messages import service as sms_service
+from app.metrics import DELIVERIES
 from app.models import (
     AccountStatus,
     Business,
@@ -189,13 +190,16 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
         await store_refreshed(rt, acct.id, getattr(exc, "refreshed", None))
         if isinstance(exc, AuthError):
             bound.warning("delivery.auth_failed", error=exc.reason)
+            DELIVERIES.labels(network=acct.network, outcome="auth_failed").inc()
             await _failed(rt, delivery_id, exc.reason, code=exc.code, broken_account=True)
             return
         if isinstance(exc, PermanentError):
             bound.warning("delivery.failed", error=exc.reason)
+            DELIVERIES.labels(network=acct.network, outcome="failed").inc()
             await _failed(rt, delivery_id, exc.reason, code=exc.code)
             return
         if job.last_attempt or not isinstance(exc, RetryableError):
+            DELIVERIES.labels(network=acct.network, outcome="gave_up").inc()
             await _failed(rt, delivery_id, f"gave up after {job.attempt} attempts: {exc.reason}", code="gave_up")
             return
         async with rt.db.write() as s:
@@ -220,6 +224,7 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
         s.add(d)
         account_service.merge_credentials(rt.vault, acct, result.refreshed, s)
         await _after_change(rt, s, post)
+    DELIVERIES.labels(network=acct.network, outcome="skipped" if result.skipped else "published").inc()
     bound.info("delivery.published", remote_id=result.remote_id, skipped=result.skipped)
 
 
