@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLL_MINUTES: dict[str, int] = {
@@ -21,6 +21,9 @@ DEFAULT_POLL_MINUTES: dict[str, int] = {
 Facebook and Instagram also push webhooks, Google Pub/Sub: for them polling is the safety net."""
 POLL_MINUTES_MAX = 24 * 60
 PLACEHOLDER_SECRET = "dev-insecure-secret-key-change-me"
+SECRET_KEY_MIN_LENGTH = 32
+"""Shortest ``ARDOISE_SECRET_KEY`` accepted in production (each key of a comma-separated list)."""
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
 
 
@@ -29,7 +32,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ARDOISE_", env_file=".env", extra="ignore")
 
-    env: Literal["dev", "prod"] = "dev"
+    env: Literal["dev", "prod"] = "dev"  # "production" is read as "prod"
     database_url: str = "sqlite:///./ardoise.db"
     public_url: str = "http://127.0.0.1:8000"
     # Comma-separated; the first key encrypts, every key decrypts (rotation: put the new key first).
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
     job_backoff_cap: float = Field(default=3600.0, gt=0)
     reaper_interval: float = Field(default=15.0, gt=0)
     receipt_deadline_seconds: float = Field(default=60.0, gt=0)
+
+    # Retention (app/maintenance/prune.py): what the scheduled prune (and `ardoise prune`) deletes
+    retention_messages_days: int = Field(default=90, ge=1)  # SMS/emails in and out, status events, dead jobs
+    retention_jobs_days: int = Field(default=7, ge=1)  # done jobs
+    retention_audit_days: int = Field(default=365, ge=1)
+    retention_prune_hours: int = Field(default=6, ge=1, le=168)  # how often the prune job runs
 
     # SMS
     sms_provider: Literal["auto", "console", "twilio"] = "auto"
@@ -93,6 +102,11 @@ class Settings(BaseSettings):
     sms_segment_price: float = Field(default=0.0083, ge=0, le=10)
     sms_price_currency: str = Field(default="USD", min_length=1, max_length=8)
 
+    # Outbound requests to URLs that tenants, owners or webhooks supply (app/kit/egress.py): off, only public
+    # https addresses are fetched; on, any address over http or https (tests, private deployments).
+    allow_private_networks: bool = False
+    egress_timeout_seconds: float = Field(default=30.0, gt=0)
+
     # OAuth apps for the networks linked through /connect (docs/networks.md)
     facebook_app_id: str = ""
     facebook_app_secret: SecretStr = SecretStr("")
@@ -108,10 +122,30 @@ class Settings(BaseSettings):
     # Mention polling: "network=minutes" pairs overriding DEFAULT_POLL_MINUTES, e.g. "x=30,google=60"
     mention_poll_minutes: str = ""
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_synonyms(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("prod", "production"):
+            return "prod"
+        if isinstance(v, str) and v.strip().lower() in ("dev", "development"):
+            return "dev"
+        return v
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, v: str) -> str:
+        scheme = v.partition(":")[0].partition("+")[0].lower()
+        if scheme not in DATABASE_SCHEMES or "://" not in v:
+            raise ValueError(
+                f"{scheme or v[:20]!r} is not supported: use sqlite:///path/to/ardoise.db "
+                "or postgresql://user:password@host/database"
+            )
+        return v
 
     @field_validator("mention_poll_minutes")
     @classmethod
@@ -127,10 +161,10 @@ class Settings(BaseSettings):
     def _enforce_secrets(self) -> Settings:
         if self.env == "prod":
             keys = self.secret_keys()
-            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < 16 for k in keys):
+            if not keys or any(k == PLACEHOLDER_SECRET or len(k) < SECRET_KEY_MIN_LENGTH for k in keys):
                 raise ValueError(
                     "ARDOISE_SECRET_KEY is missing, too short or the development placeholder: "
-                    "set one or more random keys of at least 16 characters in production"
+                    f"set one or more random keys of at least {SECRET_KEY_MIN_LENGTH} characters in production"
                 )
         return self
 
@@ -142,14 +176,19 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def twilio_validation_tokens(self) -> list[str]:
-        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation)."""
+        """Tokens to validate X-Twilio-Signature with (primary, then secondary during rotation). Without a
+        configured token: the public development token in development, NOTHING in production (every Twilio
+        webhook is then refused: the development token is in the source code, anyone can sign with it)."""
         tokens = [t.get_secret_value() for t in (self.twilio_auth_token, self.twilio_auth_token_secondary)]
         tokens = [t for t in tokens if t]
-        return tokens or [DEV_TWILIO_TOKEN]
+        if tokens or self.env == "prod":
+            return tokens
+        return [DEV_TWILIO_TOKEN]
 
     @property
     def twilio_dev_token_in_use(self) -> bool:
-        return not self.twilio_auth_token.get_secret_value()
+        """Twilio webhooks are checked with the public development token (development only)."""
+        return self.env == "dev" and not self.twilio_auth_token.get_secret_value()
 
     @property
     def sms_uses_twilio(self) -> bool:
@@ -163,6 +202,18 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One plain line for an invalid configuration (``ardoise`` prints it instead of pydantic's traceback).
+    Names the variables, never echoes their values (one may be a secret)."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(x) for x in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        name = f"ARDOISE_{field.upper()}" if field else ""
+        parts.append(f"{name}: {msg}" if name and name not in msg else msg)
+    return "configuration error: " + "; ".join(parts or ["invalid settings"])
 
 
 def parse_poll_minutes(raw: str) -> dict[str, int]:

@@ -115,6 +115,8 @@ def create_app(
                 detail="ARDOISE_TWILIO_AUTH_TOKEN is not set: Twilio signatures are "
                 "checked with the development token; set it before pointing Twilio here",
             )
+        elif not settings.twilio_validation_tokens():
+            log.error("twilio.no_token", detail="ARDOISE_TWILIO_AUTH_TOKEN is not set: every Twilio webhook is refused")
         log.info(
             "ardoise.start",
             sms_provider=rt.sms.name,

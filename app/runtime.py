@@ -14,6 +14,7 @@ from app.channels.twilio.provider import TwilioProvider
 from app.config import Settings
 from app.db import Database
 from app.kit.crypto import Vault
+from app.kit.egress import Egress
 from app.networks.base import Network
 from app.networks.registry import build_networks
 
@@ -26,6 +27,8 @@ class Runtime:
     http: httpx.AsyncClient
     sms: SmsProvider
     networks: MutableMapping[str, Network] = field(default_factory=dict)
+    # The guard for every URL a tenant, an owner or a webhook supplies (``http`` is for operator endpoints)
+    egress: Egress = field(default_factory=Egress)
     twilio: TwilioProvider | None = None
     email_sender: Any = None  # app.email.sender.EmailSender; None: chosen from the settings on first use
     dkim_dnsfunc: Callable[..., bytes | None] | None = None  # DNS for DKIM checks (tests inject test keys)
@@ -40,6 +43,7 @@ class Runtime:
         if self.twilio is not None:
             await self.twilio.aclose()
         await self.http.aclose()
+        await self.egress.aclose()
         await self.db.dispose()
 
 
@@ -59,12 +63,14 @@ def build_runtime(settings: Settings, *, db: Database | None = None, sms: SmsPro
             http=http,
         )
     provider: SmsProvider = sms or twilio or ConsoleSmsProvider()
+    egress = Egress(allow_private=settings.allow_private_networks, timeout=settings.egress_timeout_seconds)
     return Runtime(
         settings=settings,
         db=db or Database(settings.database_url),
         vault=Vault(settings.secret_keys()),
         http=http,
         sms=provider,
-        networks=build_networks(http, settings),
+        networks=build_networks(http, settings, egress=egress.client),
         twilio=twilio,
+        egress=egress,
     )

@@ -26,7 +26,8 @@ TASKS: dict[str, TaskFn] = {
     "posts.receipt": post_tasks.receipt,
     "posts.undo_receipt": post_tasks.undo_receipt,
     "ops.notify_operator": post_tasks.notify_operator,
-    "maintenance.prune_jobs": maintenance_tasks.prune_jobs,
+    "maintenance.prune": maintenance_tasks.prune,
+    "maintenance.prune_jobs": maintenance_tasks.prune,  # the former name, for jobs queued by an older release
     "mentions.schedule_polls": mention_tasks.schedule_polls,
     "mentions.poll": mention_tasks.poll,
     "mentions.schedule_digests": mention_tasks.schedule_digests,
@@ -47,7 +48,7 @@ def periodics(settings: Settings) -> list[Periodic]:
             timedelta(minutes=settings.twilio_reconcile_minutes),
             enabled=lambda: settings.sms_uses_twilio,
         ),
-        Periodic("maintenance.prune_jobs", timedelta(hours=6)),
+        Periodic("maintenance.prune", timedelta(hours=settings.retention_prune_hours)),
         Periodic("mentions.schedule_polls", timedelta(minutes=min(settings.poll_minutes().values()))),
         Periodic("mentions.schedule_digests", timedelta(minutes=5)),
         Periodic(

@@ -114,6 +114,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "sms_provider": "console",
             "worker_poll_interval": 0.05,
             "job_backoff_base": 1.0,
+            # The suite fetches from local stand-ins (media servers, mastodon-mock, the Bluesky dev PDS);
+            # tests/attack/test_egress*.py turn this off to check the guard.
+            "allow_private_networks": True,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-SECRET = "sk-prod-0123456789abcdefXYZ"
-OLD_SECRET = "sk-old-fedcba9876543210QRS"
+SECRET = "sk-prod-0123456789abcdefXYZ-0123456789"
+OLD_SECRET = "sk-old-fedcba9876543210QRS-9876543210"
 TWILIO = "twilio-live-token-abcdef123456"
 MASTO_TOKEN = "masto-access-token-987654321zyx"
 API_KEY_TAIL = "apikey-plaintext-never-logged-42"

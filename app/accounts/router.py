@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Response
 
 from app.accounts import service as account_service
@@ -13,6 +14,7 @@ from app.logging import add_secrets
 from app.models import AccountStatus, NetworkAccount
 from app.networks.base import NetworkCredentials
 
+log = structlog.get_logger("ardoise.accounts")
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/accounts", tags=["accounts"])
 
 
@@ -35,12 +37,18 @@ async def link_account(body: AccountCreate, biz: ReadBusinessDep, who: Principal
         raise Unprocessable(f"unknown network {body.network!r}; known: {', '.join(sorted(rt.networks))}")
     net = rt.network(body.network)
     add_secrets(net.redact(NetworkCredentials(data=body.credentials)))
+    # The answer never carries what the remote server said (its body, status, port): the URL may be a
+    # tenant's probe of some other host. The reason goes to the log for the operator.
     try:
         info = await net.verify(NetworkCredentials(data=body.credentials))
     except AuthError as exc:
-        raise Unprocessable(f"{body.network} refused these credentials: {exc.reason}") from None
+        log.info("account.link_refused", network=body.network, reason=exc.reason[:300])
+        raise Unprocessable(f"{body.network} refused these credentials") from None
     except AdapterError as exc:
-        raise BadGateway(f"{body.network} could not be reached to verify the account: {exc.reason}") from None
+        log.info("account.link_failed", network=body.network, code=exc.code, reason=exc.reason[:300])
+        raise BadGateway(
+            f"{body.network} could not be reached to verify the account, or did not answer as it should"
+        ) from None
     creds = dict(body.credentials)
     if info.refreshed:
         creds.update(info.refreshed)

@@ -115,7 +115,10 @@ async def test(rt: Runtime, *, business: Business, account_id: int, actor: str) 
         info = await rt.network(acct.network).verify(credentials(rt, acct, business))
         ok, detail, handle = True, "ok", info.handle
     except AdapterError as exc:
-        ok, detail, handle, refused = False, exc.reason, acct.handle, isinstance(exc, AuthError)
+        # the tenant sees the kind of failure, never the remote answer (it goes to the log)
+        log.info("account.test_failed", account_id=account_id, code=exc.code, reason=exc.reason[:300])
+        ok, handle, refused = False, acct.handle, isinstance(exc, AuthError)
+        detail = "the network refused the credentials" if refused else f"the network could not be used ({exc.code})"
     async with rt.db.write() as session:
         a = await session.get(NetworkAccount, account_id)
         biz = await session.get(Business, business.id)

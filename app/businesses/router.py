@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/businesses", tags=["businesses"])
 async def create_business(body: BusinessCreate, session: SessionDep, who: PrincipalDep, rt: RuntimeDep) -> BusinessRead:
     if not who.is_operator:
         raise Forbidden("only an operator key can create businesses")
-    biz = await business_service.create(session, data=body, actor=who.actor)
+    biz = await business_service.create(session, data=body, actor=who.actor, may_share=who.is_operator)
     return await business_service.to_read(session, biz, rt.settings.public_url)
 
 
@@ -36,7 +36,7 @@ async def get_business(biz: BusinessDep, session: SessionDep, rt: RuntimeDep) ->
 async def update_business(
     body: BusinessUpdate, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
 ) -> BusinessRead:
-    biz = await business_service.update(session, biz=biz, data=body, actor=who.actor)
+    biz = await business_service.update(session, biz=biz, data=body, actor=who.actor, may_share=who.is_operator)
     return await business_service.to_read(session, biz, rt.settings.public_url)
 
 

@@ -41,8 +41,38 @@ async def to_read(session: AsyncSession, biz: Business, public_url: str) -> Busi
     )
 
 
-async def create(session: AsyncSession, *, data: BusinessCreate, actor: str) -> Business:
-    """Create a business with its SMS numbers and its built-in page account."""
+async def _claim_numbers(
+    session: AsyncSession, *, biz_id: int, numbers: list[str], may_share: bool, actor: str
+) -> None:
+    """Numbers belong to one tenant's key: a number another business already uses may only be shared by an
+    operator (unscoped) key, and that sharing is audited; a business-scoped key gets 409 and changes nothing."""
+    if not numbers:
+        return
+    rows = await session.execute(
+        select(col(BusinessNumber.number), col(BusinessNumber.business_id)).where(
+            col(BusinessNumber.number).in_(numbers), col(BusinessNumber.business_id) != biz_id
+        )
+    )
+    taken = sorted({(n, b) for n, b in rows})
+    if not taken:
+        return
+    if not may_share:
+        raise Conflict(
+            f"{', '.join(sorted({n for n, _ in taken}))}: used by another business; "
+            "only an operator key can share a number between businesses"
+        )
+    await audit.record(
+        session,
+        actor=actor,
+        action="business.number_shared",
+        business_id=biz_id,
+        detail=", ".join(f"{n} with business {b}" for n, b in taken)[:500],
+    )
+
+
+async def create(session: AsyncSession, *, data: BusinessCreate, actor: str, may_share: bool = False) -> Business:
+    """Create a business with its SMS numbers and its built-in page account (``may_share``: an operator key,
+    which may give it a number another business uses)."""
     existing = (await session.execute(select(Business).where(col(Business.slug) == data.slug))).scalar_one_or_none()
     if existing is not None:
         raise Conflict(f"the slug {data.slug!r} is taken")
@@ -57,6 +87,7 @@ async def create(session: AsyncSession, *, data: BusinessCreate, actor: str) -> 
     session.add(biz)
     await session.flush()
     assert biz.id is not None
+    await _claim_numbers(session, biz_id=biz.id, numbers=list(data.sms_numbers), may_share=may_share, actor=actor)
     for n in data.sms_numbers:
         session.add(BusinessNumber(business_id=biz.id, number=n))
     session.add(NetworkAccount(business_id=biz.id, network="page", handle=biz.slug))
@@ -65,10 +96,16 @@ async def create(session: AsyncSession, *, data: BusinessCreate, actor: str) -> 
     return biz
 
 
-async def update(session: AsyncSession, *, biz: Business, data: BusinessUpdate, actor: str) -> Business:
+async def update(
+    session: AsyncSession, *, biz: Business, data: BusinessUpdate, actor: str, may_share: bool = False
+) -> Business:
+    """Change a business; ``may_share`` (an operator key) lets ``sms_numbers`` take a number another business
+    uses (audited); a business-scoped key gets 409 for such a number."""
     assert biz.id is not None
     fields = data.model_dump(exclude_unset=True)
     numbers = fields.pop("sms_numbers", None)
+    if numbers is not None:
+        await _claim_numbers(session, biz_id=biz.id, numbers=list(numbers), may_share=may_share, actor=actor)
     for k, v in fields.items():
         setattr(biz, k, v)
     if numbers is not None:

@@ -6,10 +6,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.commands import service as command_service
-from app.kit import media as media_store
 from app.kit.errors import PermanentError, RetryableError
 from app.models import InboundMessage, InboundStatus
-from app.posts.tasks import _fetch_source
+from app.posts.tasks import _fetch_source, store_image
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
 
@@ -17,7 +16,8 @@ log = structlog.get_logger("ardoise.commands")
 
 
 async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[str, str]], bool]:
-    """Download the MMS images (Twilio credentials, size limit) before the write transaction opens."""
+    """Download the MMS images (egress guard, Twilio credentials to Twilio only, size limit) and re-encode them,
+    before the write transaction opens."""
     out: list[dict[str, str]] = []
     failed = False
     for m in inbound.media[: rt.settings.sms_max_media + 1]:
@@ -28,12 +28,12 @@ async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[
             out.append({"source_url": m["source_url"], "content_type": ctype})
             continue  # refused anyway; do not download
         try:
-            data, real_type = await _fetch_source(rt, m["source_url"])
+            data, _real_type = await _fetch_source(rt, m["source_url"])
+            name = await store_image(rt, data)
         except PermanentError:
             failed = True
             continue
-        name = media_store.store(rt.settings.media_dir, data, real_type or ctype)
-        out.append({"path": name, "url": f"{rt.settings.public_url}/media/{name}", "content_type": real_type or ctype})
+        out.append({"path": name, "url": f"{rt.settings.public_url}/media/{name}", "content_type": "image/jpeg"})
     return out, failed
 
 

@@ -16,7 +16,6 @@ Order of checks, each one final:
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from PIL import Image, ImageOps
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -55,8 +53,6 @@ except ImportError:  # pragma: no cover
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/heic", "image/heif"})
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".heic", ".heif")
-MAX_SIDE = 2048
-MAX_PIXELS = 80_000_000  # refuse decompression bombs before decoding
 LOGO_BYTES = 15_000  # inline images smaller than this are signature logos, not photos
 
 
@@ -71,23 +67,9 @@ class Media:
 
 
 def reencode(data: bytes) -> bytes:
-    """A JPEG no larger than MAX_SIDE on its longest side, upright (EXIF orientation applied, EXIF dropped)."""
-    with Image.open(io.BytesIO(data)) as im:
-        if im.width * im.height > MAX_PIXELS:
-            raise ValueError("image too large")
-        im.load()
-        img = ImageOps.exif_transpose(im) or im
-        if img.mode in ("RGBA", "LA", "P"):
-            rgba = img.convert("RGBA")
-            background = Image.new("RGB", rgba.size, (255, 255, 255))
-            background.paste(rgba, mask=rgba.getchannel("A"))
-            img = background
-        elif img.mode != "RGB":
-            img = img.convert("RGB")
-        img.thumbnail((MAX_SIDE, MAX_SIDE))
-        out = io.BytesIO()
-        img.save(out, "JPEG", quality=85, optimize=True, progressive=True)
-        return out.getvalue()
+    """The stored form of a photo: app/kit/media.py's re-encoding, the same for every path (pixel cap from the
+    header, EXIF dropped, orientation applied, fit for every network)."""
+    return media_store.reencode(data)
 
 
 def _is_image(a: Attachment) -> bool:

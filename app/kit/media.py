@@ -1,9 +1,26 @@
-"""Media files Ardoise keeps (MMS photos, email attachments) so networks that need a public URL can fetch them."""
+"""Media files Ardoise keeps (MMS photos, API ``media_urls``, email attachments) so networks that need a public
+URL can fetch them.
+
+Every image is re-encoded before it is stored (:func:`reencode`): what Ardoise serves on ``/media/`` and sends to
+the networks is a JPEG it wrote itself, never the bytes it was given. That strips EXIF (a phone's GPS position
+above all), applies the EXIF orientation, bounds the size to what every network takes (Bluesky: 1,000,000 bytes
+per image) and refuses decompression bombs from the header, before any pixel is decoded.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
+
+from PIL import Image, ImageOps
+
+try:  # HEIC (iPhone photos): optional codec; without it HEIC files are reported unreadable
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover
+    pass
 
 IMAGE_TYPES = {
     "image/jpeg": ".jpg",
@@ -12,10 +29,58 @@ IMAGE_TYPES = {
     "image/webp": ".webp",
     "image/heic": ".heic",
 }
+MAX_PIXELS = 40_000_000
+"""Refused from the header, before decoding: 40 M pixels decode to 120 MB in RGB (a 12,000 x 3,300 panorama
+passes; an 8,900 x 8,900 PNG bomb of 300 KB does not)."""
+MAX_SIDE = 2048
+MAX_IMAGE_BYTES = 1_000_000
+"""Bluesky refuses images over 1,000,000 bytes, the smallest limit of the networks Ardoise posts to."""
+_QUALITIES = (85, 75, 65)
+
+
+class ImageRefused(ValueError):
+    """Not an image Ardoise can read, or one over MAX_PIXELS."""
+
+
+def reencode(data: bytes, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+    """A JPEG of ``data``: upright (EXIF orientation applied), no metadata (EXIF, GPS, ICC comments dropped),
+    at most ``max_side`` pixels on its longest side and at most ``max_bytes`` long. Transparency goes on
+    white; an animation keeps its first frame. CPU-bound: call it in a thread.
+
+    Raises ImageRefused for anything unreadable and for more than MAX_PIXELS (checked on the header)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageRefused(f"{im.width}x{im.height} is over {MAX_PIXELS:,} pixels")
+            im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, a fraction of the memory
+            im.load()
+            img = ImageOps.exif_transpose(im) or im
+            if img is im:
+                img = im.copy()  # closing ``im`` frees its pixels
+            if img.mode in ("RGBA", "LA", "P", "PA"):
+                rgba = img.convert("RGBA")
+                img = Image.new("RGB", rgba.size, (255, 255, 255))
+                img.paste(rgba, mask=rgba.getchannel("A"))
+            elif img.mode != "RGB":
+                img = img.convert("RGB")
+    except ImageRefused:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageRefused(f"unreadable image: {type(exc).__name__}") from None
+    side = max_side
+    while True:
+        img.thumbnail((side, side))
+        for quality in _QUALITIES:
+            out = io.BytesIO()
+            img.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
+            if out.tell() <= max_bytes:
+                return out.getvalue()
+        side = max(16, int(max(img.size) * 0.75))
 
 
 def store(media_dir: Path, data: bytes, content_type: str) -> str:
-    """Write ``data`` under a content-addressed name (a retry stores nothing twice). Returns the file name."""
+    """Write ``data`` under a content-addressed name (a retry stores nothing twice). Returns the file name.
+    Images go through :func:`store_image`; this stores bytes as they are."""
     ext = IMAGE_TYPES.get(content_type.split(";")[0].strip().lower(), ".bin")
     name = hashlib.sha256(data).hexdigest()[:32] + ext
     media_dir.mkdir(parents=True, exist_ok=True)
@@ -25,6 +90,11 @@ def store(media_dir: Path, data: bytes, content_type: str) -> str:
         tmp.write_bytes(data)
         tmp.replace(path)
     return name
+
+
+def store_image(media_dir: Path, data: bytes) -> str:
+    """Re-encode ``data`` (:func:`reencode`) and store the JPEG; the file name. Raises ImageRefused."""
+    return store(media_dir, reencode(data), "image/jpeg")
 
 
 def safe_path(media_dir: Path, name: str) -> Path | None:

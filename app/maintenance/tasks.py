@@ -1,22 +1,19 @@
+"""Housekeeping jobs."""
+
 from __future__ import annotations
 
-from datetime import timedelta
+import structlog
 
-from sqlalchemy import delete
-from sqlmodel import col
-
-from app.kit.time import utcnow
-from app.models import Job, JobState, PendingAction
+from app.maintenance.prune import prune as prune_rows
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
 
+log = structlog.get_logger("ardoise.maintenance")
 
-async def prune_jobs(rt: Runtime, job: JobInfo) -> None:
-    """Delete finished jobs after 7 days (dead ones stay for the operator) and expired pending actions."""
-    async with rt.db.write() as s:
-        await s.execute(
-            delete(Job).where(
-                col(Job.state) == JobState.done.value, col(Job.finished_at) < utcnow() - timedelta(days=7)
-            )
-        )
-        await s.execute(delete(PendingAction).where(col(PendingAction.expires_at) < utcnow() - timedelta(days=1)))
+
+async def prune(rt: Runtime, job: JobInfo) -> None:
+    """Delete what is past its retention (app/maintenance/prune.py says what is kept how long)."""
+    counts = await prune_rows(rt.db, rt.settings)
+    deleted = {name.replace(" ", "_"): n for name, n in counts.items() if n}
+    if deleted:
+        log.info("maintenance.pruned", **deleted)

@@ -45,9 +45,11 @@ async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
     url = rt.settings.public_url + request.url.path
     if request.scope.get("query_string"):
         url += "?" + request.scope["query_string"].decode("latin-1")
-    if not twilio.verify_signature(
-        rt.settings.twilio_validation_tokens(), url, fields, request.headers.get("x-twilio-signature")
-    ):
+    tokens = rt.settings.twilio_validation_tokens()
+    if not tokens:  # production without ARDOISE_TWILIO_AUTH_TOKEN: never the public development token
+        log.error("twilio.no_token", path=request.url.path)
+        raise Forbidden("Twilio webhooks are refused: ARDOISE_TWILIO_AUTH_TOKEN is not set")
+    if not twilio.verify_signature(tokens, url, fields, request.headers.get("x-twilio-signature")):
         log.warning("twilio.forged", path=request.url.path, has_signature="x-twilio-signature" in request.headers)
         raise Forbidden("invalid X-Twilio-Signature")
     return fields

@@ -35,11 +35,22 @@ NETWORKS: dict[str, tuple[str, str, Callable[[Settings], dict[str, Any]]]] = {
 }
 
 
-def build(name: str, http: httpx.AsyncClient, settings: Settings) -> Network:
+TENANT_HOSTED = frozenset({"mastodon", "bluesky"})
+"""Networks whose server a tenant names (``instance_url``, ``pds_url``): every call goes through the egress
+guard (app/kit/egress.py), at linking and after. The others call fixed, public API hosts."""
+
+
+def build(
+    name: str, http: httpx.AsyncClient, settings: Settings, *, egress: httpx.AsyncClient | None = None
+) -> Network:
     module, cls, extra = NETWORKS[name]
     factory = getattr(importlib.import_module(module), cls)
     if name == "page":
         adapter: Network = factory()
+    elif name in TENANT_HOSTED:
+        if egress is None:
+            raise ValueError(f"{name} calls tenant-supplied hosts: it needs the egress guard's client")
+        adapter = factory(egress, **extra(settings))
     else:
         adapter = factory(http, **extra(settings))
     return adapter
@@ -48,8 +59,9 @@ def build(name: str, http: httpx.AsyncClient, settings: Settings) -> Network:
 class LazyNetworks(MutableMapping[str, Network]):
     """The registry's adapters, each built the first time it is asked for."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, egress: httpx.AsyncClient | None) -> None:
         self._http = http
+        self._egress = egress
         self._settings = settings
         self._built: dict[str, Network] = {}
 
@@ -57,7 +69,7 @@ class LazyNetworks(MutableMapping[str, Network]):
         if name not in NETWORKS:
             raise KeyError(name)
         if name not in self._built:
-            self._built[name] = build(name, self._http, self._settings)
+            self._built[name] = build(name, self._http, self._settings, egress=self._egress)
         return self._built[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -74,5 +86,8 @@ class LazyNetworks(MutableMapping[str, Network]):
         self._built.pop(name, None)
 
 
-def build_networks(http: httpx.AsyncClient, settings: Settings) -> LazyNetworks:
-    return LazyNetworks(http, settings)
+def build_networks(
+    http: httpx.AsyncClient, settings: Settings, *, egress: httpx.AsyncClient | None = None
+) -> LazyNetworks:
+    """The registry's adapters; ``egress`` is the guarded client for the networks in TENANT_HOSTED."""
+    return LazyNetworks(http, settings, egress)

@@ -166,6 +166,11 @@ async def claim(
     """
     now = utcnow()
     due = (col(Job.state) == JobState.queued.value, col(Job.run_at) <= now)
+    # Look before taking the write lock: an idle worker polls twice a second, and on SQLite an empty claim
+    # would still queue behind (and hold up) the webhooks' writes.
+    async with db.read() as session:
+        if (await session.execute(select(col(Job.id)).where(*due).limit(1))).first() is None:
+            return []
     ids: Any
     if lane_limit is None:
         sub: Select[Any] = select(col(Job.id)).where(*due).order_by(col(Job.run_at), col(Job.id)).limit(limit)

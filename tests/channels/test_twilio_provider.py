@@ -24,6 +24,7 @@ from sqlmodel import col
 from app.channels.base import OutboundSms
 from app.channels.twilio.provider import TwilioProvider
 from app.config import Settings
+from app.kit.egress import Egress
 from app.kit.errors import PermanentError, RetryableError
 from app.models import Member, OutboundMessage
 from app.runtime import Runtime
@@ -53,6 +54,7 @@ class FakeTwilio:
     base_url: str = ""
     sent: list[dict[str, str]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    bucket_auth: list[str | None] = field(default_factory=list)  # Authorization seen by the "CDN"
     errors: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=lambda: dict(ERRORS))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -145,6 +147,8 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append(("GET", self.path))
             if parts.path.startswith("/bucket/"):  # where Twilio redirects media downloads: no auth there
+                with fake.lock:
+                    fake.bucket_auth.append(self.headers.get("Authorization"))
                 size = int(parts.path.rsplit("/", 1)[1])
                 self._send(200, IMAGE[:size] if size <= len(IMAGE) else IMAGE * (size // len(IMAGE) + 1), "image/jpeg")
                 return
@@ -152,7 +156,9 @@ def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
                 return
             if "/Media/" in parts.path:
                 wanted = parts.path.rsplit("/", 1)[1].removeprefix("ME")
-                self._send(302, b"", "text/plain", Location=f"{fake.base_url}/bucket/{wanted}")
+                # Twilio sends media downloads to its CDN, another host: here "localhost" for "127.0.0.1"
+                cdn = fake.base_url.replace("127.0.0.1", "localhost")
+                self._send(302, b"", "text/plain", Location=f"{cdn}/bucket/{wanted}")
                 return
             if parts.path == messages_path:
                 page = int(query.get("Page", "0"))
@@ -291,30 +297,53 @@ async def test_connection_refused_is_retryable() -> None:
 # --- media and listing -------------------------------------------------------------------------------------
 
 
+LOCAL = Egress(allow_private=True)  # the fake Twilio and its "CDN" are on loopback
+
+
 async def test_fetch_media_with_credentials_follows_the_redirect(fake: FakeTwilio, http: httpx.AsyncClient) -> None:
     url = f"{fake.base_url}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME2000"
-    data, ctype = await provider(fake.base_url, http).fetch_media(url, max_bytes=10_000)
+    fake.bucket_auth.clear()
+    data, ctype = await provider(fake.base_url, http).fetch_media(url, max_bytes=10_000, egress=LOCAL)
     assert data == IMAGE[:2000]
     assert ctype == "image/jpeg"
+    assert fake.bucket_auth == [None], "the credentials followed the redirect to another host"
+
+
+async def test_fetch_media_sends_credentials_only_to_the_exact_api_origin(
+    fake: FakeTwilio, http: httpx.AsyncClient
+) -> None:
+    """Finding 1: a URL merely containing the API host (path, userinfo, another port) gets no credentials."""
+    cdn = fake.base_url.replace("127.0.0.1", "localhost")
+    twilio = provider(fake.base_url, http)
+    for url in (f"{cdn}/bucket/10?h=api.twilio.com", f"{cdn}/bucket/10?{fake.base_url}"):
+        fake.bucket_auth.clear()
+        data, _ = await twilio.fetch_media(url, max_bytes=10_000, egress=LOCAL)
+        assert data == IMAGE[:10]
+        assert fake.bucket_auth == [None], url
+    assert twilio.credentials_for(fake.base_url + "/x") is not None
+    for other in (f"{cdn}/x", fake.base_url.replace("http:", "https:") + "/x", "http://u@127.0.0.1/x"):
+        assert twilio.credentials_for(other) is None, other
 
 
 async def test_fetch_media_over_the_size_limit_is_refused(fake: FakeTwilio, http: httpx.AsyncClient) -> None:
     url = f"{fake.base_url}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME200000"
     with pytest.raises(PermanentError) as info:
-        await provider(fake.base_url, http).fetch_media(url, max_bytes=50_000)
+        await provider(fake.base_url, http).fetch_media(url, max_bytes=50_000, egress=LOCAL)
     assert info.value.code == "too_large"
 
 
 async def test_fetch_media_with_bad_credentials_is_permanent(fake: FakeTwilio, http: httpx.AsyncClient) -> None:
     url = f"{fake.base_url}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME10"
     with pytest.raises(PermanentError):
-        await provider(fake.base_url, http, token="wrong").fetch_media(url, max_bytes=10_000)
+        await provider(fake.base_url, http, token="wrong").fetch_media(url, max_bytes=10_000, egress=LOCAL)
 
 
 async def test_fetch_media_unreachable_is_retryable(http: httpx.AsyncClient) -> None:
     base = f"http://127.0.0.1:{_closed_port()}"
     with pytest.raises(RetryableError):
-        await provider(base, http).fetch_media(f"{base}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1", 100)
+        await provider(base, http).fetch_media(
+            f"{base}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1", 100, egress=LOCAL
+        )
 
 
 async def test_list_inbound_follows_pages_and_keeps_only_inbound(fake: FakeTwilio, http: httpx.AsyncClient) -> None:

@@ -1,6 +1,7 @@
-"""Backups as docs/operations.md tells them: an online SQLite backup taken while the service writes, and a
-PostgreSQL ``pg_dump -Fc`` / ``pg_restore`` into a new database. Each backup is restored, ``ardoise serve`` is
-started on it in a subprocess, and it must answer ``/readyz`` and show a post made before the backup."""
+"""Backups as docs/operations.md tells them: ``ardoise backup`` while the service writes (SQLite's online
+backup API, ``pg_dump`` on PostgreSQL) and ``ardoise restore`` into a new database, black-box (subprocess). Each
+backup is restored, ``ardoise serve`` is started on it in a subprocess, and it must answer ``/readyz``, show a
+post made before the backup and hold every SMS whose webhook was acknowledged before the backup started."""
 
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ from app.db import sync_url
 from app.main import make_runner
 from app.runtime import Runtime, build_runtime
 from tests.conftest import CI, PG_ADMIN_URL, PUBLIC_URL, TWILIO_TOKEN, make_key
-from tests.helpers import drain, make_business
+from tests.helpers import drain, make_business, send_sms
 
 pytestmark = pytest.mark.slow
 
 POST_TEXT = "Menu sauvegardé : soupe à l'oignon"
+NUMBER, OWNER = "+15817000001", "+14185550120"  # make_business's defaults
 ARDOISE = Path(sys.executable).with_name("ardoise")
 
 
@@ -117,36 +119,78 @@ async def seed_post(settings: Settings) -> str:
         await rt.close()
 
 
-async def keep_writing(rt: Runtime, stop: asyncio.Event) -> int:
-    """The service writing while the backup runs: posts through the API, as fast as it goes."""
-    from app.main import create_app
+class Writer:
+    """The service under write load while the backup runs: Twilio webhooks (SMS from the owner) as fast as they
+    are acknowledged, each acknowledged SMS noted with the time of its 200."""
 
-    key = await make_key(rt, name="writer")
-    auth = {"Authorization": f"Bearer {key}"}
-    app = create_app(rt.settings, runtime=rt)
-    app.state.runtime = rt
-    n = 0
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as c:
-        while not stop.is_set():
-            r = await c.post("/api/v1/businesses/1/posts", headers=auth, json={"text": f"pendant la sauvegarde {n}"})
-            assert r.status_code == 202, r.text
-            n += 1
-            await asyncio.sleep(0)
-    return n
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.acked: list[tuple[float, str]] = []
+        self.stop = asyncio.Event()
+        self.going = asyncio.Event()  # set after the first 20 acknowledged SMS
+
+    async def run(self) -> None:
+        from app.main import create_app
+
+        app = create_app(self.rt.settings, runtime=self.rt)
+        app.state.runtime = self.rt
+        n = 0
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as c:
+            while not self.stop.is_set():
+                sid = f"SMbackup{n:06d}{uuid.uuid4().hex[:8]}"
+                r = await send_sms(c, OWNER, NUMBER, f"pendant la sauvegarde {n}", sid=sid)
+                assert r.status_code == 200, r.text
+                self.acked.append((time.monotonic(), sid))
+                n += 1
+                if n == 20:
+                    self.going.set()
+                await asyncio.sleep(0)
+
+    def acked_before(self, t: float) -> set[str]:
+        return {sid for at, sid in self.acked if at < t}
 
 
-def online_backup(src: Path, dst: Path) -> None:
-    """What docs/operations.md shows: ``sqlite3.Connection.backup``, a few pages at a time so writers go on."""
-    source = sqlite3.connect(src, timeout=30)
-    target = sqlite3.connect(dst)
+def cli(args: list[str], database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
+    env["ARDOISE_DATABASE_URL"] = database_url
+    return subprocess.run([str(ARDOISE), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+async def backup_under_load(settings: Settings, dest: Path, tmp: Path) -> set[str]:
+    """``ardoise backup --to dest`` in a subprocess while the service writes; returns the SMS acknowledged before
+    the backup started (every one must be in the backup)."""
+    rt = build_runtime(settings)
+    writer = Writer(rt)
     try:
-        source.backup(target, pages=64, sleep=0.001)
+        task = asyncio.create_task(writer.run())
+        await asyncio.wait_for(writer.going.wait(), 60)
+        started = time.monotonic()
+        done = await asyncio.to_thread(cli, ["backup", "--to", str(dest)], settings.database_url, tmp)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "backup written" in done.stdout
+        writer.stop.set()
+        await task
     finally:
-        target.close()
-        source.close()
+        writer.stop.set()
+        await rt.close()
+    assert len(writer.acked_before(time.monotonic())) > len(writer.acked_before(started)), "no write during the backup"
+    return writer.acked_before(started)
 
 
-async def test_sqlite_online_backup_restores_and_serves(tmp_path: Path, sqlite_template: Path) -> None:
+def assert_has_messages(database_url: str, sids: set[str]) -> None:
+    eng = create_engine(sync_url(database_url))
+    try:
+        with eng.connect() as conn:
+            found = {r[0] for r in conn.execute(text("SELECT provider_id FROM inboundmessage"))}
+    finally:
+        eng.dispose()
+    missing = sids - found
+    assert not missing, (
+        f"{len(missing)} acknowledged SMS missing from the restored database, e.g. {sorted(missing)[:3]}"
+    )
+
+
+async def test_sqlite_backup_under_load_restores_and_serves(tmp_path: Path, sqlite_template: Path) -> None:
     live = tmp_path / "live.db"
     shutil.copy(sqlite_template, live)
     settings = Settings(
@@ -159,36 +203,25 @@ async def test_sqlite_online_backup_restores_and_serves(tmp_path: Path, sqlite_t
         sms_provider="console",
     )
     slug = await seed_post(settings)
+    copy = tmp_path / "backup.db"
+    acked = await backup_under_load(settings, copy, tmp_path)
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
-    rt = build_runtime(settings)
-    stop = asyncio.Event()
-    try:
-        writer = asyncio.create_task(keep_writing(rt, stop))
-        await asyncio.sleep(0.3)  # the writer is going
-        api_copy = tmp_path / "backup-api.db"
-        await asyncio.to_thread(online_backup, live, api_copy)
-        cli_copy = tmp_path / "backup-cli.db"
-        if shutil.which("sqlite3"):
-            done = await asyncio.to_thread(
-                subprocess.run, ["sqlite3", str(live), f".backup '{cli_copy}'"], capture_output=True, timeout=60
-            )
-            assert done.returncode == 0, done.stderr
-        stop.set()
-        written = await writer
-    finally:
-        stop.set()
-        await rt.close()
-    assert written > 0, "nothing was written during the backup"
-
-    copies = [api_copy] + ([cli_copy] if cli_copy.exists() else [])
-    for copy in copies:
-        with sqlite3.connect(copy) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            assert conn.execute("SELECT count(*) FROM post WHERE text = ?", (POST_TEXT,)).fetchone() == (1,)
-        restored = tmp_path / f"restored-{copy.stem}.db"
-        shutil.copy(copy, restored)  # restore = put the copy where ARDOISE_DATABASE_URL points, service stopped
-        with serving(f"sqlite:///{restored}", tmp_path) as base:
-            assert_serves(base, slug)
+    restored = f"sqlite:///{tmp_path / 'restored.db'}"
+    done = cli(["restore", str(copy)], restored, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_has_messages(restored, acked)
+    # A second restore over it is refused without --replace, and keeps the current database aside with it.
+    again = cli(["restore", str(copy)], restored, tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert "--replace" in again.stderr
+    assert "Traceback" not in again.stderr
+    again = cli(["restore", str(copy), "--replace"], restored, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "kept at" in again.stdout
+    with serving(restored, tmp_path) as base:
+        assert_serves(base, slug)
 
 
 def _pg_url(db: str) -> str:
@@ -197,7 +230,7 @@ def _pg_url(db: str) -> str:
 
 
 @pytest.mark.postgres
-async def test_postgres_dump_restores_into_a_new_database_and_serves(tmp_path: Path) -> None:
+async def test_postgres_backup_under_load_restores_into_a_new_database_and_serves(tmp_path: Path) -> None:
     for tool in ("pg_dump", "pg_restore"):
         if shutil.which(tool) is None:
             if CI:
@@ -225,12 +258,17 @@ async def test_postgres_dump_restores_into_a_new_database_and_serves(tmp_path: P
         )
         slug = await seed_post(settings)
         dump = tmp_path / "ardoise.dump"
-        pg_dump = ["pg_dump", "-Fc", "-f", str(dump), "-d", _pg_url(src)]
-        await asyncio.to_thread(subprocess.run, pg_dump, check=True, timeout=120)
+        acked = await backup_under_load(settings, dump, tmp_path)
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{dst}"'))
-        pg_restore = ["pg_restore", "--no-owner", "--exit-on-error", "-d", _pg_url(dst), str(dump)]
-        await asyncio.to_thread(subprocess.run, pg_restore, check=True, timeout=120)
+        done = cli(["restore", str(dump)], _pg_url(dst), tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_has_messages(_pg_url(dst), acked)
+        # Restoring over a database that has tables needs --replace.
+        again = cli(["restore", str(dump)], _pg_url(dst), tmp_path)
+        assert again.returncode == 1, again.stderr
+        assert "--replace" in again.stderr
+        assert "Traceback" not in again.stderr
         with serving(_pg_url(dst), tmp_path) as base:
             assert_serves(base, slug)
     finally:

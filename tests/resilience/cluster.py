@@ -56,6 +56,7 @@ FAST_ENGINE = {
     # Load from one phone per business: the per-member limits are not what these tests are about.
     "ARDOISE_SMS_COMMANDS_PER_HOUR": "100000",
     "ARDOISE_SMS_LOOP_GUARD_COUNT": "100000",
+    "ARDOISE_ALLOW_PRIVATE_NETWORKS": "1",  # the networks and media servers are local stand-ins
 }
 # The jobs one inbound SMS causes; a test is over when none of them is queued or running.
 FLOW_KINDS = ("commands.handle_inbound", "posts.deliver", "posts.receipt", "messages.send_sms")
@@ -115,6 +116,7 @@ def in_process_settings(database_url: str, workdir: Path, **overrides: Any) -> S
         "receipt_deadline_seconds": 5.0,
         "sms_commands_per_hour": 100000,
         "sms_loop_guard_count": 100000,
+        "allow_private_networks": True,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

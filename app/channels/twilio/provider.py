@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from app.channels.base import InboundMedia, InboundSms, OutboundSms, SendResult, StatusUpdate
 from app.channels.twilio.codes import classify
+from app.kit.egress import Egress, origin_of
 from app.kit.errors import PermanentError, RetryableError
 
 
@@ -145,27 +146,28 @@ class TwilioProvider:
             pages += 1
         return out
 
-    async def fetch_media(self, url: str, max_bytes: int) -> tuple[bytes, str]:
-        """Download an MMS attachment with Twilio credentials, refusing more than ``max_bytes``."""
+    def credentials_for(self, url: str) -> tuple[str, str] | None:
+        """The Basic credentials for ``url`` when it is on the configured API base URL itself, compared by exact
+        scheme, host and port (never by substring: ``http://attacker/api.twilio.com/`` gets nothing)."""
+        try:
+            same = origin_of(url) == origin_of(self.base_url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            return None
+        return (self.account_sid, self._token) if same else None
+
+    async def fetch_media(self, url: str, max_bytes: int, *, egress: Egress) -> tuple[bytes, str]:
+        """Download an MMS attachment (or any media URL), refusing more than ``max_bytes``, through the egress
+        guard. The credentials go only to the configured API base URL (an operator endpoint, trusted as
+        configured); its redirect to the media CDN is followed through the guard WITHOUT them."""
         if self._http is None:
             raise RuntimeError("an httpx client is needed to fetch media")
-        try:
-            async with self._http.stream(
-                "GET", url, auth=(self.account_sid, self._token), timeout=30, follow_redirects=True
-            ) as r:
-                if r.status_code >= 400:
-                    retryable, _ = classify(None, r.status_code)
-                    raise (RetryableError if retryable else PermanentError)(f"media {r.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in r.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PermanentError("media too large", code="too_large")
-                    chunks.append(chunk)
-                return b"".join(chunks), r.headers.get("content-type", "application/octet-stream")
-        except httpx.HTTPError as exc:
-            raise RetryableError(f"media unreachable: {type(exc).__name__}") from None
+        got = await egress.fetch(
+            url,
+            max_bytes=max_bytes,
+            credentials={origin_of(self.base_url): (self.account_sid, self._token)},
+            trusted_client=self._http,
+        )
+        return got.data, got.content_type
 
     def redact(self) -> Sequence[str]:
         return (self._token,) if self._token else ()
