@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.config import DEV_TWILIO_TOKEN, get_settings
+from app.config import get_settings
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -15,6 +16,8 @@ from app.kit.time import utcnow
 from app.models import AccountStatus, Business, NetworkAccount
 from app.runtime import Runtime
 from app.worker import queue
+
+log = structlog.get_logger("ardoise.accounts")
 
 
 def to_read(a: NetworkAccount) -> AccountRead:
