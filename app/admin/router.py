@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import service as account_service
 from app.admin import auth
@@ -263,9 +264,8 @@ async def connect_link(
     )
 
 
-async def _post(rt: Runtime, biz: Business, post_id: int) -> Post:
-    async with rt.db.read() as session:
-        post = await session.get(Post, post_id)
+async def _post(session: AsyncSession, biz: Business, post_id: int) -> Post:
+    post = await session.get(Post, post_id)
     if post is None or post.business_id != biz.id:
         raise NotFound(f"no post {post_id} in business {biz.id}")
     return post
@@ -274,10 +274,8 @@ async def _post(rt: Runtime, biz: Business, post_id: int) -> Post:
 @router.post("/b/{business_id}/posts/{post_id}/delete", response_model=None)
 async def delete_post(business_id: Id, post_id: Id, op: FormOperatorDep, rt: RuntimeDep) -> Response:
     biz = await business_of(rt, op, business_id)
-    await _post(rt, biz, post_id)
     async with rt.db.write() as session:
-        post = await session.get(Post, post_id)
-        assert post is not None
+        post = await _post(session, biz, post_id)
         if post.status not in ("deleting", "deleted"):
             await post_service.remove(
                 session,
@@ -291,10 +289,8 @@ async def delete_post(business_id: Id, post_id: Id, op: FormOperatorDep, rt: Run
 @router.post("/b/{business_id}/posts/{post_id}/retry", response_model=None)
 async def retry_post(business_id: Id, post_id: Id, op: FormOperatorDep, rt: RuntimeDep) -> Response:
     biz = await business_of(rt, op, business_id)
-    await _post(rt, biz, post_id)
     async with rt.db.write() as session:
-        post = await session.get(Post, post_id)
-        assert post is not None
+        post = await _post(session, biz, post_id)
         retried = await post_service.retry_failed(session, post=post, actor=op.principal.actor)
     return back_to(f"/admin/b/{business_id}", "post-retrying" if retried else "post-nothing")
 

@@ -159,4 +159,4 @@ async def names_of(session: AsyncSession, ids: Iterable[int | None]) -> dict[int
     if not wanted:
         return {}
     rows = await session.execute(select(col(Business.id), col(Business.name)).where(col(Business.id).in_(wanted)))
-    return {i: name for i, name in rows.tuples() if i is not None}
+    return {i: name for i, name in rows.all() if i is not None}

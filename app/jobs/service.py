@@ -38,7 +38,7 @@ async def retry(session: AsyncSession, *, job: Job, actor: str) -> None:
     """Send a dead job back to the queue (:func:`app.worker.queue.requeue_dead`) and audit it. A job that is
     not dead is a Conflict: a queued or running one is already on its way, a done one must not run twice."""
     assert job.id is not None
-    if not await queue.requeue_dead(session, job.id):
+    if not await queue.requeue_dead(session, ids=[job.id]):
         raise Conflict(f"job {job.id} is {job.state}, not dead")
     await audit.record(
         session, actor=actor, action="job.retry", business_id=job.business_id, target=f"job:{job.id}", detail=job.kind

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.audit import service as audit
-from app.kit.time import utcnow
-from app.models import Business, Job, JobState
+from app.models import Business, Job
+from app.worker import queue
 
 
 async def list_jobs(
@@ -33,32 +33,9 @@ async def retry_dead(
 ) -> list[int]:
     """Re-queue dead jobs (the given ids, else every dead job, of ``kind`` if given) with a fresh set of
     attempts, due now. Jobs that are not dead are left alone. Returns the ids re-queued."""
-    where = [col(Job.state) == JobState.dead.value]
-    if ids:
-        where.append(col(Job.id).in_(ids))
-    if kind:
-        where.append(col(Job.kind) == kind)
-    done: list[int] = [
-        i
-        for i in (
-            await session.execute(
-                update(Job)
-                .where(*where)
-                .values(
-                    state=JobState.queued.value,
-                    attempts=0,
-                    run_at=utcnow(),
-                    finished_at=None,
-                    locked_until=None,
-                    locked_by=None,
-                )
-                .returning(col(Job.id))
-            )
-        ).scalars()
-        if i is not None
-    ]
+    done = await queue.requeue_dead(session, ids=ids or None, kind=kind)
     if done:
         await audit.record(
             session, actor=actor, action="jobs.retry", target=",".join(map(str, done))[:128], detail=kind or ""
         )
-    return sorted(done)
+    return done

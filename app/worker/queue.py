@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,13 +110,21 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
     return bool(getattr(res, "rowcount", 0))
 
 
-async def requeue_dead(session: AsyncSession, job_id: int) -> bool:
-    """Send a dead job back to the queue, due now, with a fresh set of attempts (its last error stays until it
-    runs again). A single conditional UPDATE: a job that is not dead (queued, running, done) is left alone and
-    False is returned, so two operators pressing retry at once run it once."""
+async def requeue_dead(
+    session: AsyncSession, *, ids: Sequence[int] | None = None, kind: str | None = None
+) -> list[int]:
+    """Send dead jobs back to the queue, due now, with a fresh set of attempts (their last error stays until they
+    run again): the given ``ids``, else every dead job, of ``kind`` if given. Returns the ids re-queued, sorted.
+    One conditional UPDATE: a job that is not dead (queued, running, done) is left alone, so two operators
+    pressing retry at once run it once."""
+    where = [col(Job.state) == JobState.dead.value]
+    if ids is not None:
+        where.append(col(Job.id).in_(list(ids)))
+    if kind:
+        where.append(col(Job.kind) == kind)
     res = await session.execute(
         update(Job)
-        .where(col(Job.id) == job_id, col(Job.state) == JobState.dead.value)
+        .where(*where)
         .values(
             state=JobState.queued.value,
             attempts=0,
@@ -125,9 +133,12 @@ async def requeue_dead(session: AsyncSession, job_id: int) -> bool:
             locked_until=None,
             locked_by=None,
         )
+        .returning(col(Job.id))
     )
-    _wake_after_commit(session)
-    return bool(getattr(res, "rowcount", 0))
+    done = sorted(i for i in res.scalars() if i is not None)
+    if done:
+        _wake_after_commit(session)
+    return done
 
 
 def network_lane(network: str, handle: str = "") -> str:

@@ -239,6 +239,8 @@ async def test_scoped_key_sees_and_touches_only_its_business(
     job_a = await dead_job(rt, runner, a["id"])
     job_b = await dead_job(rt, runner, b["id"])
     job_none = await dead_job(rt, runner, None)
+    r = await client.post(f"/api/v1/businesses/{b['id']}/posts", headers=auth, json={"text": "Menu beta"})
+    post_b = r.json()["id"]
     csrf = await sign_in(client, await make_key(rt, a["id"], name="alpha-key"))
 
     home = await client.get("/admin/")
@@ -265,6 +267,10 @@ async def test_scoped_key_sees_and_touches_only_its_business(
         f"/admin/jobs/{job_none}/retry",
         f"/admin/b/{b['id']}/accounts/{page_b.id}/test",
         f"/admin/b/{a['id']}/accounts/{page_b.id}/test",  # B's account under A's own path
+        f"/admin/b/{b['id']}/posts/{post_b}/delete",
+        f"/admin/b/{a['id']}/posts/{post_b}/delete",
+        f"/admin/b/{a['id']}/posts/{post_b}/retry",
+        f"/admin/b/{b['id']}/connect",
     ):
         r = await client.post(path, data={"csrf": csrf})
         assert r.status_code == 404, path
@@ -273,8 +279,11 @@ async def test_scoped_key_sees_and_touches_only_its_business(
             j.id: j.state for j in (await s.execute(select(Job).where(col(Job.id).in_([job_b, job_none])))).scalars()
         }
         tested = (await s.execute(select(AuditEvent).where(col(AuditEvent.action) == "account.test"))).scalars().all()
+        post = await s.get(Post, post_b)
     assert states == {job_b: "dead", job_none: "dead"}
     assert tested == []
+    assert post is not None
+    assert post.deleted_at is None
 
 
 async def accounts(rt: Runtime, business_id: int) -> list[NetworkAccount]:
