@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware for every request: request id, write priority, body limit, webhook timing.
+"""One pure-ASGI middleware for every request: request id, write priority, body limit, webhook timing, and
+a 422 for a path or query string carrying a control character (``%00``...), which no route takes.
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it costs less per request and an error raised while the body is
 read reaches FastAPI as itself (``BaseHTTPMiddleware`` wraps ``receive`` in a task group).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -19,6 +21,22 @@ from app.db import URGENT
 from app.metrics import WEBHOOK_SECONDS
 
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def odd_url(scope: Scope) -> bool:
+    """A path or query string with a control character (decoded, ``+`` as a space) or bytes not UTF-8."""
+    query: bytes = scope.get("query_string", b"")
+    raw = [scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape"), query.replace(b"+", b" ")]
+    for part in raw:
+        decoded = unquote_to_bytes(part)
+        if _CONTROL_BYTES.search(decoded):
+            return True
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    return False
 
 
 class RequestContext:
@@ -47,6 +65,10 @@ class RequestContext:
             await send(message)
 
         try:
+            if odd_url(scope):
+                response = errors.problem(422, "Invalid input", "the URL holds a control character", "invalid")
+                await response(scope, receive, send_with_id)
+                return
             try:
                 length = int(headers.get(b"content-length", b"0") or 0)
             except ValueError:

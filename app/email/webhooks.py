@@ -19,6 +19,8 @@ from fastapi import APIRouter, Request, Response
 from app.deps import RuntimeDep
 from app.email.smtp import store_inbound
 from app.errors import Forbidden, Unprocessable
+from app.kit.crypto import same_text
+from app.kit.textclean import ascii_digits
 
 router = APIRouter(prefix="/webhooks/mailgun", tags=["webhooks"])
 log = structlog.get_logger("ardoise.email")
@@ -34,12 +36,12 @@ def signing_key(settings: object) -> str:
 
 def verify_mailgun(key: str, timestamp: str, token: str, signature: str, *, now: float | None = None) -> bool:
     """Mailgun's webhook signature, with a freshness window against replays of old captures."""
-    if not key or not timestamp.isdigit() or not token or not signature:
+    if not key or not ascii_digits(timestamp) or len(timestamp) > 12 or not token or not signature:
         return False
     if abs((now if now is not None else time.time()) - int(timestamp)) > MAX_AGE_SECONDS:
         return False
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.lower())
+    return same_text(signature.lower(), expected)
 
 
 @router.post("/mime")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.businesses import service as business_service
-from app.deps import RuntimeDep, SessionDep
+from app.deps import Id, RuntimeDep, SessionDep
 from app.errors import NotFound
 from app.kit import media as media_store
 from app.models import Business, Delivery, DeliveryStatus, Post
@@ -97,7 +97,7 @@ async def page(slug: str, session: SessionDep, rt: RuntimeDep) -> HTMLResponse:
 
 
 @router.get("/b/{slug}/p/{number}", response_class=HTMLResponse)
-async def one_post(slug: str, number: int, session: SessionDep, rt: RuntimeDep) -> HTMLResponse:
+async def one_post(slug: str, number: Id, session: SessionDep, rt: RuntimeDep) -> HTMLResponse:
     biz = await _biz(session, slug)
     posts = await _visible_posts(session, biz, 1, number)
     if not posts:
