@@ -39,6 +39,7 @@ from app.email import security
 from app.email.parse import Attachment, ParsedEmail
 from app.email.sender import AUTO_REPLIED, queue_email, reply_subject
 from app.kit import media as media_store
+from app.kit.textclean import strip_control
 from app.kit.time import utcnow
 from app.models import Business, InboundMessage, InboundStatus, Member, PendingAction
 from app.runtime import Runtime
@@ -314,7 +315,7 @@ async def handle_member_mail(
     inbound.status = InboundStatus.processed.value
     extracted = reply_mod.extract(mail.text)
     body = extracted.text
-    text = command_text(mail, body, by_token=by_token)
+    text = strip_control(command_text(mail, body, by_token=by_token))  # stored in pending actions and posts
     # The command logic reads ``ctx.inbound.body``: hand it a detached copy holding the command text, so the
     # stored row keeps the raw mail.
     shadow = InboundMessage(

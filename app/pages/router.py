@@ -18,6 +18,7 @@ from app.businesses import service as business_service
 from app.deps import Id, RuntimeDep, SessionDep
 from app.errors import NotFound
 from app.kit import media as media_store
+from app.kit.textclean import strip_control
 from app.models import Business, Delivery, DeliveryStatus, Post
 from app.posts import service as post_service
 
@@ -123,9 +124,10 @@ async def feed(slug: str, session: SessionDep, rt: RuntimeDep) -> Response:
         e = fg.add_entry()
         link = post_service.permalink(url, biz, p.number)
         e.id(link)
-        e.title(p.text.split("\n", 1)[0][:80] or f"#{p.number}")
+        text = strip_control(p.text)  # XML cannot hold a control character: a row stored before #11 may
+        e.title(text.split("\n", 1)[0][:80] or f"#{p.number}")
         e.link(href=link)
-        e.content(p.text, type="text")
+        e.content(text, type="text")
         e.published(p.created_at)
         e.updated(p.created_at)
         for m in p.media:

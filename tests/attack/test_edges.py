@@ -10,18 +10,20 @@ from __future__ import annotations
 import base64
 import json
 import time
+import xml.dom.minidom
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from app.models import InboundMessage
+from app.main import make_runner
+from app.models import InboundMessage, Post
 from app.runtime import Runtime
 from app.schemas_base import DB_INT_MAX
 from tests.attack.test_bad_input import MAILGUN_KEY, META_SECRET, _mailgun  # noqa: F401 (settings fixture)
 from tests.attack.test_bad_input import settings as settings
 from tests.conftest import BOTH_BACKENDS
-from tests.helpers import make_business, send_sms
+from tests.helpers import drain, make_business, send_sms
 
 OWNER = "+14185550120"
 NUMBER = "+15817000001"
@@ -141,3 +143,22 @@ def test_every_integer_route_parameter_is_bounded_by_the_database() -> None:
                         )
                         checked.append(f"{method} {path} {param['name']}")
     assert len(checked) >= 10, checked
+
+
+@BOTH_BACKENDS
+async def test_a_control_character_never_breaks_the_atom_feed(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    """Finding 9: ``\x0b`` in an SMS post made the feed a 500 until the post was removed."""
+    await make_business(client, auth, publish_mode="direct")
+    r = await send_sms(client, OWNER, NUMBER, "PUBLIER Souper\x0b19h\x01 ce soir")
+    assert r.status_code == 200, r.text
+    await drain(make_runner(rt), include_future=True)
+    async with rt.db.write() as s:  # a row stored before the edge stripped control characters
+        post = (await s.execute(select(Post))).scalar_one()
+        assert post.text == "Souper 19h ce soir"
+        post.text = "Souper\x0b19h\x1b"
+    feed = await client.get("/b/bistro/feed.atom")
+    assert feed.status_code == 200, feed.text[:300]
+    xml.dom.minidom.parseString(feed.content)  # raises on a character XML cannot hold
+    assert b"Souper 19h" in feed.content
