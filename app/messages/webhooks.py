@@ -65,8 +65,10 @@ FormDep = Annotated[dict[str, str], Depends(verified_form)]
 
 
 def mask_pin(body: str) -> str | None:
-    """``PIN ****`` when ``body`` is a PIN answer (its keyword kept, the digits hidden), else None."""
-    if not isinstance(command_parser.parse(body), command_parser.Pin):
+    """``PIN ****`` when ``body`` is a PIN answer, even a mistyped one (its keyword kept, the code hidden)."""
+    parsed = command_parser.parse(body)
+    mistyped = isinstance(parsed, command_parser.Invalid) and parsed.reason == "bad_pin"
+    if not isinstance(parsed, command_parser.Pin) and not mistyped:
         return None
     keyword = body.strip().split(None, 1)[0]
     return f"{keyword} ****"
