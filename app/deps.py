@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.errors import NotFound, Unauthorized, Unprocessable
 from app.kit.crypto import hash_api_key
 from app.kit.textclean import ascii_digits
+from app.kit.time import utcnow
 from app.models import ApiKey, Business
 from app.runtime import Runtime
 from app.schemas_base import DB_INT_MAX
@@ -72,8 +74,17 @@ async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
         ).scalar_one_or_none()
     if key is None or key.revoked_at is not None or key.id is None:
         raise Unauthorized("unknown or revoked API key")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= KEY_USE_PRECISION:
+        # At most one write per key and minute (the read above tells when): a busy key costs no write per call.
+        stale = or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - KEY_USE_PRECISION)
+        async with rt.db.write() as session:
+            await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id, stale).values(last_used_at=now))
     return Principal(key_id=key.id, business_id=key.business_id)
 
+
+KEY_USE_PRECISION = timedelta(minutes=1)
+"""``apikey.last_used_at`` is at most this old while a key is in use."""
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 

@@ -11,13 +11,15 @@ import base64
 import json
 import time
 import xml.dom.minidom
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from app.main import make_runner
-from app.models import InboundMessage, Post
+from app.config import Settings
+from app.main import create_app, make_runner
+from app.models import ApiKey, InboundMessage, Post
 from app.runtime import Runtime
 from app.schemas_base import DB_INT_MAX
 from tests.attack.test_bad_input import MAILGUN_KEY, META_SECRET, _mailgun  # noqa: F401 (settings fixture)
@@ -162,3 +164,30 @@ async def test_a_control_character_never_breaks_the_atom_feed(
     assert feed.status_code == 200, feed.text[:300]
     xml.dom.minidom.parseString(feed.content)  # raises on a character XML cannot hold
     assert b"Souper 19h" in feed.content
+
+
+async def test_api_key_last_used_at_is_kept_within_a_minute(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    async def used() -> list[Any]:
+        async with rt.db.read() as s:
+            return [k.last_used_at for k in (await s.execute(select(ApiKey))).scalars()]
+
+    assert await used() == [None]
+    assert (await client.get("/api/v1/businesses", headers=auth)).status_code == 200
+    [first] = await used()
+    assert first is not None
+    assert (await client.get("/api/v1/businesses", headers=auth)).status_code == 200
+    assert await used() == [first]  # within the minute: no second write
+
+
+async def test_api_docs_are_off_in_production_unless_enabled(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    for env, enabled, expected in [("prod", False, 404), ("prod", True, 200), ("dev", False, 200)]:
+        settings = make_settings(db_url, env=env, docs_in_production=enabled, secret_key="k" * 40)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://testserver"
+        ) as c:
+            for path in ("/docs", "/openapi.json"):
+                assert (await c.get(path)).status_code == expected, (env, enabled, path)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.main import create_app
-from app.models import BusinessNumber, Channel, OutboundMessage, PendingAction, Post
+from app.models import BusinessNumber, Channel, InboundMessage, OutboundMessage, PendingAction, Post
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS, PUBLIC_URL
@@ -63,3 +63,26 @@ async def test_a_spoofed_mail_never_joins_or_confirms_an_sms_action(
             assert len(list((await s.execute(select(Post))).scalars())) == 1
             [waiting] = (await s.execute(select(PendingAction))).scalars()
         assert waiting.payload["trust"] == "email-unverified"  # kept for a signed reply to the mail
+
+
+def _nested(depth: int) -> bytes:
+    head = b"From: Michelle <michelle@bistro.example>\r\nTo: bistro@ardoise.test\r\nSubject: x\r\n"
+    parts = [b"MIME-Version: 1.0\r\n"]
+    for i in range(depth):
+        parts.append(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i))
+    parts.append(b"Content-Type: text/plain\r\n\r\nPUBLIER profond\r\n")
+    return head + b"".join(parts)
+
+
+@pytest.mark.usefixtures("sink")
+async def test_deeply_nested_mime_is_ignored_with_a_reason(
+    ert: Runtime, smtp: int, seeded: Seeded, erunner: Runner[Runtime]
+) -> None:
+    """3,000 nested multiparts raised RecursionError and the message stayed ``received`` forever."""
+    for depth in (3000, 60):
+        await deliver(smtp, _nested(depth))
+    await drain(erunner)
+    async with ert.db.read() as s:
+        rows = list((await s.execute(select(InboundMessage).order_by(col(InboundMessage.id)))).scalars())
+    assert [r.status for r in rows] == ["ignored", "ignored"]
+    assert all(r.note.startswith("not answered: MIME") for r in rows), [r.note for r in rows]
