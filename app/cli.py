@@ -78,7 +78,16 @@ def serve(
         asyncio.run(_seed_demo())
     app = create_app(settings, worker=worker, smtp=smtp and settings.smtp_enabled)
     uvicorn.run(
-        app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        # Against slow clients (issue #11): idle keep-alive connections close after 5 s, request heads over
+        # 16 KiB are refused by h11; a body that stalls is cut by app.middleware (BODY_CHUNK_TIMEOUT).
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 

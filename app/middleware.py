@@ -7,6 +7,7 @@ read reaches FastAPI as itself (``BaseHTTPMiddleware`` wraps ``receive`` in a ta
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -21,6 +22,8 @@ from app.db import URGENT
 from app.metrics import WEBHOOK_SECONDS
 
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+BODY_CHUNK_TIMEOUT = 30.0
+"""Seconds a client may take to send the next piece of its body: a slow-body client is answered 408."""
 _CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
 
 
@@ -79,9 +82,17 @@ class RequestContext:
                 return
             received = 0
 
+            body_done = False
+
             async def limited() -> Message:
-                nonlocal received
-                message = await receive()
+                nonlocal received, body_done
+                if body_done:  # after the body, receive() waits for the disconnect: no timeout there
+                    return await receive()
+                try:
+                    message = await asyncio.wait_for(receive(), BODY_CHUNK_TIMEOUT)
+                except TimeoutError:
+                    raise HTTPException(408, "Request timeout: the body came too slowly") from None
+                body_done = message["type"] != "http.request" or not message.get("more_body", False)
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:  # a chunked body has no Content-Length to check first

@@ -7,16 +7,19 @@ with its traceback, and the test also asserts the status and the problem+json bo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 import xml.dom.minidom
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
+from app import middleware
 from app.config import Settings
 from app.main import create_app, make_runner
 from app.models import ApiKey, InboundMessage, Post
@@ -191,3 +194,20 @@ async def test_api_docs_are_off_in_production_unless_enabled(
         ) as c:
             for path in ("/docs", "/openapi.json"):
                 assert (await c.get(path)).status_code == expected, (env, enabled, path)
+
+
+async def test_a_body_that_stalls_is_cut_with_408(
+    client: httpx.AsyncClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(middleware, "BODY_CHUNK_TIMEOUT", 0.2)
+    never = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b'{"name": "Bistro", '
+        await never.wait()  # a slow client that never sends the rest
+        yield b"}"
+
+    headers = {**auth, "Content-Type": "application/json"}
+    r = await client.post("/api/v1/businesses", content=stalls(), headers=headers)
+    assert r.status_code == 408, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
