@@ -3,7 +3,8 @@
 Order of checks, each one final:
 
 1. Auto-replies, bounces, list mail and our own mail are dropped silently (marked ``ignored`` with why).
-2. The sender: a reply to a signed ``reply+<token>@`` address (valid, unexpired) is that member; otherwise
+2. The sender: a reply to a signed ``reply+<token>@`` address (valid, unexpired, from the member's own
+   address) is that member; otherwise
    the From address must be a member's email at the business addressed (``<slug>@<mail_domain>``).
    Strangers get no answer at all (no backscatter).
 3. Trust: the token, or an aligned DKIM/SPF pass. An untrusted mail from a member's address never acts: the
@@ -142,7 +143,10 @@ async def identify(rt: Runtime, s: AsyncSession, mail: ParsedEmail) -> Who:
         if tok is not None:
             token_member = await s.get(Member, tok.member_id)
             purpose = tok.purpose
-            if token_member is not None and not tok.expired(utcnow()):
+            # The token works only from the member's own address: a leaked or forwarded reply address used
+            # from elsewhere falls back to the sender checks below (a stranger is then ignored).
+            own = token_member is not None and (token_member.email or "").lower() == mail.from_addr.lower()
+            if token_member is not None and own and not tok.expired(utcnow()):
                 biz = await s.get(Business, token_member.business_id)
                 if biz is not None and biz.deleted_at is None:
                     return Who(biz, token_member, True, tok.purpose)

@@ -119,7 +119,7 @@ async def send_email(rt: Runtime, job: JobInfo) -> None:
         row = await s.get(OutboundMessage, message_id)
         if row is None or row.channel != Channel.email.value or row.status != OutboundStatus.queued.value:
             return
-        out = outgoing_from_job(row, job.payload, rt.settings.mail_domain)
+        out = outgoing_from_job(row, job.payload, rt.settings.mail_domain, rt.settings.secret_keys())
     sender = email_sender(rt)
     try:
         provider_id = await sender.send(out)

@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.email.security import make_token
+from app.kit.time import utcnow
 from app.main import create_app
 from app.models import BusinessNumber, Channel, InboundMessage, OutboundMessage, PendingAction, Post
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS, PUBLIC_URL
-from tests.email.conftest import Seeded, Sink
+from tests.email.conftest import DOMAIN, Seeded, Sink
 from tests.email.test_email_service import compose, deliver
 from tests.helpers import drain, send_sms
 
@@ -86,3 +88,18 @@ async def test_deeply_nested_mime_is_ignored_with_a_reason(
         rows = list((await s.execute(select(InboundMessage).order_by(col(InboundMessage.id)))).scalars())
     assert [r.status for r in rows] == ["ignored", "ignored"]
     assert all(r.note.startswith("not answered: MIME") for r in rows), [r.note for r in rows]
+
+
+@pytest.mark.usefixtures("sink")
+async def test_a_reply_token_works_only_from_the_members_own_address(
+    ert: Runtime, smtp: int, seeded: Seeded, erunner: Runner[Runtime]
+) -> None:
+    tok = make_token(ert.settings.secret_keys(), member_id=seeded.member_id, purpose="reply", now=utcnow())
+    to = f"reply+{tok}@{DOMAIN}"
+    thief = "thief@elsewhere.example"  # a forwarded or leaked reply address, used from another mailbox
+    await deliver(smtp, compose("PUBLIER Tout gratuit", to=to, sender=thief), to=to, mail_from=thief)
+    await drain(erunner)
+    async with ert.db.read() as s:
+        [row] = list((await s.execute(select(InboundMessage))).scalars())
+        assert list((await s.execute(select(Post))).scalars()) == []
+    assert (row.status, row.note) == ("ignored", "not a member: no reply")
