@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -77,10 +78,21 @@ async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= KEY_USE_PRECISION:
         # At most one write per key and minute (the read above tells when): a busy key costs no write per call.
-        stale = or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - KEY_USE_PRECISION)
-        async with rt.db.write() as session:
-            await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id, stale).values(last_used_at=now))
+        # In a task of its own: the request may already hold SQLite's one write session (a POST), and waiting
+        # for a second one here would wait for ever.
+        task = asyncio.create_task(_touch_key(rt, key.id, now))
+        _TOUCHING.add(task)
+        task.add_done_callback(_TOUCHING.discard)
     return Principal(key_id=key.id, business_id=key.business_id)
+
+
+_TOUCHING: set[asyncio.Task[None]] = set()
+
+
+async def _touch_key(rt: Runtime, key_id: int, now: datetime) -> None:
+    stale = or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - KEY_USE_PRECISION)
+    async with rt.db.write() as session:
+        await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id, stale).values(last_used_at=now))
 
 
 KEY_USE_PRECISION = timedelta(minutes=1)
