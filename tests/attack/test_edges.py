@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import time
 import xml.dom.minidom
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from app import middleware
 from app.config import Settings
+from app.email.webhooks import signature_fields
 from app.main import create_app, make_runner
 from app.models import ApiKey, InboundMessage, Post
 from app.runtime import Runtime
@@ -218,3 +220,21 @@ async def test_a_body_that_stalls_is_cut_with_408(
     r = await client.post("/api/v1/businesses", content=stalls(), headers=headers)
     assert r.status_code == 408, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_mailgun_signature_fields_are_read_without_keeping_the_mail() -> None:
+    """The signature is read from the spooled body, whatever the order of the parts, before any parsing."""
+    big = b"x" * (3 * 1024 * 1024)
+    request = httpx.Request(
+        "POST",
+        "http://testserver/webhooks/mailgun/mime",
+        data={"timestamp": "1700000000", "token": "tok", "signature": "ab" * 32},
+        files={"body-mime": ("m.eml", big, "message/rfc822")},
+    )
+    body = request.read()
+    fields = signature_fields(io.BytesIO(body), request.headers["content-type"])
+    assert fields == {"timestamp": "1700000000", "token": "tok", "signature": "ab" * 32}
+    urlencoded = b"body-mime=" + b"y" * 1000 + b"&timestamp=17%30&token=a+b&signature=%C3%A9"
+    fields = signature_fields(io.BytesIO(urlencoded), "application/x-www-form-urlencoded")
+    assert fields == {"timestamp": "170", "token": "a b", "signature": "é"}
+    assert signature_fields(io.BytesIO(b"--x\r\nbroken"), "multipart/form-data; boundary=x") == {}
