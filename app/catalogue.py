@@ -120,10 +120,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Ardoise: SMS reactives. AIDE pour les commandes.",
         "en": "Ardoise: texts are back on. HELP for commands.",
     },
-    "confirm_publish": {"fr": "Publier ce texte? Repondez OUI (30 min).", "en": "Post this? Reply YES (30 min)."},
+    # {quote}: the start of the text, at most 40 characters (app.commands.service.quote)
+    "confirm_publish": {
+        "fr": 'Publier "{quote}"? Répondez OUI ({minutes} min).',
+        "en": 'Post "{quote}"? Reply YES ({minutes} min).',
+    },
     "confirm_photo": {
-        "fr": "Publier cette photo? Repondez OUI (30 min).",
-        "en": "Post this photo? Reply YES (30 min).",
+        "fr": "Publier cette photo? Répondez OUI ({minutes} min).",
+        "en": "Post this photo? Reply YES ({minutes} min).",
     },
     "confirm_suggest": {
         "fr": "Vouliez-vous dire {keyword}? Repondez OUI pour confirmer.",
@@ -133,6 +137,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cancelled": {"fr": "Annule, rien n'est publie.", "en": "Cancelled, nothing was posted."},
     "pin_needed": {"fr": "Code requis: repondez PIN et votre code.", "en": "PIN needed: reply PIN and your code."},
     "pin_wrong": {"fr": "PIN incorrect.", "en": "Wrong PIN."},
+    "pin_dropped": {
+        "fr": "PIN incorrect 3 fois: action annulée, rien n'est publié.",
+        "en": "Wrong PIN 3 times: the action was dropped, nothing was posted.",
+    },
+    "pin_locked": {
+        "fr": "Trop de PIN incorrects: PIN bloqué pour 24 h, rien n'est publié.",
+        "en": "Too many wrong PINs: PIN locked for 24 h, nothing was posted.",
+    },
+    "pin_locked_owner": {
+        "fr": "Ardoise: 5 PIN incorrects en 24 h pour {name}. Son PIN est bloqué 24 h.",
+        "en": "Ardoise: 5 wrong PINs in 24 h for {name}. Their PIN is locked for 24 h.",
+    },
     "pin_none": {"fr": "Aucune action en attente d'un PIN.", "en": "No action is waiting for a PIN."},
     "language": {
         "fr": "Langue: francais. LANGUAGE EN for English.",

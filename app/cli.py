@@ -185,6 +185,10 @@ def serve(
         log_config=None,  # our logging (app/logging.py): one format, JSON in JSON mode
         access_log=False,  # our own request line (app/middleware.py) has the request id and the route template
         timeout_graceful_shutdown=10,
+        # Against slow clients (issue #11): idle keep-alive connections close after 5 s, request heads over
+        # 16 KiB are refused by h11; a body that stalls is cut by app.middleware (BODY_CHUNK_TIMEOUT).
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     sms_max_chars: int = 1600
     sms_max_media: int = 10
     confirm_minutes: int = 30
+    docs_in_production: bool = False  # /docs, /redoc and /openapi.json are off with env=prod unless true
     pin_unseen_days: int = 30
 
     # Email

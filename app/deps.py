@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.errors import NotFound, Unauthorized, Unprocessable
 from app.kit.crypto import hash_api_key
+from app.kit.textclean import ascii_digits
+from app.kit.time import utcnow
 from app.models import ApiKey, Business
 from app.runtime import Runtime
+from app.schemas_base import DB_INT_MAX
 
-# Ids are 64-bit integers: anything else in a path is a 422, never an overflow deep in the driver.
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# Every integer a route takes is within what the database stores (app.schemas_base.DbInt): anything else is
+# a 422 here, never an overflow deep in the driver. tests/attack/test_edges.py fails on a route without it.
+Id = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+IdQuery = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -68,8 +75,28 @@ async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
         ).scalar_one_or_none()
     if key is None or key.revoked_at is not None or key.id is None:
         raise Unauthorized("unknown or revoked API key")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= KEY_USE_PRECISION:
+        # At most one write per key and minute (the read above tells when): a busy key costs no write per call.
+        # In a task of its own: the request may already hold SQLite's one write session (a POST), and waiting
+        # for a second one here would wait for ever.
+        task = asyncio.create_task(_touch_key(rt, key.id, now))
+        _TOUCHING.add(task)
+        task.add_done_callback(_TOUCHING.discard)
     return Principal(key_id=key.id, business_id=key.business_id)
 
+
+_TOUCHING: set[asyncio.Task[None]] = set()
+
+
+async def _touch_key(rt: Runtime, key_id: int, now: datetime) -> None:
+    stale = or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - KEY_USE_PRECISION)
+    async with rt.db.write() as session:
+        await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id, stale).values(last_used_at=now))
+
+
+KEY_USE_PRECISION = timedelta(minutes=1)
+"""``apikey.last_used_at`` is at most this old while a key is in use."""
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
@@ -121,9 +148,13 @@ def get_page(
     before: int | None = None
     if cursor:
         try:
-            before = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         except (ValueError, UnicodeDecodeError):
-            raise Unprocessable("cursor is not one this API gave") from None
+            raw = ""
+        # ``ascii_digits`` and the range: a cursor is an id this API gave, never ``²``, ``{}`` or 10**40.
+        if not ascii_digits(raw) or not 1 <= int(raw) <= DB_INT_MAX:
+            raise Unprocessable("cursor is not one this API gave")
+        before = int(raw)
     return Page(limit=limit, before_id=before)
 
 

@@ -135,7 +135,11 @@ def create_app(
             if runtime is None:
                 await rt.close()
 
+    docs = settings.env != "prod" or settings.docs_in_production  # the API map is not public in production
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="Ardoise admin API",
         version="0.1.0",
         description="Manage businesses, members, linked accounts and posts. Authenticate with "

@@ -1,5 +1,6 @@
 """One pure-ASGI middleware for every request: request id, write priority, body limit, one log line and the
-HTTP metrics (by route template).
+HTTP metrics (by route template), and a 422 for a path or query string carrying a control character (``%00``...),
+which no route takes.
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it costs less per request and an error raised while the body is
 read reaches FastAPI as itself (``BaseHTTPMiddleware`` wraps ``receive`` in a task group).
@@ -7,9 +8,11 @@ read reaches FastAPI as itself (``BaseHTTPMiddleware`` wraps ``receive`` in a ta
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -29,6 +32,26 @@ def route_template(scope: Scope) -> str | None:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else None
+
+
+BODY_CHUNK_TIMEOUT = 30.0
+"""Seconds a client may take to send the next piece of its body: a slow-body client is answered 408."""
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def odd_url(scope: Scope) -> bool:
+    """A path or query string with a control character (decoded, ``+`` as a space) or bytes not UTF-8."""
+    query: bytes = scope.get("query_string", b"")
+    raw = [scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape"), query.replace(b"+", b" ")]
+    for part in raw:
+        decoded = unquote_to_bytes(part)
+        if _CONTROL_BYTES.search(decoded):
+            return True
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    return False
 
 
 class RequestContext:
@@ -61,6 +84,10 @@ class RequestContext:
             await send(message)
 
         try:
+            if odd_url(scope):
+                response = errors.problem(422, "Invalid input", "the URL holds a control character", "invalid")
+                await response(scope, receive, send_with_id)
+                return
             try:
                 length = int(headers.get(b"content-length", b"0") or 0)
             except ValueError:
@@ -71,9 +98,17 @@ class RequestContext:
                 return
             received = 0
 
+            body_done = False
+
             async def limited() -> Message:
-                nonlocal received
-                message = await receive()
+                nonlocal received, body_done
+                if body_done:  # after the body, receive() waits for the disconnect: no timeout there
+                    return await receive()
+                try:
+                    message = await asyncio.wait_for(receive(), BODY_CHUNK_TIMEOUT)
+                except TimeoutError:
+                    raise HTTPException(408, "Request timeout: the body came too slowly") from None
+                body_done = message["type"] != "http.request" or not message.get("more_body", False)
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:  # a chunked body has no Content-Length to check first

@@ -88,6 +88,10 @@ def worst_values(lang: str) -> dict[str, str]:
         "date": "31/12" if lang == "fr" else "12/31",
         "status": longest(t(k, lang) for k in ("st_ok", "st_pending", "st_failed", "st_skipped", "st_deleted")),
         "invalid_reason": longest(bad_reasons),
+        # app/commands/service.py quote(): 40 characters at most, GSM-7
+        "quote": "Jarret d'agneau, risotto aux chanter...",
+        "minutes": "999",
+        "name": "Marie-Christine Beauchemin-Lefebvre"[:40],
     }
 
 

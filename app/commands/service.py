@@ -20,6 +20,7 @@ from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
 from app.commands import parser as p
+from app.kit.sms_text import to_gsm7
 from app.kit.time import utcnow
 from app.members.service import check_pin
 from app.messages import service as sms_service
@@ -119,6 +120,12 @@ class Ctx:
     @property
     def lang(self) -> str:
         return self.member.language
+
+    @property
+    def trust(self) -> str:
+        """The trust level of this command's channel, recorded on the questions it asks (``PendingAction``):
+        a question is joined, confirmed or unlocked only from the same level (``TRUST_ANSWERS``)."""
+        return self.source
 
     async def reply_text(self, text: str, *, kind: str = "reply") -> None:
         """Send ``text`` (already composed, e.g. a digest) as this command's one answer."""
@@ -246,10 +253,27 @@ async def _ambiguous(rt: Runtime, s: AsyncSession, inbound: InboundMessage, rout
     return "asked which business"
 
 
-async def _pending(s: AsyncSession, member_ids: Sequence[int], needs: str) -> PendingAction | None:
+TRUST_ANSWERS: dict[str, frozenset[str]] = {
+    "sms": frozenset({"sms"}),
+    "email": frozenset({"email", "email-unverified"}),  # a signed reply proves the address it was sent to
+    "email-unverified": frozenset(),  # an unverified mail never joins, confirms or unlocks anything
+}
+"""Which questions a command of each trust level may answer: text from an unauthenticated mail never joins or
+confirms an SMS action, and an SMS ``OUI`` never runs text that came by an unverified mail."""
+
+
+def trust_of(action: PendingAction) -> str:
+    return str(action.payload.get("trust", "sms"))
+
+
+async def _pending(
+    s: AsyncSession, member_ids: Sequence[int], needs: str, trust: str | None = None
+) -> PendingAction | None:
+    """The newest open question of ``needs`` for these members; with ``trust``, only one that level answers.
+    An expired question is never returned (``ARDOISE_CONFIRM_MINUTES``, 30 by default)."""
     if not member_ids:
         return None
-    return (
+    rows = (
         await s.execute(
             select(PendingAction)
             .where(
@@ -258,9 +282,26 @@ async def _pending(s: AsyncSession, member_ids: Sequence[int], needs: str) -> Pe
                 col(PendingAction.expires_at) > utcnow(),
             )
             .order_by(col(PendingAction.id).desc())
-            .limit(1)
+            .limit(10)
         )
-    ).scalar_one_or_none()
+    ).scalars()
+    allowed = TRUST_ANSWERS.get(trust or "", frozenset()) if trust is not None else None
+    return next((a for a in rows if allowed is None or trust_of(a) in allowed), None)
+
+
+QUOTE_CHARS = 40
+
+
+def quote(text: str) -> str:
+    """The start of ``text`` for a confirmation SMS: GSM-7, one line, at most ``QUOTE_CHARS`` characters cut at
+    a word (``Pizza ce soir...``), so the owner sees what OUI will publish and the SMS stays one segment."""
+    flat = " ".join(to_gsm7(text).split())
+    if len(flat) <= QUOTE_CHARS:
+        return flat
+    cut = flat[: QUOTE_CHARS - 3]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:!?-") + "..."
 
 
 def note_seen(rt: Runtime, member: Member) -> bool:
@@ -407,7 +448,7 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
             await ctx.reply("media_failed")
             return "refused: media"
         assert m.id is not None
-        earlier = await _pending(ctx.s, [m.id], "confirm")
+        earlier = await _pending(ctx.s, [m.id], "confirm", ctx.trust)
         joined = ""
         if earlier is not None and earlier.payload.get("action") == "publish":
             # A second text while the first waits for OUI (a phone that split a long message, or an
@@ -416,15 +457,19 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
             text = "\n".join(x for x in (before, text) if x)
             ctx.media = [*(dict(x) for x in earlier.payload.get("media", [])), *ctx.media]
             joined = " (joined to the text waiting for OUI)"
-        await _ask(ctx, "confirm", {"action": "publish", "text": text, "media": ctx.media})
-        await ctx.reply("confirm_publish" if text else "confirm_photo")
+        await ask(ctx, "confirm", {"action": "publish", "text": text, "media": ctx.media})
+        minutes = ctx.rt.settings.confirm_minutes
+        if text:
+            await ctx.reply("confirm_publish", quote=quote(text), minutes=minutes)
+        else:
+            await ctx.reply("confirm_photo", minutes=minutes)
         return "asked to confirm a publish" + joined
     if isinstance(cmd, p.Suggest):
         words = ctx.inbound.body.strip().split(None, 1)
         fr, en = CANONICAL.get(type(cmd.command), ("AIDE", "HELP"))
         keyword = fr if ctx.lang == "fr" else en
         corrected = keyword + (" " + words[1] if len(words) > 1 else "")
-        await _ask(ctx, "confirm", {"action": "command", "text": corrected, "media": ctx.media})
+        await ask(ctx, "confirm", {"action": "command", "text": corrected, "media": ctx.media})
         await ctx.reply("confirm_suggest", keyword=keyword)
         return f"suggested {keyword}"
     if isinstance(cmd, p.Confirm):
@@ -492,7 +537,7 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
             return f"like #{m.number}"
         if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
             # A reply is public like a post: a phone unseen for a month gives the PIN first.
-            await _ask(ctx, "pin", {"action": "command", "text": f"R {cmd.number} {cmd.text.strip()}"})
+            await ask(ctx, "pin", {"action": "command", "text": f"R {cmd.number} {cmd.text.strip()}"})
             await ctx.reply("pin_needed")
             return f"reply #{m.number}: waiting for PIN"
         text = cmd.text.strip()
@@ -543,12 +588,21 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
 AUTHOR_PREFIXED = {"mastodon", "x"}
 
 
-async def _ask(ctx: Ctx, needs: str, payload: dict[str, Any]) -> None:
+async def ask(ctx: Ctx, needs: str, payload: dict[str, Any], *, trust: str | None = None) -> None:
+    """Open a question (replacing the member's earlier one of the same kind and trust level)."""
     assert ctx.member.id is not None
-    await ctx.s.execute(
-        delete(PendingAction).where(col(PendingAction.member_id) == ctx.member.id, col(PendingAction.needs) == needs)
-    )
-    payload = {**payload, "inbound_id": ctx.inbound.id}
+    trust = trust or ctx.trust
+    olds = (
+        await ctx.s.execute(
+            select(PendingAction).where(
+                col(PendingAction.member_id) == ctx.member.id, col(PendingAction.needs) == needs
+            )
+        )
+    ).scalars()
+    for old in olds:
+        if trust_of(old) == trust:
+            await ctx.s.delete(old)
+    payload = {**payload, "inbound_id": ctx.inbound.id, "trust": trust}
     ctx.s.add(
         PendingAction(
             member_id=ctx.member.id,
@@ -569,7 +623,7 @@ async def publish(ctx: Ctx, text: str) -> str:
         await ctx.reply("empty_post")
         return "empty"
     if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
-        await _ask(ctx, "pin", {"action": "publish", "text": text, "media": ctx.media})
+        await ask(ctx, "pin", {"action": "publish", "text": text, "media": ctx.media})
         await ctx.reply("pin_needed")
         return "publish: waiting for PIN"
     post, _ = await post_service.create(
@@ -599,10 +653,10 @@ async def _run_pending(ctx: Ctx, action: PendingAction) -> str:
 
 async def confirm(ctx: Ctx, yes: bool) -> str:
     assert ctx.member.id is not None
-    action = await _pending(ctx.s, [ctx.member.id], "confirm")
+    action = await _pending(ctx.s, [ctx.member.id], "confirm", ctx.trust)
     if action is None and not yes:
         # NON while Ardoise waits for a PIN: the owner does not want that action any more.
-        action = await _pending(ctx.s, [ctx.member.id], "pin")
+        action = await _pending(ctx.s, [ctx.member.id], "pin", ctx.trust)
     if action is None:
         await ctx.reply("nothing_to_confirm")
         return "confirm: nothing pending"
@@ -613,19 +667,84 @@ async def confirm(ctx: Ctx, yes: bool) -> str:
     return await _run_pending(ctx, action)
 
 
+PIN_TRIES_PER_ACTION = 3
+PIN_FAILURES_PER_DAY = 5
+
+
+async def pin_failures(s: AsyncSession, member_id: int) -> int:
+    """Wrong PINs this member gave in the last 24 hours, by any channel: counted from the stored inbound
+    messages (their note), so sending the command again does not reset the count."""
+    n = (
+        await s.execute(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                col(InboundMessage.member_id) == member_id,
+                col(InboundMessage.created_at) >= utcnow() - timedelta(hours=24),
+                col(InboundMessage.note).startswith("pin: wrong"),
+            )
+        )
+    ).scalar_one()
+    return int(n)
+
+
+async def _pin_locked_alert(ctx: Ctx) -> None:
+    """One SMS to each other owner of the business, and the operator's webhook, when a member's PIN locks."""
+    owners = (
+        await ctx.s.execute(
+            select(Member).where(
+                col(Member.business_id) == ctx.biz.id, col(Member.role) == "owner", col(Member.id) != ctx.member.id
+            )
+        )
+    ).scalars()
+    for owner in owners:
+        if owner.phone:
+            await sms_service.queue_sms(
+                ctx.s,
+                ctx.rt.settings,
+                to=owner.phone,
+                text=t("pin_locked_owner", owner.language, name=quote(ctx.member.name)),
+                kind="pin_locked",
+                business_id=ctx.biz.id,
+                member=owner,
+                dedup_key=f"pin-locked:{ctx.member.id}:{owner.id}:{ctx.inbound.id}",
+            )
+    await queue.enqueue(
+        ctx.s,
+        "ops.notify_operator",
+        {"event": "pin.locked", "business": ctx.biz.slug, "member_id": ctx.member.id, "channel": ctx.source},
+        business_id=ctx.biz.id,
+        lane="operator-webhook",
+    )
+
+
 async def pin(ctx: Ctx, code: str) -> str:
+    """Unlock the waiting action. Three wrong codes drop that action; five wrong codes in 24 hours (any
+    action, any channel) lock the member's PIN until they age out, with one alert to the owners and the
+    operator. While locked, no code is even checked."""
     assert ctx.member.id is not None
-    action = await _pending(ctx.s, [ctx.member.id], "pin")
+    action = await _pending(ctx.s, [ctx.member.id], "pin", ctx.trust)
     if action is None:
         await ctx.reply("pin_none")
         return "pin: nothing pending"
+    failures = await pin_failures(ctx.s, ctx.member.id)
+    if failures >= PIN_FAILURES_PER_DAY:
+        await ctx.s.delete(action)
+        await ctx.reply("pin_locked")
+        return "pin: locked"
     if not check_pin(ctx.member.pin_hash, code):
         tries = int(str(action.payload.get("tries", 0))) + 1
-        if tries >= 3:
-            await ctx.s.delete(action)  # three wrong codes: the action is dropped
-        else:
-            action.payload = {**action.payload, "tries": tries}
-            ctx.s.add(action)
+        if failures + 1 >= PIN_FAILURES_PER_DAY:
+            await ctx.s.delete(action)
+            await ctx.reply("pin_locked")
+            await _pin_locked_alert(ctx)
+            return "pin: wrong, now locked for 24 h"
+        if tries >= PIN_TRIES_PER_ACTION:
+            await ctx.s.delete(action)  # three wrong codes: the action is dropped, and the owner is told
+            await ctx.reply("pin_dropped")
+            return "pin: wrong, action dropped"
+        action.payload = {**action.payload, "tries": tries}
+        ctx.s.add(action)
         await ctx.reply("pin_wrong")
         return "pin: wrong"
     ctx.pin_ok = True
@@ -638,7 +757,9 @@ async def _waiting_question(ctx: Ctx) -> PendingAction | None:
     """The newest question still open for this member (publish this text?, did you mean…?, PIN for a publish),
     unless it is itself a waiting ANNULER."""
     assert ctx.member.id is not None
-    found = [a for needs in ("confirm", "pin") if (a := await _pending(ctx.s, [ctx.member.id], needs)) is not None]
+    found = [
+        a for needs in ("confirm", "pin") if (a := await _pending(ctx.s, [ctx.member.id], needs, ctx.trust)) is not None
+    ]
     found = [
         a
         for a in found
@@ -654,7 +775,7 @@ async def undo(ctx: Ctx, number: int | None) -> str:
         await ctx.reply("cancelled")
         return "undo: cancelled the open question"
     if ctx.member.pin_hash and not ctx.pin_ok:
-        await _ask(ctx, "pin", {"action": "command", "text": f"ANNULER {number}" if number else "ANNULER"})
+        await ask(ctx, "pin", {"action": "command", "text": f"ANNULER {number}" if number else "ANNULER"})
         await ctx.reply("pin_needed")
         return "undo: waiting for PIN"
     q = select(Post).where(col(Post.business_id) == ctx.biz.id)

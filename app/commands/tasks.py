@@ -62,7 +62,17 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
         inbound = await s.get(InboundMessage, inbound_id)
         if inbound is None or inbound.status != InboundStatus.received.value:
             return  # processed meanwhile by another worker
-        note = await command_service.handle(rt, s, inbound, media, failed)
+        secret = rt.vault.decrypt(str(job.payload.get("secret_body", "")))
+        if secret.get("body"):
+            # A PIN answer: the row holds "PIN ****"; the code is read here and never written back.
+            s.expunge(inbound)
+            masked = inbound.body
+            inbound.body = secret["body"]
+            note = await command_service.handle(rt, s, inbound, media, failed)
+            inbound.body = masked
+            inbound = await s.merge(inbound)
+        else:
+            note = await command_service.handle(rt, s, inbound, media, failed)
         inbound.note = note[:500]
         s.add(inbound)
     log.info("sms.handled", inbound_id=inbound_id, note=note)

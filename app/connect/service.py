@@ -38,12 +38,14 @@ from sqlmodel import col
 
 from app.accounts import service as account_service
 from app.audit import service as audit
+from app.kit.textclean import ascii_digits
 from app.kit.time import utcnow
 from app.models import AccountStatus, Business, NetworkAccount
 from app.models.oauth import OAuthState
 from app.networks.facebook import GRAPH_URL, GRAPH_VERSION
 from app.networks.oauth import token_fields
 from app.runtime import Runtime
+from app.schemas_base import DB_INT_MAX
 
 STATE_TTL = timedelta(minutes=15)
 DEFAULT_LINK_HOURS = 72
@@ -193,7 +195,7 @@ def check_link(rt: Runtime, *, business: Business, network: str, token: str) -> 
     """Refuse a start link that was not made for this business and network, or that expired."""
     assert business.id is not None
     expires_raw, _, signature = token.partition(".")
-    if not expires_raw.isdigit() or not signature:
+    if not ascii_digits(expires_raw) or len(expires_raw) > 12 or not signature:
         raise ConnectError("this link is not valid / ce lien n'est pas valide", status=403)
     if not rt.vault.verify(_link_message(business.id, network, int(expires_raw)), signature):
         raise ConnectError("this link is not valid / ce lien n'est pas valide", status=403)
@@ -204,7 +206,12 @@ def check_link(rt: Runtime, *, business: Business, network: str, token: str) -> 
 async def find_business(session: AsyncSession, ref: str) -> Business | None:
     """A business by slug, or by id when ``ref`` is a number."""
     q = select(Business).where(col(Business.deleted_at).is_(None))
-    q = q.where(col(Business.id) == int(ref)) if ref.isdigit() else q.where(col(Business.slug) == ref)
+    if ascii_digits(ref):
+        if not 1 <= int(ref) <= DB_INT_MAX:
+            return None
+        q = q.where(col(Business.id) == int(ref))
+    else:
+        q = q.where(col(Business.slug) == ref)
     return (await session.execute(q)).scalar_one_or_none()
 
 

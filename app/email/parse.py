@@ -130,6 +130,17 @@ def _subparts(part: Message) -> list[Message]:
     return [x for x in payload if isinstance(x, Message)] if isinstance(payload, list) else []
 
 
+def _depth(msg: Message) -> int:
+    """How deep multiparts nest, without recursion."""
+    deepest, stack = 0, [(msg, 1)]
+    while stack:
+        part, level = stack.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_MIME_DEPTH:
+            stack.extend((p, level + 1) for p in _subparts(part))
+    return deepest
+
+
 def _walk(
     part: Message, texts: list[str], htmls: list[str], attachments: list[Attachment], state: dict[str, bool]
 ) -> None:
@@ -186,9 +197,31 @@ def _add_attachment(part: Message, attachments: list[Attachment]) -> None:
     )
 
 
+MAX_MIME_DEPTH = 30
+"""Multipart levels a mail may nest (real mail: under 6). Deeper is refused before the standard library's
+recursive parser runs: 3,000 levels raised RecursionError and left the message stuck in ``received``."""
+
+
+class MimeTooDeep(ValueError):
+    """The mail nests multiparts deeper than ``MAX_MIME_DEPTH``: it is ignored, with this as its reason."""
+
+
+def mime_depth_ok(raw: bytes) -> bool:
+    """A cheap upper bound on the nesting, without parsing: each level needs its own ``boundary=`` parameter."""
+    return raw.lower().count(b"boundary=") <= MAX_MIME_DEPTH * 4
+
+
 def parse_email(raw: bytes, *, mail_domain: str = "", envelope_recipients: tuple[str, ...] = ()) -> ParsedEmail:
-    """Parse one raw message. ``mail_domain`` finds our own recipients (``<slug>@`` and ``reply+<token>@``)."""
-    msg = message_from_bytes(raw, policy=policy.compat32)
+    """Parse one raw message. ``mail_domain`` finds our own recipients (``<slug>@`` and ``reply+<token>@``).
+    Raises :class:`MimeTooDeep` for a mail nested past ``MAX_MIME_DEPTH``."""
+    if not mime_depth_ok(raw):
+        raise MimeTooDeep(f"more than {MAX_MIME_DEPTH * 4} multipart boundaries")
+    try:
+        msg = message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError:
+        raise MimeTooDeep("nested too deep to parse") from None
+    if _depth(msg) > MAX_MIME_DEPTH:
+        raise MimeTooDeep(f"multiparts nested over {MAX_MIME_DEPTH} levels")
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -235,15 +235,11 @@ async def queue_email(
     local = biz.slug if biz is not None else "ardoise"
     from_addr = formataddr((biz.name if biz is not None else "Ardoise", f"{local}@{domain}"))
     language = lang or (member.language if member is not None else (biz.language if biz is not None else "fr"))
-    reply_to = ""
+    # The signed Reply-To is made when the mail is sent, from these: a token is a credential and is never
+    # stored (job payloads are rows like any other).
+    reply: dict[str, Any] = {}
     if member is not None and member.id is not None:
-        reply_to = reply_address(
-            settings.secret_keys(),
-            domain,
-            member_id=member.id,
-            purpose=purpose,
-            now=utcnow(),
-        )
+        reply = {"reply_member_id": member.id, "reply_purpose": purpose, "reply_issued": utcnow().isoformat()}
     mid = new_message_id(domain)
     body = compose_body(text, language)
     msg = OutboundMessage(
@@ -269,7 +265,7 @@ async def queue_email(
             "message_id": msg.id,
             "subject": subject[:250],
             "from": from_addr,
-            "reply_to": reply_to,
+            **reply,
             "in_reply_to": in_reply_to_message_id,
             "references": list(references)[-10:],
             "auto_submitted": auto_submitted,
@@ -292,7 +288,23 @@ def address_of(formatted: str) -> str:
         return formatted
 
 
-def outgoing_from_job(row: OutboundMessage, payload: dict[str, Any], mail_domain: str) -> OutgoingEmail:
+def _reply_to(payload: dict[str, Any], mail_domain: str, secrets: Sequence[str]) -> str:
+    if payload.get("reply_to"):  # a job queued before tokens left the payload
+        return str(payload["reply_to"])
+    if not payload.get("reply_member_id") or not secrets:
+        return ""
+    return reply_address(
+        secrets,
+        mail_domain.lower(),
+        member_id=int(payload["reply_member_id"]),
+        purpose=str(payload.get("reply_purpose") or "reply"),
+        now=datetime.fromisoformat(str(payload["reply_issued"])),
+    )
+
+
+def outgoing_from_job(
+    row: OutboundMessage, payload: dict[str, Any], mail_domain: str, secrets: Sequence[str] = ()
+) -> OutgoingEmail:
     return OutgoingEmail(
         message_id=str(payload.get("mid") or row.provider_id or new_message_id(mail_domain)),
         from_addr=str(payload.get("from") or f"ardoise@{mail_domain}"),
@@ -300,7 +312,7 @@ def outgoing_from_job(row: OutboundMessage, payload: dict[str, Any], mail_domain
         subject=str(payload.get("subject") or "Ardoise"),
         text=row.body,
         envelope_from=f"bounces@{mail_domain}",
-        reply_to=str(payload.get("reply_to") or ""),
+        reply_to=_reply_to(payload, mail_domain, secrets),
         in_reply_to=str(payload.get("in_reply_to") or ""),
         references=tuple(str(r) for r in payload.get("references") or ()),
         auto_submitted=str(payload.get("auto_submitted") or AUTO_REPLIED),

@@ -3,11 +3,13 @@
 Order of checks, each one final:
 
 1. Auto-replies, bounces, list mail and our own mail are dropped silently (marked ``ignored`` with why).
-2. The sender: a reply to a signed ``reply+<token>@`` address (valid, unexpired) is that member; otherwise
+2. The sender: a reply to a signed ``reply+<token>@`` address (valid, unexpired, from the member's own
+   address) is that member; otherwise
    the From address must be a member's email at the business addressed (``<slug>@<mail_domain>``).
    Strangers get no answer at all (no backscatter).
 3. Trust: the token, or an aligned DKIM/SPF pass. An untrusted mail from a member's address never acts: the
-   member is sent a signed confirmation mail and the action waits (``PendingAction``) for their ``OUI``.
+   member is sent a signed confirmation mail and the action waits (``PendingAction``, trust level
+   ``email-unverified``) for their ``OUI`` by a signed email reply; an SMS never joins or confirms it.
 4. The text: :func:`app.email.reply.extract`; quoted-only mail and unsure extractions are confirmed first.
    The command is read from the subject of a fresh mail or from the first lines of the new text.
 5. Photos: JPEG/PNG/HEIC re-encoded to JPEG ≤ 2048 px; anything else refuses the whole mail with a clear
@@ -24,21 +26,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.audit import service as audit
 from app.catalogue import t
 from app.commands import parser as p
-from app.commands.service import Ctx, dispatch, note_seen
+from app.commands.service import Ctx, ask, dispatch, note_seen
 from app.email import reply as reply_mod
 from app.email import security
 from app.email.parse import Attachment, ParsedEmail
 from app.email.sender import AUTO_REPLIED, queue_email, reply_subject
 from app.kit import media as media_store
+from app.kit.textclean import strip_control
 from app.kit.time import utcnow
-from app.models import Business, InboundMessage, InboundStatus, Member, PendingAction
+from app.models import Business, InboundMessage, InboundStatus, Member
 from app.runtime import Runtime
 
 log = structlog.get_logger("ardoise.email")
@@ -122,7 +125,10 @@ async def identify(rt: Runtime, s: AsyncSession, mail: ParsedEmail) -> Who:
         if tok is not None:
             token_member = await s.get(Member, tok.member_id)
             purpose = tok.purpose
-            if token_member is not None and not tok.expired(utcnow()):
+            # The token works only from the member's own address: a leaked or forwarded reply address used
+            # from elsewhere falls back to the sender checks below (a stranger is then ignored).
+            own = token_member is not None and (token_member.email or "").lower() == mail.from_addr.lower()
+            if token_member is not None and own and not tok.expired(utcnow()):
                 biz = await s.get(Business, token_member.business_id)
                 if biz is not None and biz.deleted_at is None:
                     return Who(biz, token_member, True, tok.purpose)
@@ -234,22 +240,10 @@ def _preview(text: str, photos: int, lang: str) -> str:
     return (quoted + extra).strip("\n")
 
 
-async def _ask(ctx: Ctx, payload: dict[str, Any]) -> None:
-    assert ctx.member.id is not None
-    await ctx.s.execute(
-        delete(PendingAction).where(
-            col(PendingAction.member_id) == ctx.member.id, col(PendingAction.needs) == "confirm"
-        )
-    )
-    ctx.s.add(
-        PendingAction(
-            member_id=ctx.member.id,
-            kind=str(payload.get("action", "")),
-            needs="confirm",
-            payload={**payload, "inbound_id": ctx.inbound.id},
-            expires_at=utcnow() + timedelta(minutes=ctx.rt.settings.confirm_minutes),
-        )
-    )
+async def _ask(ctx: Ctx, payload: dict[str, Any], *, trusted: bool) -> None:
+    """The commands' question, recorded at this mail's trust level: an unverified mail's text waits for a
+    signed email reply and is never joined or confirmed by SMS (``app.commands.service.TRUST_ANSWERS``)."""
+    await ask(ctx, "confirm", payload, trust="email" if trusted else "email-unverified")
 
 
 def _pending_payload(parsed: p.ParseResult, text: str, media: list[dict[str, str]]) -> dict[str, Any]:
@@ -296,7 +290,7 @@ async def handle_member_mail(
     inbound.status = InboundStatus.processed.value
     extracted = reply_mod.extract(mail.text)
     body = extracted.text
-    text = command_text(mail, body, by_token=by_token)
+    text = strip_control(command_text(mail, body, by_token=by_token))  # stored in pending actions and posts
     # The command logic reads ``ctx.inbound.body``: hand it a detached copy holding the command text, so the
     # stored row keeps the raw mail.
     shadow = InboundMessage(
@@ -321,9 +315,9 @@ async def handle_member_mail(
     parsed = p.parse(text)
     if not trusted:
         # Never act on an unverified sender: ask the member, at their registered address, with a signed
-        # reply address; their OUI (by email or SMS) runs the action.
+        # reply address; their OUI by a reply to that mail runs the action (never an SMS OUI: finding #11.4).
         if not isinstance(parsed, p.Confirm | p.Pin):
-            await _ask(ctx, _pending_payload(parsed, text, ctx.media))
+            await _ask(ctx, _pending_payload(parsed, text, ctx.media), trusted=False)
         preview = _preview(text, len(ctx.media), member.language)
         ctx.replied = True
         await answer(
@@ -346,7 +340,7 @@ async def handle_member_mail(
         await ctx.reply("email_quoted_only")
         return "no new text"
     if not extracted.confident:
-        await _ask(ctx, _pending_payload(parsed, text, ctx.media))
+        await _ask(ctx, _pending_payload(parsed, text, ctx.media), trusted=True)
         ctx.replied = True
         await answer(ctx, t("email_confirm_unsure", ctx.lang) + "\n\n" + _preview(text, len(ctx.media), ctx.lang))
         return "unsure extraction: asked to confirm"

@@ -15,7 +15,7 @@ from sqlmodel import col
 from app.catalogue import t
 from app.email import security
 from app.email import service as email_service
-from app.email.parse import ParsedEmail, parse_email
+from app.email.parse import MimeTooDeep, ParsedEmail, parse_email
 from app.email.sender import AUTO_GENERATED, EmailSender, outgoing_from_job, queue_email, sender_from_settings
 from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
@@ -65,7 +65,12 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
         rcpts = tuple(x.strip() for x in inbound.to.split(",") if x.strip())
     settings = rt.settings
     domain = settings.mail_domain.lower()
-    mail = parse_email(raw, mail_domain=domain, envelope_recipients=rcpts)
+    try:
+        mail = parse_email(raw, mail_domain=domain, envelope_recipients=rcpts)
+    except MimeTooDeep as exc:
+        await _finish(rt, inbound_id, InboundStatus.ignored, f"not answered: MIME {exc}")
+        log.info("email.ignored", inbound_id=inbound_id, reason="mime too deep")
+        return
     reason = security.auto_reason(mail, envelope_from=envelope_from, mail_domain=domain)
     if reason is not None:
         await _finish(rt, inbound_id, InboundStatus.ignored, f"not answered: {reason}")
@@ -114,7 +119,7 @@ async def send_email(rt: Runtime, job: JobInfo) -> None:
         row = await s.get(OutboundMessage, message_id)
         if row is None or row.channel != Channel.email.value or row.status != OutboundStatus.queued.value:
             return
-        out = outgoing_from_job(row, job.payload, rt.settings.mail_domain)
+        out = outgoing_from_job(row, job.payload, rt.settings.mail_domain, rt.settings.secret_keys())
     sender = email_sender(rt)
     try:
         provider_id = await sender.send(out)
@@ -166,7 +171,7 @@ async def _source_mail(s: AsyncSession, inbound_id: int | None) -> tuple[str, tu
         return "", (), ""
     try:
         mail = parse_email(raw_bytes(msg)[:200_000])  # the headers are all we need
-    except Exception:
+    except Exception:  # MimeTooDeep included
         return msg.provider_id, (), ""
     return mail.message_id, mail.references, mail.subject
 

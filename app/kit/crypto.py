@@ -52,9 +52,14 @@ class Vault:
 
     def verify(self, message: str, signature: str) -> bool:
         return any(
-            hmac.compare_digest(hmac.new(k, message.encode(), hashlib.sha256).hexdigest(), signature)
-            for k in self._hmac_keys
+            same_text(signature, hmac.new(k, message.encode(), hashlib.sha256).hexdigest()) for k in self._hmac_keys
         )
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two texts (signatures, tokens) as UTF-8 bytes: ``hmac.compare_digest`` raises
+    TypeError on a ``str`` with a non-ASCII character, which a forged header may well hold."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
 
 
 def new_api_key() -> str:

@@ -29,7 +29,7 @@ class MemberCreate(Input):
     email: str | None = Field(default=None, max_length=254)
     language: Literal["fr", "en"] = "fr"
     role: Literal["owner", "staff"] = "owner"
-    pin: str | None = Field(default=None, pattern=r"^\d{4,8}$", description="asked before risky SMS commands")
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$", description="asked before risky SMS commands")
 
     _p = field_validator("phone")(_phone)
     _e = field_validator("email")(_email)
@@ -44,7 +44,7 @@ class MemberUpdate(Input):
     language: Literal["fr", "en"] | None = None
     role: Literal["owner", "staff"] | None = None
     opted_out: bool | None = None
-    pin: str | None = Field(default=None, pattern=r"^(\d{4,8})?$", description="empty string removes the PIN")
+    pin: str | None = Field(default=None, pattern=r"^([0-9]{4,8})?$", description="empty string removes the PIN")
 
     _p = field_validator("phone")(_phone)
     _e = field_validator("email")(_email)

@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from app.audit import service as audit
 from app.errors import Conflict
+from app.kit.textclean import ascii_digits
 from app.members.schemas import MemberCreate, MemberRead, MemberUpdate
 from app.models import Business, Member
 
@@ -21,7 +22,7 @@ def hash_pin(pin: str) -> str:
 
 
 def check_pin(stored: str | None, pin: str) -> bool:
-    if not stored:
+    if not stored or not ascii_digits(pin):  # ``١٢٣٤`` is not the PIN 1234
         return False
     try:
         _, salt, digest = stored.split("$")

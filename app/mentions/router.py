@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -23,6 +22,7 @@ from app.models import AccountStatus, DigestSettings, Member, MentionRow, Networ
 from app.posts import service as post_service
 from app.posts.router import to_read as post_read
 from app.posts.schemas import PostRead
+from app.schemas_base import UtcDateTime
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}", tags=["mentions"])
 
@@ -54,7 +54,7 @@ async def list_mentions(
     network: Annotated[str | None, Query(max_length=32)] = None,
     kind: Annotated[str | None, Query(max_length=16)] = None,
     answered: Annotated[bool | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[UtcDateTime | None, Query()] = None,
 ) -> MentionList:
     q = select(MentionRow).where(col(MentionRow.business_id) == biz.id)
     if network:
@@ -64,8 +64,7 @@ async def list_mentions(
     if answered is not None:
         q = q.where(col(MentionRow.answered_at).isnot(None) if answered else col(MentionRow.answered_at).is_(None))
     if since is not None:
-        # A time without a zone is read as UTC (the column holds UTC; a naive bind would be refused).
-        q = q.where(col(MentionRow.created_at) >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
+        q = q.where(col(MentionRow.created_at) >= since)  # UtcDateTime: aware, UTC, storable
     if page.before_id is not None:
         q = q.where(col(MentionRow.id) < page.before_id)
     rows = list((await session.execute(q.order_by(col(MentionRow.id).desc()).limit(page.limit))).scalars())

@@ -59,6 +59,7 @@ from sqlmodel import col
 
 from app.deps import RuntimeDep
 from app.errors import AppError, Forbidden
+from app.kit.crypto import same_text
 from app.kit.errors import AuthError, PermanentError
 from app.mentions import service as mention_service
 from app.models import AccountStatus, Business, MentionRow, NetworkAccount
@@ -93,7 +94,7 @@ def setting(rt: Runtime, name: str) -> str:
 
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time comparison; an empty expected value never matches (the endpoint is disabled)."""
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+    return bool(expected) and same_text(given, expected)
 
 
 def meta_signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
@@ -101,7 +102,7 @@ def meta_signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header.removeprefix("sha256=").strip().lower(), expected)
+    return same_text(header.removeprefix("sha256=").strip().lower(), expected)
 
 
 async def limited_body(request: Request) -> bytes:

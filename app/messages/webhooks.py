@@ -1,11 +1,15 @@
 """``/webhooks/twilio/{sms,status}``: verify with Twilio's own validator, store durably, enqueue, answer.
 
 The signature is checked over ``ARDOISE_PUBLIC_URL`` + path + raw query string, never ``request.url``
-(behind a TLS proxy they differ). A forged request gets 403 and nothing is stored.
+(behind a TLS proxy they differ). A forged request gets 403 and nothing is stored. A signed form with a
+MessageSid or status Twilio never sends (over 64 characters, not alphanumeric) is a 422, before the database.
+Control characters are stripped from the body (newline and tab kept), and a PIN answer is stored masked
+(``PIN ****``, also in the stored form): the code itself travels encrypted in the job's payload.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import structlog
@@ -13,10 +17,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import col
 
 from app.channels.twilio import provider as twilio
+from app.commands import parser as command_parser
 from app.db import insert_for
 from app.deps import RuntimeDep
 from app.errors import Forbidden, Unprocessable
 from app.kit.phone import InvalidPhone, normalize_e164
+from app.kit.textclean import strip_control
 from app.messages import service as sms_service
 from app.models import Channel, InboundMessage, InboundStatus, Member, StatusEvent
 from app.runtime import Runtime
@@ -26,6 +32,8 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 log = structlog.get_logger("ardoise.webhooks")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+SID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio's are 34 (SM + 32 hex); the column holds 64 for status events
+STATUS = re.compile(r"[a-z_-]{1,16}")
 
 
 def _e164(raw: str) -> str:
@@ -58,13 +66,30 @@ async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(verified_form)]
 
 
+def mask_pin(body: str) -> str | None:
+    """``PIN ****`` when ``body`` is a PIN answer, even a mistyped one (its keyword kept, the code hidden)."""
+    parsed = command_parser.parse(body)
+    mistyped = isinstance(parsed, command_parser.Invalid) and parsed.reason == "bad_pin"
+    if not isinstance(parsed, command_parser.Pin) and not mistyped:
+        return None
+    keyword = body.strip().split(None, 1)[0]
+    return f"{keyword} ****"
+
+
 async def store_inbound(
     rt: Runtime, *, sid: str, sender: str, to: str, body: str, media: list[dict[str, str]], raw: dict[str, Any]
 ) -> int | None:
     """Insert the inbound SMS once (unique MessageSid) and enqueue its processing in the same transaction.
 
+    A PIN answer is stored masked, in ``body`` and in ``raw``; the job's payload carries it encrypted.
     Returns the new row's id, or None when this MessageSid was already stored (a retry or the fallback URL).
     """
+    payload: dict[str, Any] = {}
+    masked = mask_pin(body)
+    if masked is not None:
+        payload["secret_body"] = rt.vault.encrypt({"body": body})
+        body = masked
+        raw = {k: (masked if k == "Body" else v) for k, v in raw.items()}
     async with rt.db.write() as s:
         ins = insert_for(s, InboundMessage)
         from app.kit.time import utcnow
@@ -87,7 +112,11 @@ async def store_inbound(
         new_id = (await s.execute(returning)).scalar_one_or_none()
         if new_id is not None:
             await queue.enqueue(
-                s, "commands.handle_inbound", {"inbound_id": new_id}, dedup_key=f"in:sms:{sid}", max_attempts=6
+                s,
+                "commands.handle_inbound",
+                {"inbound_id": new_id, **payload},
+                dedup_key=f"in:sms:{sid}",
+                max_attempts=6,
             )
     return new_id
 
@@ -98,15 +127,17 @@ async def inbound_sms(form: FormDep, rt: RuntimeDep) -> Response:
         msg = twilio.parse_inbound(form)
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
+    if not SID.fullmatch(msg.provider_id):
+        raise Unprocessable("MessageSid is not a Twilio message SID")
     media = [{"source_url": m.url, "content_type": m.content_type} for m in msg.media]
     new_id = await store_inbound(
         rt,
         sid=msg.provider_id,
         sender=_e164(msg.sender),
         to=_e164(msg.to),
-        body=msg.body.replace("\x00", "")[:10000],  # PostgreSQL text cannot hold NUL
+        body=strip_control(msg.body)[:10000],  # PostgreSQL text cannot hold NUL; no XML feed takes \x0b
         media=media,
-        raw=dict(msg.raw),
+        raw={strip_control(k)[:64]: strip_control(v)[:10000] for k, v in msg.raw.items()},
     )
     log.info("twilio.inbound", sid=msg.provider_id, new=new_id is not None, media=len(media))
     return Response(EMPTY_TWIML, media_type="text/xml")
@@ -117,6 +148,10 @@ async def status_callback(form: FormDep, rt: RuntimeDep) -> Response:
     update = twilio.parse_status(form)
     if update is None:
         raise Unprocessable("MessageSid and MessageStatus are required")
+    if not SID.fullmatch(update.provider_id) or not STATUS.fullmatch(update.status):
+        raise Unprocessable("MessageSid or MessageStatus is not one Twilio sends")
+    if update.error_code is not None and not SID.fullmatch(update.error_code[:32]):
+        update = type(update)(provider_id=update.provider_id, status=update.status, error_code=None)
     async with rt.db.write() as s:
         ins = insert_for(s, StatusEvent)
         from app.kit.time import utcnow

@@ -19,6 +19,7 @@ from app.posts.schemas import (
     PreviewRequest,
     PreviewResponse,
 )
+from app.schemas_base import DB_INT_MAX
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/posts", tags=["posts"])
 
@@ -75,7 +76,8 @@ async def list_posts(
     rt: RuntimeDep,
     page: PageDep,
     number: Annotated[
-        int | None, Query(ge=1, description="only the post the owner knows as #number (ids and numbers differ)")
+        int | None,
+        Query(ge=1, le=DB_INT_MAX, description="only the post the owner knows as #number (ids and numbers differ)"),
     ] = None,
 ) -> PostList:
     """Newest first. ``/posts/{post_id}`` takes the ``id``; the ``number`` is what owners see (``#12``)."""

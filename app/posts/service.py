@@ -13,6 +13,7 @@ from sqlmodel import col
 from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
+from app.kit.textclean import strip_control
 from app.kit.time import utcnow
 from app.models import (
     AccountStatus,
@@ -73,7 +74,7 @@ async def create(
     post = Post(
         business_id=biz.id,
         number=number,
-        text=text,
+        text=strip_control(text),  # whichever way it came: no feed, page or network gets a control character
         media=[dict(m) for m in media],
         source=source,
         author_member_id=author_member_id,

@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from app.accounts.service import link
 from app.catalogue import MESSAGES, t
 from app.commands.parser import CommandName
+from app.commands.service import quote
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
 from app.mentions import service as mention_service
@@ -133,6 +134,11 @@ def chat(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime
     return Chat(client, auth, runner, [biz["id"]])
 
 
+def asks(text: str, lang: str = "fr") -> str:
+    """The confirmation prompt for ``text``: it quotes the start of what OUI publishes."""
+    return t("confirm_publish", lang, quote=quote(text), minutes=30)
+
+
 def one_sms(msgs: list[dict[str, Any]]) -> str:
     assert len(msgs) == 1, [m["body"] for m in msgs]
     m = msgs[0]
@@ -190,8 +196,8 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("POST Soup of the day", RECEIPT_FR, None),
     ("pub: Soupe du jour", RECEIPT_FR, None),
     ("PUB Soupe du jour", RECEIPT_FR, None),
-    ("pub Soupe du jour", "Publier ce texte? Repondez OUI (30 min).", None),  # the word, not the alias
-    ("Soupe du jour: poireaux", "Publier ce texte? Repondez OUI (30 min).", "NON"),
+    ("pub Soupe du jour", 'Publier "pub Soupe du jour"? Répondez OUI (30 min).', None),  # the word, not the alias
+    ("Soupe du jour: poireaux", 'Publier "Soupe du jour: poireaux"? Répondez OUI (30 min).', "NON"),
     ("PUBLIR Menu du jour", "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer.", "NON"),
 ]
 
@@ -214,7 +220,7 @@ EN_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("POST Soup of the day", RECEIPT_EN, None),
     ("post: Soup of the day", RECEIPT_EN, None),
     ("PUBLIER Soupe du jour", RECEIPT_EN, None),
-    ("Soup of the day: leek", "Post this? Reply YES (30 min).", "NO"),
+    ("Soup of the day: leek", 'Post "Soup of the day: leek"? Reply YES (30 min).', "NO"),
     ("PUBLSH Soup of the day", "Did you mean POST? Reply YES to confirm.", "NO"),
 ]
 
@@ -378,7 +384,8 @@ async def test_langue_en_switches_every_later_reply(chat: Chat) -> None:
 async def test_free_text_asks_then_oui_within_30_minutes_publishes(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    assert one_sms(await chat.say("Menu du jour: soupe à l’oignon")) == "Publier ce texte? Repondez OUI (30 min)."
+    expected = 'Publier "Menu du jour: soupe à l\'oignon"? Répondez OUI (30 min).'
+    assert one_sms(await chat.say("Menu du jour: soupe à l’oignon")) == expected
     assert await posts(client, auth, biz["id"]) == []
     clock.advance(minutes=29)
     assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
@@ -389,14 +396,14 @@ async def test_free_text_asks_then_oui_within_30_minutes_publishes(
 async def test_oui_after_31_minutes_has_nothing_to_confirm(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    assert one_sms(await chat.say("Menu du jour: soupe")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Menu du jour: soupe")) == asks("Menu du jour: soupe")
     clock.advance(minutes=31)
     assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
     assert await posts(client, auth, biz["id"]) == []
 
 
 async def test_non_cancels(chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]) -> None:
-    assert one_sms(await chat.say("Menu du jour: soupe")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Menu du jour: soupe")) == asks("Menu du jour: soupe")
     assert one_sms(await chat.say("NON")) == "Annule, rien n'est publie."
     assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
     assert await posts(client, auth, biz["id"]) == []
@@ -405,8 +412,9 @@ async def test_non_cancels(chat: Chat, client: httpx.AsyncClient, auth: dict[str
 async def test_a_second_free_text_joins_the_one_waiting_for_oui(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    assert one_sms(await chat.say("Soupe du jour: soupe aux pois")) == t("confirm_publish", "fr")
-    assert one_sms(await chat.say("Dessert: tarte au sirop d’érable")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Soupe du jour: soupe aux pois")) == asks("Soupe du jour: soupe aux pois")
+    joined = "Soupe du jour: soupe aux pois\nDessert: tarte au sirop d’érable"
+    assert one_sms(await chat.say("Dessert: tarte au sirop d’érable")) == asks(joined)
     assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == [
         "Soupe du jour: soupe aux pois\nDessert: tarte au sirop d’érable"
@@ -418,7 +426,7 @@ async def test_bare_annuler_answers_the_open_question_and_keeps_the_published_po
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
-    assert one_sms(await chat.say("Bonjour, vous êtes ouverts?")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Bonjour, vous êtes ouverts?")) == asks("Bonjour, vous êtes ouverts?")
     # "Publier ce texte?" answered ANNULER means no, not "delete my last post".
     assert one_sms(await chat.say("ANNULER")) == "Annule, rien n'est publie."
     assert [(p["number"], p["status"]) for p in await posts(client, auth, biz["id"])] == [(1, "published")]
@@ -461,7 +469,7 @@ async def test_bare_annuler_after_the_question_lapsed_removes_the_last_post(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
-    assert one_sms(await chat.say("Menu du jour: soupe")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Menu du jour: soupe")) == asks("Menu du jour: soupe")
     clock.advance(minutes=31)
     assert one_sms(await chat.say("ANNULER", future=True)) == "#1 retire: Page retire"
 
@@ -570,7 +578,7 @@ async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_
     clock.advance(days=40)
     assert one_sms(await chat.say("ETAT")) == "Etat: Page OK."
     assert one_sms(await chat.say("PUBLIER Piratage")) == "Code requis: repondez PIN et votre code."
-    assert one_sms(await chat.say("Piratage bis")) == t("confirm_publish", "fr")
+    assert one_sms(await chat.say("Piratage bis")) == asks("Piratage bis")
     assert one_sms(await chat.say("OUI")) == "Code requis: repondez PIN et votre code."
     assert await posts(client, auth, biz["id"]) == []
     assert one_sms(await chat.say("PIN 4821")) == "Publie #1: Page OK"
@@ -732,7 +740,7 @@ async def test_a_photo_with_a_one_word_caption_is_offered_for_publishing(
 ) -> None:
     with serving_a_photo() as base:
         media = {"NumMedia": "1", "MediaUrl0": f"{base}/ME1", "MediaContentType0": "image/png"}
-        assert one_sms(await chat.say("Dessert!", future=True, fields=media)) == t("confirm_publish", "fr")
+        assert one_sms(await chat.say("Dessert!", future=True, fields=media)) == asks("Dessert!")
     assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == "Dessert!"

@@ -11,12 +11,14 @@ from sqlalchemy import select
 from app.email.digest import DigestItem, render_digest
 from app.email.parse import Attachment
 from app.email.reply import MARKER, extract
+from app.email.security import read_token
 from app.email.sender import (
     AUTO_GENERATED,
     OutgoingEmail,
     SmtpRelaySender,
     build_message,
     compose_body,
+    outgoing_from_job,
     queue_email,
 )
 from app.email.service import prepare_media, reencode
@@ -155,7 +157,13 @@ async def test_queue_email_records_and_limits_per_address(ert: Runtime, seeded: 
     assert {r.channel for r in rows} == {"email"}
     assert rows[0].sender == "Bistro chez Michelle <bistro@ardoise.localhost>"
     assert len(jobs) == 10
-    assert str(jobs[0].payload["reply_to"]).startswith("reply+")
+    # the signed reply address is a credential: never in the payload, made when the mail is sent
+    assert "reply_to" not in jobs[0].payload
+    assert "reply+" not in repr([j.payload for j in jobs])
+    out = outgoing_from_job(rows[0], jobs[0].payload, ert.settings.mail_domain, ert.settings.secret_keys())
+    tok = read_token(ert.settings.secret_keys(), out.reply_to.removeprefix("reply+").partition("@")[0])
+    assert tok is not None
+    assert (tok.member_id, tok.purpose) == (seeded.member_id, "reply")
 
 
 def _img(fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:

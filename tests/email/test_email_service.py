@@ -294,7 +294,8 @@ async def test_relay_refusal_marks_the_mail_failed(
         s.add(member)
     tok = make_token(ert.settings.secret_keys(), member_id=seeded.member_id, purpose="reply", now=utcnow())
     to = f"reply+{tok}@{DOMAIN}"
-    await deliver(smtp, compose("ETAT", to=to), to=to)
+    own = "refuse-me@bistro.example"  # a reply token works only from the member's own address
+    await deliver(smtp, compose("ETAT", to=to, sender=own), to=to, mail_from=own)
     await drain(erunner)
     async with ert.db.read() as s:
         [out] = list((await s.execute(select(OutboundMessage))).scalars())
