@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from app import errors, openapi
 from app.accounts.router import router as accounts_router
@@ -142,6 +143,8 @@ def create_app(
     errors.install(app)
     openapi.install(app)
 
+    # Pages, feeds and JSON travel compressed when the client accepts it (images are left alone by Starlette).
+    app.add_middleware(GZipMiddleware, minimum_size=512)
     app.add_middleware(
         RequestContext,
         max_body_bytes=settings.max_body_bytes,

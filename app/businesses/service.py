@@ -33,6 +33,11 @@ async def to_read(session: AsyncSession, biz: Business, public_url: str) -> Busi
         sms_numbers=await numbers_of(session, biz.id),
         publish_mode=biz.publish_mode,
         phone=biz.phone,
+        description=biz.description,
+        address=biz.address,
+        website=biz.website,
+        opening_hours=list(biz.opening_hours),
+        logo_url=f"{public_url}/media/{biz.logo}" if biz.logo else None,
         page_url=f"{public_url}/b/{biz.slug}",
         feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
         created_at=biz.created_at,
@@ -51,6 +56,10 @@ async def create(session: AsyncSession, *, data: BusinessCreate, actor: str) -> 
         language=data.language,
         publish_mode=data.publish_mode,
         phone=data.phone,
+        description=data.description,
+        address=data.address,
+        website=data.website,
+        opening_hours=data.opening_hours or [],
     )
     session.add(biz)
     await session.flush()
@@ -67,12 +76,15 @@ async def update(session: AsyncSession, *, biz: Business, data: BusinessUpdate, 
     assert biz.id is not None
     fields = data.model_dump(exclude_unset=True)
     numbers = fields.pop("sms_numbers", None)
+    if "opening_hours" in fields and fields["opening_hours"] is None:
+        fields["opening_hours"] = []  # null clears the hours (the column holds a list)
     for k, v in fields.items():
         setattr(biz, k, v)
     if numbers is not None:
         await session.execute(delete(BusinessNumber).where(col(BusinessNumber.business_id) == biz.id))
         for n in numbers:
             session.add(BusinessNumber(business_id=biz.id, number=n))
+    biz.updated_at = utcnow()
     session.add(biz)
     await session.flush()
     await audit.record(
