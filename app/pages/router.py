@@ -215,6 +215,7 @@ async def _render(
         og_type="article" if single else "website",
         og_image=og_image,
         feed_url=f"{page_url}/feed.atom",
+        feed_link="../feed.atom" if single else f"{biz.slug}/feed.atom",
         jsonld=None if single else _json_ld(biz, page_url, logo_url),
         phone=_phone(biz),
         website_label=website,

@@ -44,8 +44,8 @@ def _phones(text: str, region: str) -> list[tuple[int, int, str]]:
 def linkify(text: str, region: str = "CA") -> Markup:
     """Post text as HTML: everything escaped, web addresses and phone numbers made links.
 
-    Only ``http(s)`` and ``tel:`` links are made; they carry ``rel="nofollow ugc"`` (the text is the owner's,
-    not vouched for by Ardoise). A phone number inside an address stays part of the address.
+    Only ``http(s)`` and ``tel:`` links are made; web links carry ``rel="nofollow ugc"`` (the text is the
+    owner's, not vouched for by Ardoise). A phone number inside an address stays part of the address.
     """
     spans = _urls(text)
     for start, end, href in _phones(text, region):
@@ -56,7 +56,8 @@ def linkify(text: str, region: str = "CA") -> Markup:
     pos = 0
     for start, end, href in spans:
         out.append(str(escape(text[pos:start])))
-        out.append(f'<a href="{escape(href)}" rel="nofollow ugc">{escape(text[start:end])}</a>')
+        rel = "" if href.startswith("tel:") else ' rel="nofollow ugc"'  # rel means nothing to a dialler
+        out.append(f'<a href="{escape(href)}"{rel}>{escape(text[start:end])}</a>')
         pos = end
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))
