@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.audit import service as audit
 from app.businesses.schemas import BusinessCreate, BusinessRead, BusinessUpdate
-from app.errors import Conflict
+from app.errors import Conflict, Unprocessable
+from app.kit import media as media_store
 from app.kit.time import utcnow
 from app.models import Business, BusinessNumber, NetworkAccount
 
@@ -94,6 +100,37 @@ async def update(session: AsyncSession, *, biz: Business, data: BusinessUpdate, 
         business_id=biz.id,
         detail=",".join(sorted(data.model_fields_set)),
     )
+    return biz
+
+
+LOGO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def _check_image(data: bytes) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise Unprocessable("the logo is not a readable JPEG, PNG or WebP image") from None
+
+
+async def set_logo(
+    session: AsyncSession, *, biz: Business, data: bytes | None, content_type: str, media_dir: Path, actor: str
+) -> Business:
+    """Store ``data`` as the business's logo (a media file, shown on its page), or remove it when None."""
+    assert biz.id is not None
+    if data is None:
+        biz.logo = None
+    else:
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype not in LOGO_TYPES:
+            raise Unprocessable(f"send the logo as {', '.join(LOGO_TYPES)} (Content-Type), not {ctype or 'nothing'}")
+        await asyncio.to_thread(_check_image, data)
+        biz.logo = await asyncio.to_thread(media_store.store, media_dir, data, ctype)
+    biz.updated_at = utcnow()
+    session.add(biz)
+    await session.flush()
+    await audit.record(session, actor=actor, action="business.logo", business_id=biz.id, target=biz.logo or "")
     return biz
 
 

@@ -190,7 +190,8 @@ async def _render(
                 "images": images,
             }
         )
-    logo_url = f"{url}/media/{biz.logo}" if biz.logo else None
+    logo = await asyncio.to_thread(variants.picture, Path(rt.settings.media_dir), biz.logo) if biz.logo else None
+    logo_url = f"{url}/media/{logo.largest.name}" if logo else None
     if single and rows:
         post = rows[0][0]
         canonical = f"{page_url}/p/{post.number}"
@@ -201,8 +202,8 @@ async def _render(
         first = rows[0][0].text if rows else ""
         description = biz.description or (cut(first, 200) if len(first) > 200 else first) or biz.name
         title = biz.name
-    if og_image is None and logo_url:
-        og_image = {"url": logo_url, "width": 72, "height": 72, "alt": biz.name}
+    if og_image is None and logo is not None:
+        og_image = {"url": logo_url, "width": logo.largest.width, "height": logo.largest.height, "alt": biz.name}
     website = urlsplit(biz.website).netloc.removeprefix("www.") if biz.website else ""
     html = _env.get_template("page.html").render(
         biz=biz,
@@ -220,7 +221,7 @@ async def _render(
         phone=_phone(biz),
         website_label=website,
         hours=[hours_kit.display(r, biz.language) for r in biz.opening_hours],
-        logo={"src": f"{root}media/{biz.logo}"} if biz.logo else None,
+        logo={"src": f"{root}media/{logo.src.name}"} if logo else None,
         back=f"../../{biz.slug}" if single else None,
         older=older,
         newer=newer,

@@ -11,6 +11,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -261,13 +262,11 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> AsyncIterator[str]:
-    """A real uvicorn server on a free loopback port, in a thread, serving a business with one published post."""
-    tmp = tmp_path_factory.mktemp("live")
+def live_settings(tmp: Path, sqlite_template: Path) -> Settings:
+    """Settings of a server on a free loopback port, on its own copy of the migrated SQLite database."""
     shutil.copy(sqlite_template, tmp / "ardoise.db")
     port = free_port()
-    settings = Settings(
+    return Settings(
         _env_file=None,
         database_url=f"sqlite:///{tmp / 'ardoise.db'}",
         public_url=f"http://127.0.0.1:{port}",
@@ -277,19 +276,26 @@ async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
         sms_provider="console",
         log_level="WARNING",
     )
-    # Seed through the API in this process, publish with a runner, then serve the same file.
+
+
+@asynccontextmanager
+async def seeding(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Runtime]]:
+    """An in-process client with an operator key, to seed the database before :func:`serving` it."""
     rt = build_runtime(settings)
     try:
         seed = create_app(settings, runtime=rt)
         seed.state.runtime = rt
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=seed), base_url=PUBLIC_URL) as c:
-            auth = {"Authorization": f"Bearer {await make_key(rt)}"}
-            biz = await business(c, auth, slug="demo")
-            await post(c, auth, biz, ACCENTS)
+            yield c, {"Authorization": f"Bearer {await make_key(rt)}"}, rt
             await drain(make_runner(rt))
     finally:
         await rt.close()
 
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """A real uvicorn server in a thread on ``settings.public_url``; yields that URL."""
+    port = int(settings.public_url.rsplit(":", 1)[1])
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -301,10 +307,21 @@ async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
             raise RuntimeError("uvicorn did not start")
         await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield settings.public_url
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 15)
+
+
+@pytest.fixture(scope="module")
+async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> AsyncIterator[str]:
+    """A real uvicorn server serving a business with one published post."""
+    settings = live_settings(tmp_path_factory.mktemp("live"), sqlite_template)
+    async with seeding(settings) as (c, auth, _):
+        biz = await business(c, auth, slug="demo")
+        await post(c, auth, biz, ACCENTS)
+    async with serving(settings) as url:
+        yield url
 
 
 def dump_dom(exe: str, url: str, profile: Path) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,7 @@ enclosures. Parsed with html5lib in strict mode: any HTML parse error fails the 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from urllib.parse import urljoin
 import html5lib
 import httpx
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from app.businesses import service as business_service
 from app.kit import media as media_store
@@ -149,7 +151,8 @@ async def test_page_shows_the_profile_with_json_ld(
 async def test_english_page_shows_english_hours(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     await profiled(client, auth, lang="en")
     html = (await client.get("/b/bistro")).text
-    assert "Mon–Fri 11 am–9 pm · Sat 5 pm–10 pm" in html
+    # each rule in a no-wrap span: "Sat 5 pm–10 pm" never leaves "10 pm" alone on the next line
+    assert '<span class="n">Mon–Fri 11 am–9 pm</span> · <span class="n">Sat 5 pm–10 pm</span>' in html
     assert parse(html).lang == "en"
 
 
@@ -377,3 +380,50 @@ async def test_feed_has_one_alternate_per_entry_and_photos_as_enclosures(
     assert [e.findtext(f"{ATOM}id") for e in entries] == [
         f"tag:ardoise,{biz['created_at'][:10]}:bistro/{n}" for n in (2, 1)
     ]  # no public URL inside: ids survive a move
+
+
+# --- logo --------------------------------------------------------------------------------------------------
+
+
+def logo_png() -> bytes:
+    """A round terracotta badge with a white "A", as a small business's logo might be."""
+    img = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((0, 0, 299, 299), fill=(163, 64, 42, 255))
+    draw.text((150, 150), "A", fill="white", anchor="mm", font=ImageFont.load_default(size=190))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@BOTH_BACKENDS
+async def test_logo_is_uploaded_shown_and_removed(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
+) -> None:
+    biz = await business(client, auth)
+    url = f"/api/v1/businesses/{biz['id']}/logo"
+    for ctype, body, reason in (
+        ("image/png", b"not a picture", "not a readable"),
+        ("text/plain", logo_png(), "send the logo as"),
+        ("", logo_png(), "not nothing"),
+    ):
+        r = await client.put(url, headers={**auth, "Content-Type": ctype} if ctype else auth, content=body)
+        assert r.status_code == 422, (ctype, r.text)
+        assert reason in r.json()["detail"]
+    r = await client.put(url, headers={**auth, "Content-Type": "image/png"}, content=logo_png())
+    assert r.status_code == 200, r.text
+    logo_url = r.json()["logo_url"]
+    assert logo_url.startswith(f"{PUBLIC_URL}/media/")
+    assert logo_url.endswith(".png")
+    assert (await client.get(logo_url)).content == logo_png()
+    html = (await client.get("/b/bistro")).text
+    tree = strict(html)
+    logo = next(i.attrib for i in tree.iter(f"{HTML_NS}img") if i.get("class") == "logo")
+    assert (await client.get(urljoin(f"{PUBLIC_URL}/b/bistro", logo["src"]))).headers["content-type"] == "image/jpeg"
+    page = parse(html)
+    assert page.meta["og:image"].endswith("-300-q70.jpg")  # no photo yet: the logo previews the page
+    assert json_ld(html)["image"] == page.meta["og:image"]
+    r = await client.delete(url, headers=auth)
+    assert r.status_code == 200
+    assert r.json()["logo_url"] is None
+    assert 'class="logo"' not in (await client.get("/b/bistro")).text
