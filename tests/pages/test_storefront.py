@@ -28,7 +28,7 @@ from tests.helpers import drain
 from tests.kit.test_variants import photo
 from tests.pages.test_page import ATOM, business, parse, post
 
-PROFILE = {
+PROFILE: dict[str, Any] = {
     "description": "Bistro de quartier, cuisine du marché.",
     "address": "123 rue Saint-Germain Est, Rimouski, QC G5L 1A1",
     "website": "https://bistro.example",
