@@ -32,7 +32,7 @@ from app.models import Business, Post
 from app.pages import feed as atom
 from app.pages import service
 from app.pages.http import cached, http_date, not_modified
-from app.pages.text import cut, linkify
+from app.pages.text import cut, html_safe, linkify
 
 router = APIRouter(tags=["page"])
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
@@ -166,7 +166,7 @@ async def _render(
     for post, shown in rows:
         images = []
         for m, pic in await _pictures(rt, post):
-            alt = m.get("alt") or m.get("caption") or cut(post.text, 125)
+            alt = html_safe(m.get("alt") or m.get("caption") or cut(post.text, 125))
             images.append(
                 {
                     "src": f"{root}media/{pic.src.name}",
@@ -195,11 +195,11 @@ async def _render(
     if single and rows:
         post = rows[0][0]
         canonical = f"{page_url}/p/{post.number}"
-        description = cut(post.text, 200) if len(post.text) > 200 else post.text
+        description = html_safe(cut(post.text, 200) if len(post.text) > 200 else post.text)
         title = f"{biz.name} · #{post.number}"
     else:
         canonical = page_url if not newer else f"{page_url}?before={request.query_params.get('before')}"
-        first = rows[0][0].text if rows else ""
+        first = html_safe(rows[0][0].text) if rows else ""
         description = biz.description or (cut(first, 200) if len(first) > 200 else first) or biz.name
         title = biz.name
     if og_image is None and logo is not None:

@@ -14,6 +14,15 @@ _TRAILING = ".,;:!?)]}’'\"»…"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+# What HTML also reports as a parse error: the C1 controls and DEL too (a post may carry any of these).
+_HTML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def html_safe(text: str) -> str:
+    """``text`` without control characters a browser would flag (tab, line feed and carriage return stay)."""
+    return _HTML_INVALID.sub("", text)
+
+
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 forbids (a feed with one of them is not well-formed)."""
     return _XML_INVALID.sub("", text)
@@ -47,6 +56,7 @@ def linkify(text: str, region: str = "CA") -> Markup:
     Only ``http(s)`` and ``tel:`` links are made; web links carry ``rel="nofollow ugc"`` (the text is the
     owner's, not vouched for by Ardoise). A phone number inside an address stays part of the address.
     """
+    text = html_safe(text)
     spans = _urls(text)
     for start, end, href in _phones(text, region):
         if not any(s < end and start < e for s, e, _ in spans):

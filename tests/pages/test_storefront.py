@@ -173,7 +173,7 @@ async def test_urls_and_phone_numbers_in_posts_become_links(
     client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
 ) -> None:
     biz = await business(client, auth)
-    await post(client, auth, biz, "Réservez au 418 555 0161 ou https://bistro.example/menu. <b>Merci</b>")
+    await post(client, auth, biz, "Réservez au 418 555 0161 ou https://bistro.example/menu. <b>Merci</b>\x0b\x85")
     await drain(runner)
     for path in ("/b/bistro", "/b/bistro/p/1"):
         tree = strict((await client.get(path)).text)

@@ -30,6 +30,7 @@ A = "{" + ATOM_NS + "}"
         pytest.param("https://e.example/r/4185550161", '<a href="https://e.example/r/4185550161" rel="nofollow ugc">'
                      "https://e.example/r/4185550161</a>", id="digits-inside-url-stay-url"),
         pytest.param("Le 12 décembre à 17 h", "Le 12 décembre à 17 h", id="no-false-phone"),
+        pytest.param("a\x0bb\x85c\x00\td\ne", "abc\td\ne", id="control-characters-dropped"),
     ],
 )  # fmt: skip
 def test_linkify(text: str, html: str) -> None:
