@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from app import errors, openapi
 from app.accounts.router import router as accounts_router
@@ -152,6 +153,8 @@ def create_app(
     openapi.install(app)
     admin.install(app)  # after errors.install: its error pages wrap the problem+json handler
 
+    # Pages, feeds and JSON travel compressed when the client accepts it (images are left alone by Starlette).
+    app.add_middleware(GZipMiddleware, minimum_size=512)
     app.add_middleware(
         RequestContext,
         max_body_bytes=settings.max_body_bytes,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
 
 from app.businesses import service as business_service
 from app.businesses.schemas import BusinessCreate, BusinessList, BusinessRead, BusinessUpdate
@@ -46,3 +48,37 @@ async def delete_business(biz: BusinessDep, session: SessionDep, who: PrincipalD
         raise Forbidden("only an operator key can delete a business")
     await business_service.remove(session, biz=biz, actor=who.actor)
     return Response(status_code=204)
+
+
+@router.put(
+    "/{business_id}/logo",
+    response_model=BusinessRead,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the image itself (JPEG, PNG or WebP), at most ARDOISE_MAX_BODY_BYTES",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in business_service.LOGO_TYPES},
+        }
+    },
+)
+async def set_logo(
+    request: Request, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
+) -> BusinessRead:
+    """Upload the logo shown on the business's page (the raw image as the request body)."""
+    biz = await business_service.set_logo(
+        session,
+        biz=biz,
+        data=await request.body(),
+        content_type=request.headers.get("content-type", ""),
+        media_dir=Path(rt.settings.media_dir),
+        actor=who.actor,
+    )
+    return await business_service.to_read(session, biz, rt.settings.public_url)
+
+
+@router.delete("/{business_id}/logo", response_model=BusinessRead)
+async def delete_logo(biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep) -> BusinessRead:
+    biz = await business_service.set_logo(
+        session, biz=biz, data=None, content_type="", media_dir=Path(rt.settings.media_dir), actor=who.actor
+    )
+    return await business_service.to_read(session, biz, rt.settings.public_url)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.kit import hours
 from app.kit.phone import InvalidPhone, normalize_e164
 from app.schemas_base import Input
 
@@ -33,7 +34,46 @@ def _numbers(v: list[str]) -> list[str]:
     return out
 
 
-class BusinessCreate(Input):
+def _hours(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return None
+    try:
+        return hours.normalize(v)
+    except hours.BadHours as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _website(v: str | None) -> str | None:
+    if v is None or not v.strip():
+        return None
+    v = v.strip()
+    if not re.match(r"^https?://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?$", v, re.IGNORECASE):
+        raise ValueError("use a full http(s) address, e.g. https://bistro.example")
+    return v
+
+
+def _blank_none(v: str | None) -> str | None:
+    return None if v is None or not v.strip() else v.strip()
+
+
+class Profile(Input):
+    """The public profile shown on the business's page and in its JSON-LD; every field is optional."""
+
+    description: str | None = Field(default=None, max_length=500, description="a sentence or two about the place")
+    address: str | None = Field(default=None, max_length=300, description="street address, one line")
+    website: str | None = Field(default=None, max_length=300, description="http(s) URL of the business's own site")
+    opening_hours: list[str] | None = Field(
+        default=None,
+        max_length=hours.MAX_RULES,
+        description='schema.org openingHours rules, e.g. ["Mo-Fr 11:00-21:00", "Sa 17:00-22:00"]',
+    )
+
+    _ws = field_validator("website")(_website)
+    _oh = field_validator("opening_hours")(_hours)
+    _blank = field_validator("description", "address")(_blank_none)
+
+
+class BusinessCreate(Profile):
     name: str = Field(min_length=1, max_length=200)
     slug: str = Field(
         min_length=1, max_length=64, description="lowercase letters, digits and dashes; used in /b/{slug}"
@@ -65,7 +105,7 @@ class BusinessCreate(Input):
             raise ValueError(str(exc)) from None
 
 
-class BusinessUpdate(Input):
+class BusinessUpdate(Profile):
     NOT_NULL = ("name", "timezone", "language", "sms_numbers", "publish_mode")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -100,6 +140,11 @@ class BusinessRead(BaseModel):
     sms_numbers: list[str]
     publish_mode: str
     phone: str | None
+    description: str | None
+    address: str | None
+    website: str | None
+    opening_hours: list[str]
+    logo_url: str | None
     page_url: str
     feed_url: str
     created_at: datetime

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import Iterable
+from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.audit import service as audit
 from app.businesses.schemas import BusinessCreate, BusinessRead, BusinessUpdate
-from app.errors import Conflict
+from app.errors import Conflict, Unprocessable
+from app.kit import media as media_store
 from app.kit.time import utcnow
 from app.models import Business, BusinessNumber, NetworkAccount
 
@@ -35,6 +40,11 @@ async def to_read(session: AsyncSession, biz: Business, public_url: str) -> Busi
         sms_numbers=await numbers_of(session, biz.id),
         publish_mode=biz.publish_mode,
         phone=biz.phone,
+        description=biz.description,
+        address=biz.address,
+        website=biz.website,
+        opening_hours=list(biz.opening_hours),
+        logo_url=f"{public_url}/media/{biz.logo}" if biz.logo else None,
         page_url=f"{public_url}/b/{biz.slug}",
         feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
         created_at=biz.created_at,
@@ -83,6 +93,10 @@ async def create(session: AsyncSession, *, data: BusinessCreate, actor: str, may
         language=data.language,
         publish_mode=data.publish_mode,
         phone=data.phone,
+        description=data.description,
+        address=data.address,
+        website=data.website,
+        opening_hours=data.opening_hours or [],
     )
     session.add(biz)
     await session.flush()
@@ -106,12 +120,15 @@ async def update(
     numbers = fields.pop("sms_numbers", None)
     if numbers is not None:
         await _claim_numbers(session, biz_id=biz.id, numbers=list(numbers), may_share=may_share, actor=actor)
+    if "opening_hours" in fields and fields["opening_hours"] is None:
+        fields["opening_hours"] = []  # null clears the hours (the column holds a list)
     for k, v in fields.items():
         setattr(biz, k, v)
     if numbers is not None:
         await session.execute(delete(BusinessNumber).where(col(BusinessNumber.business_id) == biz.id))
         for n in numbers:
             session.add(BusinessNumber(business_id=biz.id, number=n))
+    biz.updated_at = utcnow()
     session.add(biz)
     await session.flush()
     await audit.record(
@@ -121,6 +138,37 @@ async def update(
         business_id=biz.id,
         detail=",".join(sorted(data.model_fields_set)),
     )
+    return biz
+
+
+LOGO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def _check_image(data: bytes) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise Unprocessable("the logo is not a readable JPEG, PNG or WebP image") from None
+
+
+async def set_logo(
+    session: AsyncSession, *, biz: Business, data: bytes | None, content_type: str, media_dir: Path, actor: str
+) -> Business:
+    """Store ``data`` as the business's logo (a media file, shown on its page), or remove it when None."""
+    assert biz.id is not None
+    if data is None:
+        biz.logo = None
+    else:
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype not in LOGO_TYPES:
+            raise Unprocessable(f"send the logo as {', '.join(LOGO_TYPES)} (Content-Type), not {ctype or 'nothing'}")
+        await asyncio.to_thread(_check_image, data)
+        biz.logo = await asyncio.to_thread(media_store.store, media_dir, data, ctype)
+    biz.updated_at = utcnow()
+    session.add(biz)
+    await session.flush()
+    await audit.record(session, actor=actor, action="business.logo", business_id=biz.id, target=biz.logo or "")
     return biz
 
 

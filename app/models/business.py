@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import created_at_field, dt_field
+from app.models.base import created_at_field, dt_field, json_field
 
 
 class Lang(StrEnum):
@@ -29,9 +29,16 @@ class Business(SQLModel, table=True):
     language: str = Field(default="fr", max_length=2)
     publish_mode: str = Field(default=PublishMode.confirm.value, max_length=16)
     phone: str | None = Field(default=None, max_length=20)  # public phone, for calls to action
+    # The public profile shown on /b/{slug} and in its JSON-LD (all optional).
+    description: str | None = Field(default=None, max_length=500)
+    address: str | None = Field(default=None, max_length=300)
+    website: str | None = Field(default=None, max_length=300)
+    opening_hours: list[str] = json_field(list)  # schema.org form: ["Mo-Fr 11:00-21:00", "Sa 17:00-22:00"]
+    logo: str | None = Field(default=None, max_length=64)  # a media file name (uploaded through the admin API)
     post_seq: int = Field(default=0)  # last post number given; incremented under the row's write lock
     mention_seq: int = Field(default=0)
     created_at: datetime = created_at_field()
+    updated_at: datetime | None = dt_field()  # last profile change (the page's Last-Modified)
     deleted_at: datetime | None = dt_field()
 
 

@@ -42,7 +42,8 @@ class Post:
     ``idempotency_key`` is chosen once per delivery before the first attempt and is the same on every
     retry: adapters pass it to the network (Mastodon ``Idempotency-Key``, Bluesky record key) so a retry
     never makes a second post. ``link`` is the post's permalink on the Ardoise page, used when the text
-    is too long for the network (see docs/networks.md).
+    is too long for the network (see docs/networks.md). ``created_at`` is when the post was made (the same on
+    every retry): Bluesky dates its record key from it.
     """
 
     text: str
@@ -50,6 +51,7 @@ class Post:
     media: Sequence[MediaItem] = ()
     link: str | None = None
     reply_to: ReplyTarget | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,10 @@ exported session string, reused so we do not hit the ``createSession`` rate limi
 day and handle) and optional ``pds_url`` (a self-hosted PDS). When the session changes (created or
 refreshed) the whole credential mapping with the new ``session`` comes back in ``refreshed``.
 
-Exactly once: the record key is derived from ``Post.idempotency_key`` (:func:`record_key_for`) and the
-post is written with ``com.atproto.repo.createRecord`` under that key, so a retry either creates the post
-or collides with the one an earlier attempt created, which is then returned as the result.
+Exactly once: the record key is a TID made from the post's time and ``Post.idempotency_key``
+(:func:`record_key_for`), both fixed before the first attempt, and the post is written with
+``com.atproto.repo.createRecord`` under that key, so a retry either creates the post or collides with the one
+an earlier attempt created, which is then returned as the result.
 
 ``remote_id`` is the post's ``at://`` URI. Replies read ``ReplyTarget.extra``: ``uri``/``cid`` of the
 parent and ``root_uri``/``root_cid`` of the thread root (the parent when absent).
@@ -174,17 +175,21 @@ def encode_tid(micros: int, clock_id: int) -> str:
     return "".join(reversed(chars))
 
 
-def record_key_for(idempotency_key: str) -> str:
-    """The record key of the post for ``idempotency_key``: the same key always gives the same TID.
+def record_key_for(idempotency_key: str, at: datetime | None = None) -> str:
+    """The record key of the post for ``idempotency_key`` made at ``at``: the same inputs always give the same TID.
 
-    ``app.bsky.feed.post`` records use TID keys, so the key is turned into a TID: a key that already is a
-    TID is used as is; a UUIDv7 keeps its real millisecond time (so listRecords order stays right); any
-    other key is hashed (SHA-256) into the timestamp and clock-id bits.
+    ``app.bsky.feed.post`` records use TID keys (53-bit microseconds since the epoch + 10-bit clock id). The
+    timestamp is the post's own time ``at`` (so ``listRecords`` order follows posting time) and the clock id
+    comes from a SHA-256 of the idempotency key, so each delivery keeps its key across retries. Without a
+    time: a key that already is a TID is used as is; a UUIDv7 keeps its millisecond time; any other key is
+    hashed into the timestamp bits too (likes, whose key must come from the liked post's URI alone).
     """
-    if _TID_RE.fullmatch(idempotency_key):
-        return idempotency_key
     h = int.from_bytes(hashlib.sha256(idempotency_key.encode("utf-8")).digest()[:8], "big")
     clock_id = h & 0x3FF
+    if at is not None:
+        return encode_tid(int(at.timestamp()) * 1_000_000 + at.microsecond, clock_id)
+    if _TID_RE.fullmatch(idempotency_key):
+        return idempotency_key
     rest = h >> 10
     millis = _uuid7_millis(idempotency_key)
     micros = _TID_HASH_EPOCH_US + rest % _TID_HASH_SPREAD_US if millis is None else millis * 1000 + rest % 1000
@@ -357,7 +362,7 @@ class Bluesky:
 
     async def publish(self, post: Post, creds: NetworkCredentials) -> PublishResult:
         text = fit_text(post.text, post.link)
-        rkey = record_key_for(post.idempotency_key)
+        rkey = record_key_for(post.idempotency_key, post.created_at)
         images = await self._read_images(post)
 
         async def op(conn: _Conn) -> PublishResult:
@@ -385,7 +390,7 @@ class Bluesky:
         return PublishResult(remote_id=result.remote_id, url=result.url, refreshed=refreshed)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
-        rkey = record_key_for(post.idempotency_key)
+        rkey = record_key_for(post.idempotency_key, post.created_at)
 
         async def op(conn: _Conn) -> PublishResult | None:
             return await self._get_post(conn, rkey)

@@ -1,145 +1,350 @@
-"""``/b/{slug}``: server-rendered, no JavaScript, small enough for one round trip on a slow link."""
+"""``/b/{slug}``: server-rendered, no JavaScript, small enough for one round trip on a slow link.
+
+Every public route answers ``GET`` and ``HEAD`` with validators (``ETag``, ``Last-Modified``, 304); errors on
+``/b/…`` are small HTML pages (404, 410 for a deleted post), never JSON. Links inside the page are relative so
+it works under any public URL; ``canonical``, Open Graph and the feed use ``ARDOISE_PUBLIC_URL``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Response
+import phonenumbers
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
-from feedgen.feed import FeedGenerator
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
-from sqlmodel import col
+from markupsafe import Markup
 
 from app.businesses import service as business_service
-from app.deps import Id, RuntimeDep, SessionDep
+from app.deps import RuntimeDep, SessionDep
 from app.errors import NotFound
+from app.kit import hours as hours_kit
 from app.kit import media as media_store
-from app.kit.textclean import strip_control
-from app.models import Business, Delivery, DeliveryStatus, Post
-from app.posts import service as post_service
+from app.kit import variants
+from app.kit.time import utcnow
+from app.models import Business, Post
+from app.pages import feed as atom
+from app.pages import service
+from app.pages.http import cached, http_date, not_modified
+from app.pages.text import cut, html_safe, linkify
 
 router = APIRouter(tags=["page"])
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
-MONTHS_FR = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
+MONTHS = {
+    "fr": ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+}
+WORDS = {
+    "fr": {
+        "address": "Adresse",
+        "phone": "Tél.",
+        "web": "Site",
+        "hours": "Heures",
+        "older": "Plus anciens →",
+        "newer": "← Plus récents",
+        "back": "← Toutes les publications",
+        "feed": "Fil Atom",
+        "empty": "Aucune publication pour l'instant.",
+        "none_older": "Rien de plus ancien.",
+        "gone": "Cette publication a été retirée.",
+        "missing": "Cette publication n'existe pas.",
+        "bad": "Adresse invalide.",
+    },
+    "en": {
+        "address": "Address",
+        "phone": "Phone",
+        "web": "Web",
+        "hours": "Hours",
+        "older": "Older →",
+        "newer": "← Newer",
+        "back": "← All posts",
+        "feed": "Atom feed",
+        "empty": "Nothing posted yet.",
+        "none_older": "Nothing older.",
+        "gone": "This post was removed.",
+        "missing": "There is no such post.",
+        "bad": "Bad address.",
+    },
+}
+PAGE_CACHE = "public, max-age=60"
+MEDIA_CACHE = "public, max-age=31536000, immutable"  # names are content hashes: a name never changes content
+SIZES_ATTR = "(min-width:38em) 36em,100vw"
+
+
+def _words(biz: Business) -> dict[str, str]:
+    return WORDS["fr" if biz.language == "fr" else "en"]
 
 
 def _when(dt: datetime, biz: Business) -> str:
     local = dt.astimezone(ZoneInfo(biz.timezone))
+    same_year = local.year == utcnow().astimezone(ZoneInfo(biz.timezone)).year
     if biz.language == "fr":
-        return f"{local.day} {MONTHS_FR[local.month - 1]} {local.year}, {local.hour} h {local.minute:02d}"
-    return local.strftime("%b %-d, %Y, %-I:%M %p")
+        day = f"{local.day} {MONTHS['fr'][local.month - 1]}" + ("" if same_year else f" {local.year}")
+        return f"{day}, {local.hour} h {local.minute:02d}"
+    day = f"{MONTHS['en'][local.month - 1]} {local.day}" + ("" if same_year else f", {local.year}")
+    hour = local.hour % 12 or 12
+    return f"{day}, {hour}:{local.minute:02d} {'am' if local.hour < 12 else 'pm'}"
 
 
-async def _visible_posts(session: SessionDep, biz: Business, limit: int, number: int | None = None) -> list[Post]:
-    """Posts whose page delivery is published (the worker has put them on the page), newest first."""
-    q = (
-        select(Post)
-        .join(Delivery, col(Delivery.post_id) == col(Post.id))
-        .where(
-            col(Post.business_id) == biz.id,
-            col(Post.deleted_at).is_(None),
-            col(Post.reply_to_mention_id).is_(None),
-            col(Delivery.network) == "page",
-            col(Delivery.status) == DeliveryStatus.published.value,
+def _region(biz: Business) -> str:
+    if biz.phone:
+        try:
+            return phonenumbers.region_code_for_number(phonenumbers.parse(biz.phone)) or "CA"
+        except phonenumbers.NumberParseException:
+            pass
+    return "CA"
+
+
+def _phone(biz: Business) -> dict[str, str] | None:
+    if not biz.phone:
+        return None
+    try:
+        n = phonenumbers.parse(biz.phone)
+    except phonenumbers.NumberParseException:
+        return None
+    return {
+        "e164": phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164),
+        "national": phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.NATIONAL),
+    }
+
+
+def _json_ld(biz: Business, page_url: str, logo_url: str | None) -> Markup:
+    """schema.org LocalBusiness, made safe inside ``<script>`` (no ``<``, ``>`` or ``&`` left raw)."""
+    data: dict[str, Any] = {"@context": "https://schema.org", "@type": "LocalBusiness", "name": biz.name}
+    data["url"] = biz.website or page_url
+    if biz.website:
+        data["mainEntityOfPage"] = page_url
+    if biz.description:
+        data["description"] = biz.description
+    if biz.phone:
+        data["telephone"] = biz.phone
+    if biz.address:
+        data["address"] = {"@type": "PostalAddress", "streetAddress": biz.address}
+    if biz.opening_hours:
+        data["openingHoursSpecification"] = hours_kit.specification(list(biz.opening_hours))
+    if logo_url:
+        data["image"] = logo_url
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+async def _pictures(rt: RuntimeDep, post: Post) -> list[tuple[dict[str, str], variants.Picture]]:
+    media_dir = Path(rt.settings.media_dir)
+    out = []
+    for m in post.media:
+        name = m.get("path")
+        pic = await asyncio.to_thread(variants.picture, media_dir, name) if name else None
+        if pic is not None:
+            out.append((m, pic))
+    return out
+
+
+async def _render(
+    request: Request,
+    rt: RuntimeDep,
+    biz: Business,
+    rows: list[tuple[Post, datetime | None]],
+    *,
+    single: bool,
+    older: str | None = None,
+    newer: str | None = None,
+    empty: str | None = None,
+) -> bytes:
+    url = rt.settings.public_url
+    page_url = f"{url}/b/{biz.slug}"
+    root = "../../../" if single else "../"  # from /b/{slug}/p/{n} or /b/{slug} to the site's root
+    region, w = _region(biz), _words(biz)
+    view: list[dict[str, Any]] = []
+    og_image: dict[str, Any] | None = None
+    for post, shown in rows:
+        images = []
+        for m, pic in await _pictures(rt, post):
+            alt = html_safe(m.get("alt") or m.get("caption") or cut(post.text, 125))
+            images.append(
+                {
+                    "src": f"{root}media/{pic.src.name}",
+                    "srcset": ",".join(f"{root}media/{v.name} {v.width}w" for v in pic.variants),
+                    "width": pic.src.width,
+                    "height": pic.src.height,
+                    "alt": alt,
+                }
+            )
+            if og_image is None:
+                big = pic.largest
+                og_image = {"url": f"{url}/media/{big.name}", "width": big.width, "height": big.height, "alt": alt}
+        at = shown or post.created_at
+        view.append(
+            {
+                "number": post.number,
+                "html": linkify(post.text, region),
+                "iso": at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "when": _when(at, biz),
+                "link": str(post.number) if single else f"{biz.slug}/p/{post.number}",
+                "images": images,
+            }
         )
-        .order_by(col(Post.number).desc())
-        .limit(limit)
+    logo = await asyncio.to_thread(variants.picture, Path(rt.settings.media_dir), biz.logo) if biz.logo else None
+    logo_url = f"{url}/media/{logo.largest.name}" if logo else None
+    if single and rows:
+        post = rows[0][0]
+        canonical = f"{page_url}/p/{post.number}"
+        description = html_safe(cut(post.text, 200) if len(post.text) > 200 else post.text)
+        title = f"{biz.name} · #{post.number}"
+    else:
+        canonical = page_url if not newer else f"{page_url}?before={request.query_params.get('before')}"
+        first = html_safe(rows[0][0].text) if rows else ""
+        description = biz.description or (cut(first, 200) if len(first) > 200 else first) or biz.name
+        title = biz.name
+    if og_image is None and logo is not None:
+        og_image = {"url": logo_url, "width": logo.largest.width, "height": logo.largest.height, "alt": biz.name}
+    website = urlsplit(biz.website).netloc.removeprefix("www.") if biz.website else ""
+    html = _env.get_template("page.html").render(
+        biz=biz,
+        lang=biz.language,
+        t=w,
+        posts=view,
+        title=title,
+        description=description,
+        canonical=canonical,
+        og_type="article" if single else "website",
+        og_image=og_image,
+        feed_url=f"{page_url}/feed.atom",
+        feed_link="../feed.atom" if single else f"{biz.slug}/feed.atom",
+        jsonld=None if single else _json_ld(biz, page_url, logo_url),
+        phone=_phone(biz),
+        website_label=website,
+        hours=[hours_kit.display(r, biz.language) for r in biz.opening_hours],
+        logo={"src": f"{root}media/{logo.src.name}"} if logo else None,
+        back=f"../../{biz.slug}" if single else None,
+        older=older,
+        newer=newer,
+        empty=empty or w["empty"],
     )
-    if number is not None:
-        q = q.where(col(Post.number) == number)
-    return list((await session.execute(q)).scalars())
+    return html.encode("utf-8")
 
 
-async def _biz(session: SessionDep, slug: str) -> Business:
+def _error(request: Request, status: int, biz: Business | None, message: str = "", home: str = "") -> Response:
+    """A small HTML error page (in the business's language when known, else both), linking to ``home``."""
+    if biz is None:
+        lang, title, label = "fr", "Page introuvable · Page not found", ""
+    else:
+        lang, title, label = biz.language, biz.name, _words(biz)["back"]
+    body = _env.get_template("error.html").render(lang=lang, title=title, message=message, home=home, home_label=label)
+    return HTMLResponse(b"" if request.method == "HEAD" else body.encode(), status_code=status)
+
+
+def _number(raw: str | None) -> int | None:
+    """A post number or cursor from the URL: a positive 32-bit integer, else None."""
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    n = int(raw)
+    return n if 0 < n < 2**31 else None
+
+
+async def page(slug: str, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
     biz = await business_service.by_slug(session, slug)
     if biz is None:
-        raise NotFound(f"no page {slug!r}")
-    return biz
-
-
-def _render(biz: Business, posts: list[Post], public_url: str, canonical: str) -> str:
-    view: list[dict[str, Any]] = [
-        {
-            "number": p.number,
-            "text": p.text,
-            "iso": p.created_at.isoformat(),
-            "when": _when(p.created_at, biz),
-            "link": post_service.permalink(public_url, biz, p.number),
-            "media": [m for m in p.media if m.get("url")],
-        }
-        for p in posts
-    ]
-    first = posts[0].text if posts else ""
-    description = (first[:150] + "…") if len(first) > 150 else first
-    og_image = next((m["url"] for p in posts for m in p.media if m.get("url")), None)
-    return _env.get_template("page.html").render(
-        biz=biz,
-        posts=view,
-        title=biz.name,
-        description=description or biz.name,
-        canonical=canonical,
-        feed_url=f"{public_url}/b/{biz.slug}/feed.atom",
-        og_image=og_image,
-        empty="Aucune publication pour l'instant." if biz.language == "fr" else "Nothing posted yet.",
+        return _error(request, 404, None)
+    raw_before = request.query_params.get("before")
+    before = _number(raw_before)
+    if raw_before is not None and before is None:
+        return _error(request, 400, biz, _words(biz)["bad"], home=biz.slug)
+    rows = await service.visible_posts(session, biz, limit=service.PAGE_SIZE + 1, before=before)
+    more, rows = len(rows) > service.PAGE_SIZE, rows[: service.PAGE_SIZE]
+    body = await _render(
+        request,
+        rt,
+        biz,
+        rows,
+        single=False,
+        older=f"{biz.slug}?before={rows[-1][0].number}" if more else None,
+        newer=biz.slug if before is not None else None,
+        empty=_words(biz)["none_older"] if before is not None else None,
     )
+    changed = await service.last_change(session, biz)
+    return cached(request, body, "text/html; charset=utf-8", last_modified=changed, cache_control=PAGE_CACHE)
 
 
-@router.get("/b/{slug}", response_class=HTMLResponse)
-async def page(slug: str, session: SessionDep, rt: RuntimeDep) -> HTMLResponse:
-    biz = await _biz(session, slug)
-    posts = await _visible_posts(session, biz, 20)
+async def one_post(slug: str, number: str, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
+    biz = await business_service.by_slug(session, slug)
+    if biz is None:
+        return _error(request, 404, None)
+    n = _number(number)
+    post, shown, gone = await service.one_post(session, biz, n) if n is not None else (None, None, False)
+    if post is None:
+        words = _words(biz)
+        return _error(request, 410 if gone else 404, biz, words["gone" if gone else "missing"], home=f"../../{slug}")
+    body = await _render(request, rt, biz, [(post, shown)], single=True)
+    changed = max(d for d in (shown, post.created_at, biz.updated_at) if d is not None)
+    return cached(request, body, "text/html; charset=utf-8", last_modified=changed, cache_control=PAGE_CACHE)
+
+
+async def feed(slug: str, request: Request, session: SessionDep, rt: RuntimeDep) -> Response:
+    biz = await business_service.by_slug(session, slug)
+    if biz is None:
+        return _error(request, 404, None)
+    rows = await service.visible_posts(session, biz, limit=service.FEED_SIZE)
     url = rt.settings.public_url
-    return HTMLResponse(_render(biz, posts, url, f"{url}/b/{biz.slug}"), headers={"Cache-Control": "max-age=30"})
+    media_dir = Path(rt.settings.media_dir)
+    entries = []
+    for post, shown in rows:
+        enclosures = []
+        for m in post.media:
+            path = media_store.safe_path(media_dir, m.get("path", ""))
+            if path is not None:
+                ctype = m.get("content_type", "image/jpeg")
+                enclosures.append(atom.Enclosure(f"{url}/media/{path.name}", ctype, path.stat().st_size))
+        at = shown or post.created_at
+        entries.append(
+            atom.Entry(
+                id=atom.tag_uri(biz.created_at, biz.slug, post.number),
+                title=atom.entry_title(post.text, post.number),
+                text=post.text,
+                link=f"{url}/b/{biz.slug}/p/{post.number}",
+                published=post.created_at,
+                updated=at,
+                enclosures=tuple(enclosures),
+            )
+        )
+    changed = await service.last_change(session, biz)
+    body = atom.atom(
+        feed_id=atom.tag_uri(biz.created_at, biz.slug),
+        title=biz.name,
+        subtitle=biz.description,
+        page_url=f"{url}/b/{biz.slug}",
+        self_url=f"{url}/b/{biz.slug}/feed.atom",
+        language=biz.language,
+        updated=changed,
+        entries=entries,
+    )
+    return cached(request, body, "application/atom+xml; charset=utf-8", last_modified=changed, cache_control=PAGE_CACHE)
 
 
-@router.get("/b/{slug}/p/{number}", response_class=HTMLResponse)
-async def one_post(slug: str, number: Id, session: SessionDep, rt: RuntimeDep) -> HTMLResponse:
-    biz = await _biz(session, slug)
-    posts = await _visible_posts(session, biz, 1, number)
-    if not posts:
-        raise NotFound(f"no post #{number}")
-    url = rt.settings.public_url
-    return HTMLResponse(_render(biz, posts, url, post_service.permalink(url, biz, number)))
-
-
-@router.get("/b/{slug}/feed.atom")
-async def feed(slug: str, session: SessionDep, rt: RuntimeDep) -> Response:
-    biz = await _biz(session, slug)
-    posts = await _visible_posts(session, biz, 50)
-    url = rt.settings.public_url
-    fg = FeedGenerator()
-    fg.id(f"{url}/b/{biz.slug}")
-    fg.title(biz.name)
-    fg.link(href=f"{url}/b/{biz.slug}", rel="alternate")
-    fg.link(href=f"{url}/b/{biz.slug}/feed.atom", rel="self")
-    fg.language(biz.language)
-    fg.author({"name": biz.name})
-    fg.updated(posts[0].created_at if posts else biz.created_at)
-    for p in reversed(posts):  # feedgen prepends: add oldest first so the newest ends up first
-        e = fg.add_entry()
-        link = post_service.permalink(url, biz, p.number)
-        e.id(link)
-        text = strip_control(p.text)  # XML cannot hold a control character: a row stored before #11 may
-        e.title(text.split("\n", 1)[0][:80] or f"#{p.number}")
-        e.link(href=link)
-        e.content(text, type="text")
-        e.published(p.created_at)
-        e.updated(p.created_at)
-        for m in p.media:
-            if m.get("url"):
-                e.link(href=m["url"], rel="enclosure", type=m.get("content_type", "image/jpeg"))
-    body: bytes = fg.atom_str(pretty=False)
-    return Response(body, media_type="application/atom+xml; charset=utf-8")
-
-
-@router.get("/media/{name}")
-async def media_file(name: str, rt: RuntimeDep) -> FileResponse:
+async def media_file(name: str, request: Request, rt: RuntimeDep) -> Response:
     path = media_store.safe_path(Path(rt.settings.media_dir), name)
     if path is None:
         raise NotFound("no such media")
-    return FileResponse(path, headers={"Cache-Control": "public, max-age=86400, immutable"})
+    stat = path.stat()
+    modified = datetime.fromtimestamp(int(stat.st_mtime), tz=ZoneInfo("UTC"))
+    etag = f'"{path.stem}"'  # the name is the content hash
+    headers = {"ETag": etag, "Cache-Control": MEDIA_CACHE, "Last-Modified": http_date(modified)}
+    if not_modified(request, etag, modified):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, headers=headers)
+
+
+for _path, _fn in (
+    ("/b/{slug}", page),
+    ("/b/{slug}/p/{number}", one_post),
+    ("/b/{slug}/feed.atom", feed),
+    ("/media/{name}", media_file),
+):
+    router.add_api_route(_path, _fn, methods=["GET"], response_class=HTMLResponse if "/b/" in _path else Response)
+    router.add_api_route(_path, _fn, methods=["HEAD"], include_in_schema=False)

@@ -120,6 +120,7 @@ def net_post(
         media=items,
         link=post_service.permalink(rt.settings.public_url, biz, post.number),
         reply_to=reply_to,
+        created_at=post.created_at,
     )
 
 

@@ -33,6 +33,8 @@ DENIED: dict[Route, dict[str, Any] | None] = {
     ("GET", "/api/v1/businesses/{business_id}"): None,
     ("PATCH", "/api/v1/businesses/{business_id}"): {"name": "Pirate"},
     ("DELETE", "/api/v1/businesses/{business_id}"): None,
+    ("PUT", "/api/v1/businesses/{business_id}/logo"): None,  # refused before the body (an image) is read
+    ("DELETE", "/api/v1/businesses/{business_id}/logo"): None,
     ("GET", "/api/v1/businesses/{business_id}/members"): None,
     ("POST", "/api/v1/businesses/{business_id}/members"): {"name": "Intrus", "phone": "+14185550177"},
     ("GET", "/api/v1/businesses/{business_id}/members/{member_id}"): None,

@@ -9,6 +9,7 @@ import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Response
 
 from app.kit.errors import AuthError, PermanentError, RetryableError
+from app.kit.time import utcnow
 from app.networks.base import MediaItem, NetworkCredentials, Post, ReplyTarget
 from app.networks.bluesky import (
     Bluesky,
@@ -123,6 +125,32 @@ def test_record_key_keeps_a_tid_and_the_time_of_a_uuid7() -> None:
     a, b = record_key_for(uuid7(millis, 12345)), record_key_for(uuid7(millis + 1, 0))
     assert TID_RE.fullmatch(a)
     assert a < b  # TIDs sort by time
+
+
+def tid_parts(tid: str) -> tuple[int, int]:
+    """``(microseconds since the epoch, clock id)`` of an atproto TID (base32-sortable, 13 characters)."""
+    value = 0
+    for ch in tid:
+        value = value * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(ch)
+    return value >> 10, value & 0x3FF
+
+
+def test_record_key_is_a_tid_of_the_posts_time() -> None:
+    at = datetime(2026, 12, 3, 17, 5, 9, 123456, tzinfo=UTC)
+    rkey = record_key_for("delivery-7", at)
+    assert TID_RE.fullmatch(rkey)
+    micros, clock = tid_parts(rkey)
+    assert micros == int(at.timestamp()) * 1_000_000 + 123456  # the post's time, to the microsecond
+    assert datetime.fromtimestamp(micros / 1e6, UTC).year == 2026  # not 2023 as the hashed keys were
+    assert rkey == record_key_for("delivery-7", at)  # every retry: same key
+    assert clock == tid_parts(record_key_for("delivery-7", at + timedelta(days=1)))[1]  # clock id from the key
+    assert {tid_parts(record_key_for(f"d{i}", at))[1] for i in range(50)} != {clock}  # other deliveries differ
+
+
+def test_record_keys_sort_by_post_time() -> None:
+    base = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    keys = [record_key_for(uuid.uuid4().hex, base + timedelta(microseconds=n)) for n in (0, 1, 1000, 60_000_000)]
+    assert keys == sorted(keys)
 
 
 def test_hashed_record_keys_are_never_in_the_future() -> None:
@@ -265,7 +293,8 @@ async def bsky(bsky_net: BskyNet, counter: Counter) -> AsyncIterator[Bluesky]:
 
 
 def new_post(text: str, **kw: Any) -> Post:
-    return Post(text=text, idempotency_key=kw.pop("idempotency_key", uuid.uuid4().hex), **kw)
+    key = kw.pop("idempotency_key", uuid.uuid4().hex)
+    return Post(text=text, idempotency_key=key, created_at=kw.pop("created_at", utcnow()), **kw)
 
 
 def rkey_of(uri: str) -> str:
@@ -395,7 +424,10 @@ async def test_retry_with_same_idempotency_key_makes_one_post(
     third = await fresh.publish(post, bsky_account.creds())
 
     assert first.remote_id == again.remote_id == third.remote_id
-    assert rkey_of(first.remote_id) == record_key_for(post.idempotency_key)
+    assert rkey_of(first.remote_id) == record_key_for(post.idempotency_key, post.created_at)
+    assert post.created_at is not None
+    micros, _ = tid_parts(rkey_of(first.remote_id))
+    assert micros == int(post.created_at.timestamp()) * 1_000_000 + post.created_at.microsecond
     assert len(bsky_net.list_records(bsky_account.did)) == 1
     bsky_net.wait_until(lambda: bsky_net.author_feed(bsky_account.did), "post in feed")
     assert len(bsky_net.author_feed(bsky_account.did)) == 1

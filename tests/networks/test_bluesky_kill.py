@@ -261,7 +261,9 @@ async def test_worker_killed_while_publishing_to_bluesky_posts_each_text_exactly
     # In the database: each delivery points at its record, whose key came from the idempotency key.
     deliveries = await _bsky_deliveries(rt)
     async with rt.db.read() as s:
-        texts_by_post = {p.id: p.text for p in (await s.execute(select(Post))).scalars().all()}
+        all_posts = (await s.execute(select(Post))).scalars().all()
+        texts_by_post = {p.id: p.text for p in all_posts}
+        made_at = {p.id: p.created_at for p in all_posts}
         for d in deliveries:
             job = (await s.execute(select(Job).where(col(Job.dedup_key) == f"deliver:{d.id}"))).scalar_one()
             assert job.state == JobState.done.value, (d.id, job.state, job.last_error)
@@ -270,7 +272,8 @@ async def test_worker_killed_while_publishing_to_bluesky_posts_each_text_exactly
         assert d.remote_id is not None
         assert d.remote_id in by_uri, f"delivery {d.id}: {d.remote_id} is not on the network"
         assert by_uri[d.remote_id]["value"]["text"] == texts_by_post[d.post_id]
-        assert d.remote_id == f"at://{account.did}/app.bsky.feed.post/{record_key_for(d.idempotency_key)}"
+        rkey = record_key_for(d.idempotency_key, made_at[d.post_id])
+        assert d.remote_id == f"at://{account.did}/app.bsky.feed.post/{rkey}"
 
     # Which side of createRecord each kill landed on.
     interrupted = [k for k in kills if k.in_flight is not None and not k.already_published]

@@ -11,6 +11,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,8 @@ class Meta(HTMLParser):
             self.meta[a.get("property") or a["name"]] = a.get("content", "")
         elif tag == "link":
             self.links.append(a)
-        elif tag == "script":
-            self.scripts += 1
+        elif tag == "script" and a.get("type") != "application/ld+json":
+            self.scripts += 1  # JSON-LD is data, not JavaScript
         elif tag == "title":
             self._in_title = True
 
@@ -145,7 +146,8 @@ async def test_page_escapes_html_in_posts_and_names(
     await drain(runner)
     for path in ("/b/bistro", "/b/bistro/p/1"):
         html = (await client.get(path)).text
-        assert "<script" not in html
+        assert "<script>" not in html
+        assert html.count("<script") == (1 if path == "/b/bistro" else 0)  # the JSON-LD only
         assert "<img src=x" not in html
         assert "<b>gras" not in html
         assert "&lt;script&gt;alert(" in html
@@ -201,14 +203,15 @@ async def test_atom_feed_is_valid_newest_first_with_accents(
     root = ET.fromstring(r.content)
     assert root.tag == f"{ATOM}feed"
     assert root.findtext(f"{ATOM}title") == "Bistro Démo"
-    assert root.findtext(f"{ATOM}id") == f"{PUBLIC_URL}/b/bistro"
+    assert (root.findtext(f"{ATOM}id") or "").startswith("tag:ardoise,")
     assert root.findtext(f"{ATOM}updated")
     rels = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
     assert rels["self"] == f"{PUBLIC_URL}/b/bistro/feed.atom"
     assert rels["alternate"] == f"{PUBLIC_URL}/b/bistro"
     entries = root.findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}content") for e in entries] == texts[::-1]
-    assert [e.findtext(f"{ATOM}id") for e in entries] == [f"{PUBLIC_URL}/b/bistro/p/{n}" for n in (3, 2, 1)]
+    day = biz["created_at"][:10]
+    assert [e.findtext(f"{ATOM}id") for e in entries] == [f"tag:ardoise,{day}:bistro/{n}" for n in (3, 2, 1)]
     for e in entries:
         assert e.findtext(f"{ATOM}title")
         assert e.findtext(f"{ATOM}updated")
@@ -232,10 +235,12 @@ async def test_single_post_page(client: httpx.AsyncClient, auth: dict[str, str],
 
 
 @pytest.mark.parametrize("path", ["/b/nobody", "/b/nobody/feed.atom", "/b/nobody/p/1"])
-async def test_unknown_slug_is_404(client: httpx.AsyncClient, path: str) -> None:
+async def test_unknown_slug_is_a_small_html_404(client: httpx.AsyncClient, path: str) -> None:
     r = await client.get(path)
     assert r.status_code == 404
-    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Page introuvable" in r.text
+    assert len(r.content) < 1024
 
 
 # --- headless Chromium on a real server -----------------------------------------------------------------------
@@ -257,13 +262,11 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> AsyncIterator[str]:
-    """A real uvicorn server on a free loopback port, in a thread, serving a business with one published post."""
-    tmp = tmp_path_factory.mktemp("live")
+def live_settings(tmp: Path, sqlite_template: Path) -> Settings:
+    """Settings of a server on a free loopback port, on its own copy of the migrated SQLite database."""
     shutil.copy(sqlite_template, tmp / "ardoise.db")
     port = free_port()
-    settings = Settings(
+    return Settings(
         _env_file=None,
         database_url=f"sqlite:///{tmp / 'ardoise.db'}",
         public_url=f"http://127.0.0.1:{port}",
@@ -273,19 +276,26 @@ async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
         sms_provider="console",
         log_level="WARNING",
     )
-    # Seed through the API in this process, publish with a runner, then serve the same file.
+
+
+@asynccontextmanager
+async def seeding(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Runtime]]:
+    """An in-process client with an operator key, to seed the database before :func:`serving` it."""
     rt = build_runtime(settings)
     try:
         seed = create_app(settings, runtime=rt)
         seed.state.runtime = rt
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=seed), base_url=PUBLIC_URL) as c:
-            auth = {"Authorization": f"Bearer {await make_key(rt)}"}
-            biz = await business(c, auth, slug="demo")
-            await post(c, auth, biz, ACCENTS)
+            yield c, {"Authorization": f"Bearer {await make_key(rt)}"}, rt
             await drain(make_runner(rt))
     finally:
         await rt.close()
 
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """A real uvicorn server in a thread on ``settings.public_url``; yields that URL."""
+    port = int(settings.public_url.rsplit(":", 1)[1])
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -297,10 +307,21 @@ async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
             raise RuntimeError("uvicorn did not start")
         await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield settings.public_url
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 15)
+
+
+@pytest.fixture(scope="module")
+async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> AsyncIterator[str]:
+    """A real uvicorn server serving a business with one published post."""
+    settings = live_settings(tmp_path_factory.mktemp("live"), sqlite_template)
+    async with seeding(settings) as (c, auth, _):
+        biz = await business(c, auth, slug="demo")
+        await post(c, auth, biz, ACCENTS)
+    async with serving(settings) as url:
+        yield url
 
 
 def dump_dom(exe: str, url: str, profile: Path) -> subprocess.CompletedProcess[str]:
