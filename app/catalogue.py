@@ -299,8 +299,9 @@ MESSAGES.update(
             "en": "Digests at {hours}.",
         },
         "paused": {
-            "fr": "Résumés en pause jusqu'au {date}. REPRISE pour reprendre.",
-            "en": "Digests paused until {date}. RESUME to restart.",
+            # {date} may end with a dot ("28 nov."): no full stop right after it
+            "fr": "Résumés en pause jusqu'au {date} (REPRISE pour reprendre).",
+            "en": "Digests paused until {date} (RESUME to restart).",
         },
         "resumed": {
             "fr": "Reprise des résumés de mentions.",
