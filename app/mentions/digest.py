@@ -40,6 +40,7 @@ from datetime import datetime
 from typing import Final, Literal
 
 from app.kit.sms_text import ELLIPSIS, Encoding, fits, segment_info, to_gsm7, truncate_to_segments
+from app.kit.when_fmt import fmt_date, fmt_time
 
 __all__ = [
     "AUTHOR_MAX",
@@ -666,7 +667,7 @@ def compose_email_digest(items: Sequence[DigestItem], lang: Lang, business_name:
             facts.append(texts["email_rating"].format(rating=item.rating))
         if item.is_reply_to_us:
             facts.append(texts["email_to_us"])
-        facts.append(item.created_at.strftime("%Y-%m-%d %H:%M"))
+        facts.append(f"{fmt_date(item.created_at.date(), lang)}, {fmt_time(item.created_at.time(), lang)}")
         body = "\n".join(line.rstrip() for line in item.text.strip().splitlines()) or texts["email_empty_text"]
         link = texts["email_link"].format(url=item.url) if item.url else texts["email_no_link"]
         blocks.append("\n".join([" - ".join(facts), body, link, texts["email_answer"].format(number=item.number)]))

@@ -686,7 +686,7 @@ def test_email_digest_in_english_with_link() -> None:
     subject, body = compose_email_digest([item], "en", "Cafe\r\nBcc: x@y.z")
     assert subject == "Ardoise: 1 mention for Cafe Bcc: x@y.z"
     assert "\n" not in subject
-    assert "#4 Mastodon - reply by @luc@mastodon.social - replying to your post - 2026-11-26 17:00" in body
+    assert "#4 Mastodon - reply by @luc@mastodon.social - replying to your post - Nov 26, 5 pm" in body
     assert "Link: https://m.s/1" in body
     assert "Answer: 4: your text" in body
 
