@@ -123,6 +123,8 @@ class Settings(BaseSettings):
 
     # Mention polling: "network=minutes" pairs overriding DEFAULT_POLL_MINUTES, e.g. "x=30,google=60"
     mention_poll_minutes: str = ""
+    # M polls the business's accounts first; the answer waits at most this long for them (then shows what came)
+    mention_command_poll_seconds: float = Field(default=8.0, ge=0, le=10)
 
     @field_validator("env", mode="before")
     @classmethod

@@ -138,8 +138,6 @@ def create_app(
 
     docs = settings.env != "prod" or settings.docs_in_production  # the API map is not public in production
     app = FastAPI(
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
         title="Ardoise admin API",
         version="0.1.0",
@@ -150,7 +148,7 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    openapi.install(app)
+    openapi.install(app, docs=docs)
     admin.install(app)  # after errors.install: its error pages wrap the problem+json handler
 
     # Pages, feeds and JSON travel compressed when the client accepts it (images are left alone by Starlette).

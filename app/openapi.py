@@ -186,8 +186,8 @@ def build(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
-def install(app: FastAPI) -> None:
-    """The OpenAPI document (built once) and the offline /docs and /redoc pages."""
+def install(app: FastAPI, *, docs: bool = True) -> None:
+    """The OpenAPI document (built once) and, with ``docs``, the offline /docs and /redoc pages."""
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:
@@ -195,7 +195,8 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    install_docs(app)
+    if docs:
+        install_docs(app)
 
 
 def install_docs(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""Every message to an owner, in both languages, with worst-case values: GSM-7 and within its segment budget.
+"""Every message to an owner, in both languages, with worst-case values: as the SMS path composes it, GSM-7 and
+within its segment budget, and no French SMS drops an accent that GSM-7 carries.
 
 Receipts for up to four networks must fit one GSM-7 segment: the average over every combination is 1.0.
 """
@@ -9,13 +10,16 @@ import functools
 import itertools
 import string
 from collections.abc import Iterable
+from datetime import date, time
 
 import pytest
 
 from app.catalogue import MESSAGES, NETWORK_LABELS, SEGMENTS, t
 from app.kit.sms_text import fits, is_gsm7, segment_info, to_gsm7
+from app.kit.when_fmt import fmt_date, fmt_time, fmt_times
+from app.messages.service import compose_sms
 from app.models import Delivery, DeliveryStatus
-from app.posts.service import receipt_parts
+from app.posts.service import failure_error, receipt_parts
 
 LANGS = ("fr", "en")
 BIG_NUMBER = 9999  # four-digit post numbers: a busy business after a few years
@@ -25,10 +29,21 @@ def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
+# A failed delivery is written "failed:<why>": its receipt names the reason (tests give each one a last_error).
+FAILURES = {
+    "refused": failure_error("mastodon refused it: 422 Validation failed", "http_422"),
+    "unreachable": failure_error("gave up after 8 attempts: timed out", "gave_up"),
+    "disconnected": failure_error("401 invalid token", "auth", disconnected=True),
+}
+
+
 @functools.cache
 def delivery(network: str, status: str) -> Delivery:
     # Cached: a SQLModel row is slow to build and the receipt table needs tens of thousands of them.
-    return Delivery(post_id=1, account_id=1, network=network, status=status, idempotency_key="k")
+    status, _, why = status.partition(":")
+    return Delivery(
+        post_id=1, account_id=1, network=network, status=status, idempotency_key="k", last_error=FAILURES.get(why)
+    )
 
 
 def deliveries(networks: Iterable[str], statuses: Iterable[str]) -> list[Delivery]:
@@ -37,7 +52,8 @@ def deliveries(networks: Iterable[str], statuses: Iterable[str]) -> list[Deliver
 
 RECEIPT_STATUSES = [
     DeliveryStatus.published.value,
-    DeliveryStatus.failed.value,
+    "failed:refused",  # "refusé par le réseau", the longest reason
+    "failed:disconnected",
     DeliveryStatus.skipped.value,
     DeliveryStatus.pending.value,
 ]
@@ -84,9 +100,12 @@ def worst_values(lang: str) -> dict[str, str]:
         "names": ", ".join(["IMG_20250612_183045.HEIC", "menu-du-jour-semaine.pdf", "tarifs.docx", "x.zip"])[:80],
         "business": names[1],
         # app/commands/service.py: HEURES takes four times at most, written 8h, 12h30...
-        "hours": "08h30, 11h45, 16h15, 20h45",
-        "date": "31/12" if lang == "fr" else "12/31",
-        "status": longest(t(k, lang) for k in ("st_ok", "st_pending", "st_failed", "st_skipped", "st_deleted")),
+        "hours": fmt_times([time(8, 30), time(11, 45), time(16, 15), time(20, 45)], lang),
+        "time": longest(fmt_time(time(h, 55), lang) for h in range(24)),
+        "date": longest(fmt_date(date(2026, m, 30 if m != 2 else 28), lang) for m in range(1, 13)),
+        "status": longest(
+            t(k, lang) for k in MESSAGES if k.startswith(("st_", "why_")) and k not in ("st_disconnected",)
+        ),
         "invalid_reason": longest(bad_reasons),
         # app/commands/service.py quote(): 40 characters at most, GSM-7
         "quote": "Jarret d'agneau, risotto aux chanter...",
@@ -115,10 +134,8 @@ def test_both_languages_with_the_same_placeholders(key: str) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("key", sorted(MESSAGES))
 def test_message_is_gsm7_and_fits_its_segment_budget(key: str, lang: str) -> None:
-    text = render(key, lang)
-    assert is_gsm7(MESSAGES[key][lang]), f"{key}/{lang}: not GSM-7: {MESSAGES[key][lang]!r}"
+    text = compose_sms(render(key, lang))  # what the SMS carries
     assert is_gsm7(text), f"{key}/{lang}: not GSM-7: {[c for c in text if not is_gsm7(c)]}"
-    assert to_gsm7(text) == text  # sending it changes nothing
     budget = SEGMENTS.get(key, 1)
     info = segment_info(text)
     assert fits(text, budget), f"{key}/{lang}: {info.segments} segments ({info.units} septets) > {budget}: {text!r}"
@@ -145,7 +162,7 @@ def receipts(lang: str) -> list[str]:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_receipts_for_up_to_four_networks_average_one_gsm7_segment(lang: str) -> None:
-    table = receipts(lang)
+    table = [compose_sms(r) for r in receipts(lang)]
     assert len(table) > 10_000
     assert all(is_gsm7(r) for r in table)
     average = sum(segment_info(r).segments for r in table) / len(table)
@@ -156,5 +173,82 @@ def test_receipts_for_up_to_four_networks_average_one_gsm7_segment(lang: str) ->
 def test_worst_receipt_example() -> None:
     ds = deliveries(["page", "bluesky", "mastodon"], ["published", "published", "pending"])
     assert t("receipt", "fr", number=12, parts=receipt_parts(ds, "fr")) == (
-        "Publie #12: Page OK, Bluesky OK, Mastodon en attente"
+        "Publié #12: Page OK, Bluesky OK, Mastodon en attente"
     )
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["published", "failed:disconnected"], "Publié #21: Page OK, Mastodon déconnecté (conseiller avisé)"),
+        (["published", "failed:unreachable"], "Publié #21: Page OK, Mastodon réseau indisponible"),
+        (
+            ["failed:refused", "failed:disconnected"],
+            "Publié #21: Page refusé par le réseau, Mastodon déconnecté (conseiller avisé)",
+        ),
+    ],
+)
+def test_a_failure_says_why_never_a_bare_failed(statuses: list[str], expected: str) -> None:
+    parts = receipt_parts(deliveries(["page", "mastodon"], statuses), "fr")
+    assert t("receipt", "fr", number=21, parts=parts) == expected
+
+
+def test_two_disconnected_accounts_carry_the_note_once() -> None:
+    ds = deliveries(["page", "bluesky", "mastodon"], ["published", "failed:disconnected", "failed:disconnected"])
+    assert receipt_parts(ds, "en") == "Page OK, Bluesky disconnected, Mastodon disconnected (adviser told)"
+
+
+# --- French keeps its accents -------------------------------------------------------------------------------------
+
+# Every accented letter that GSM-7 carries (3GPP TS 23.038 basic table, as the gsm0338 codec decodes it, with 0x09
+# read as uppercase Ç): an SMS must keep each of them exactly where the catalogue has it.
+GSM7_ACCENTED = "éèàùìòÉÇÄÖÑÜäöñüßØøÅåÆæ"
+# Letters GSM-7 lacks: the catalogue writes them (email shows them), the SMS path writes them plainly.
+NOT_GSM7 = "êâôîûçëïœ’…"
+
+
+def test_the_accented_letters_are_what_the_codec_says() -> None:
+    assert all(is_gsm7(ch) for ch in GSM7_ACCENTED)
+    assert not any(is_gsm7(ch) for ch in NOT_GSM7)  # lowercase ç is not 0x09: phones show that as Ç
+
+
+@pytest.mark.parametrize("key", sorted(MESSAGES))
+def test_no_french_sms_drops_an_accent_that_gsm7_has(key: str) -> None:
+    text = render(key, "fr")
+    sms = compose_sms(text)
+    # Character by character, what GSM-7 has is kept and only what it lacks is rewritten.
+    assert sms == "".join(ch if is_gsm7(ch) else to_gsm7(ch) for ch in text), f"{key}: {sms!r} from {text!r}"
+    for ch in GSM7_ACCENTED:
+        assert sms.count(ch) == text.count(ch), f"{key}: {ch!r} lost in {sms!r}"
+
+
+def test_french_is_written_with_its_accents() -> None:
+    """The words the issue found stripped (\"Publie #1\" reads as \"publishes\") stay accented."""
+    french = " ".join(entry["fr"] for entry in MESSAGES.values())
+    stripped = [
+        "Publie #",
+        "reseau",
+        "deconnecte",
+        "Repondez",
+        "repondez",
+        " a #",
+        "resume",
+        "Resume",
+        "Reessayez",
+        "deja",
+        "numero",
+        "ecrivez",
+        "Etat",
+        "bientot",
+        "refusee",
+        "retire:",
+        "Annule,",
+    ]
+    assert [w for w in stripped if w in french] == []
+    assert {"é", "è", "à", "É", "ê", "ô", "ç"} <= set(french)  # email shows ê ô ç; SMS writes e o c
+
+
+def test_email_keeps_full_french_and_sms_writes_what_gsm7_lacks() -> None:
+    text = t("email_confirm_unsure", "fr")
+    assert "sûrs" in text
+    assert compose_sms(text).startswith("Nous ne sommes pas surs d'avoir compris votre réponse.")

@@ -21,5 +21,5 @@ async def test_sms_publish_reaches_page_and_sends_one_receipt(
     out = (
         await client.get(f"/api/v1/businesses/{biz['id']}/messages", params={"direction": "out"}, headers=auth)
     ).json()
-    assert [m["body"] for m in out["items"]] == ["Publie #1: Page OK"]
+    assert [m["body"] for m in out["items"]] == ["Publié #1: Page OK"]
     assert out["items"][0]["encoding"] == "GSM-7"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from sqlalchemy import delete, func, select
@@ -22,6 +23,7 @@ from app.catalogue import label, t
 from app.commands import parser as p
 from app.kit.sms_text import to_gsm7
 from app.kit.time import utcnow
+from app.kit.when_fmt import fmt_date, fmt_time, fmt_times
 from app.members.service import check_pin
 from app.messages import service as sms_service
 from app.models import (
@@ -318,23 +320,31 @@ def note_seen(rt: Runtime, member: Member) -> bool:
     return unseen
 
 
-async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> bool:
-    """More than ``sms_commands_per_hour`` commands acted on in the last hour. Messages already refused for
-    the limit do not count, so an owner who keeps texting is not locked out for longer."""
+async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> datetime | None:
+    """When more than ``sms_commands_per_hour`` commands were acted on in the last hour: the moment the owner may
+    try again (the oldest of them leaves the hour), else None. Messages already refused for the limit do not
+    count, so an owner who keeps texting is not locked out for longer."""
+    limit = rt.settings.sms_commands_per_hour
     since = utcnow() - timedelta(hours=1)
-    n = (
-        await s.execute(
-            select(func.count())
-            .select_from(InboundMessage)
-            .where(
-                col(InboundMessage.member_id) == member.id,
-                col(InboundMessage.created_at) >= since,
-                col(InboundMessage.id) != inbound.id,
-                col(InboundMessage.status) != InboundStatus.ignored.value,
+    times = list(
+        (
+            await s.execute(
+                select(col(InboundMessage.created_at))
+                .where(
+                    col(InboundMessage.member_id) == member.id,
+                    col(InboundMessage.created_at) >= since,
+                    col(InboundMessage.id) != inbound.id,
+                    col(InboundMessage.status) != InboundStatus.ignored.value,
+                )
+                .order_by(col(InboundMessage.created_at))
             )
-        )
-    ).scalar_one()
-    return int(n) >= rt.settings.sms_commands_per_hour
+        ).scalars()
+    )
+    if len(times) < limit:
+        return None
+    # One slot frees when the (len - limit + 1)-th oldest leaves the hour; round up to the next minute.
+    free = times[len(times) - limit] + timedelta(hours=1, minutes=1)
+    return free.replace(second=0, microsecond=0)
 
 
 async def handle_member(
@@ -359,7 +369,8 @@ async def handle_member(
     ctx.unseen = note_seen(rt, member)
     s.add(member)
     # STOP, START and HELP always work (carriers require it), whatever the rate.
-    if not isinstance(parsed, p.Stop | p.Start | p.Help) and await _rate_limited(rt, s, member, inbound):
+    retry_at = None if isinstance(parsed, p.Stop | p.Start | p.Help) else await _rate_limited(rt, s, member, inbound)
+    if retry_at is not None:
         inbound.status = InboundStatus.ignored.value
         since = utcnow() - timedelta(hours=1)
         told = (
@@ -378,7 +389,7 @@ async def handle_member(
                 s,
                 rt.settings,
                 to=member.phone,
-                text=t("rate_limited", member.language),
+                text=t("rate_limited", member.language, time=_local_time(biz, retry_at, member.language)),
                 kind="rate_limited",
                 business_id=biz.id,
                 member=member,
@@ -507,6 +518,7 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
             ctx.lang,  # type: ignore[arg-type]
             budget_segments=st.budget_segments,
             page=cmd.page,
+            own_handles=await mention_service.own_handles(ctx.s, ctx.biz.id),
         )
         if not digest.text:
             await ctx.reply("no_mentions")
@@ -561,15 +573,13 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
     if isinstance(cmd, p.Hours):
         st.hours = [h.strftime("%H:%M") for h in cmd.hours]
         ctx.s.add(st)
-        await ctx.reply("hours_set", hours=", ".join(h.strftime("%Hh%M").replace("h00", "h") for h in cmd.hours))
+        await ctx.reply("hours_set", hours=fmt_times(cmd.hours, ctx.lang))
         return "hours"
     if isinstance(cmd, p.Pause):
         st.paused_until = utcnow() + timedelta(days=cmd.days)
         ctx.s.add(st)
-        from zoneinfo import ZoneInfo
-
-        until = st.paused_until.astimezone(ZoneInfo(ctx.biz.timezone))
-        await ctx.reply("paused", date=until.strftime("%d/%m" if ctx.lang == "fr" else "%m/%d"))
+        until = st.paused_until.astimezone(_zone(ctx.biz))
+        await ctx.reply("paused", date=fmt_date(until.date(), ctx.lang))
         return f"pause {cmd.days}d"
     if isinstance(cmd, p.Resume):
         st.paused_until = None
@@ -586,6 +596,18 @@ async def mention_command(ctx: Ctx, cmd: p.ParseResult) -> str:
 
 
 AUTHOR_PREFIXED = {"mastodon", "x"}
+
+
+def _zone(biz: Business) -> ZoneInfo:
+    try:
+        return ZoneInfo(biz.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local_time(biz: Business, moment: datetime, lang: str) -> str:
+    """``14 h 05`` / ``2:05 pm``: ``moment`` in the business's time zone, as the owner writes times."""
+    return fmt_time(moment.astimezone(_zone(biz)).time(), lang)
 
 
 async def ask(ctx: Ctx, needs: str, payload: dict[str, Any], *, trust: str | None = None) -> None:

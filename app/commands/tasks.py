@@ -6,6 +6,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.commands import service as command_service
+from app.commands.parser import Mentions, parse
 from app.kit.errors import PermanentError, RetryableError
 from app.models import InboundMessage, InboundStatus
 from app.posts.tasks import _fetch_source, store_image
@@ -37,9 +38,11 @@ async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[
     return out, failed
 
 
-async def _is_member(s: AsyncSession, inbound: InboundMessage) -> bool:
+async def _is_member(s: AsyncSession, inbound: InboundMessage) -> tuple[bool, int | None]:
+    """Whether the sender is a member, and the business when ``M`` should poll it first."""
     routed = await command_service.route(s, inbound)
-    return bool(routed.memberships)
+    wants_mentions = routed.business is not None and isinstance(parse(inbound.body or ""), Mentions)
+    return bool(routed.memberships), routed.business.id if wants_mentions and routed.business else None
 
 
 async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
@@ -48,7 +51,13 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
         inbound = await s.get(InboundMessage, inbound_id)
         if inbound is None or inbound.status != InboundStatus.received.value:
             return
-        member = await _is_member(s, inbound)
+        member, poll_first = await _is_member(s, inbound)
+    if poll_first is not None:
+        # "M" right after a fan's mention must show it: poll the business's accounts (bounded) before composing,
+        # outside the write transaction (network calls, and the polls write what they find).
+        from app.mentions.tasks import poll_business
+
+        await poll_business(rt, poll_first, seconds=rt.settings.mention_command_poll_seconds)
     media: list[dict[str, str]] = []
     failed = False
     if inbound.media and member:  # a stranger's attachments are never downloaded

@@ -191,7 +191,9 @@ async def email_receipt(rt: Runtime, s: AsyncSession, post: Post, member: Member
         s,
         rt.settings,
         to=member.email,
-        subject=t("email_subject_receipt", lang, number=post.number) + (f" - {subject}" if subject else ""),
+        # An answer to a mention has no post number (-1, -2...): its subject is its receipt, "Réponse à #4 ..."
+        subject=(t("email_subject_receipt", lang, number=post.number) if post.number > 0 else body)
+        + (f" - {subject}" if subject else ""),
         text=body,
         kind="receipt",
         business_id=post.business_id,

@@ -6,21 +6,25 @@ on a basic phone)::
     12 mentions:
     #4 Bsky cliente1: c'est comment l'Ardoise?
     #5 Google 2*: service lent
-    #6 FB client2: merci!
+    #6 FB Sylvie L.: Les frites étaient froides et la serveuse pas...
     +9: M2
-    Repondre: R 4 texte
+    Répondre: R 4 texte
 
 Contract of :func:`compose_sms_digest`:
 
 * the text is GSM-7 (never UCS-2) and billed as at most ``budget_segments`` segments, counted exactly with
   :func:`app.kit.sms_text.segment_info`;
-* items come in :func:`priority` order (questions, reviews of 3 stars or less, replies to the business's own
-  posts, the rest; newest first within each class); a page shows a prefix of the items not shown on earlier
-  pages, at least one item whenever there is one left, so page 1, page 2 (``M2``), ... show every item exactly
-  once, deterministically for the same items;
+* items come in :func:`priority` order (questions, then complaints and reviews of 3 stars or less, replies to
+  the business's own posts, the rest; newest first within each class); a page shows a prefix of the items not
+  shown on earlier pages, at least one item whenever there is one left, so page 1, page 2 (``M2``), ... show
+  every item exactly once, deterministically for the same items;
+* no paid septet on nothing: the gist drops the @handles a text starts with (the business's own, mostly), the
+  business's own handles anywhere they only address it, a leading greeting, and a question's filler
+  ("est-ce que", "quick question:"), and starts a question at its question so its object stays; authors are
+  short (``Nathalie D.``, ``fan`` for ``@fan31479098.bsky.social``);
 * as many items as fit with a gist of :data:`MIN_GIST` septets (:data:`MIN_GIST_QUESTION` for a question) are
-  included first, then the septets left over lengthen the gists in priority order (the most important item
-  is shown in full first).
+  included first, then the septets left over are shared max-min fairly: the shortest cut gist grows to its next
+  word, again and again, until nothing more fits (no item gets 150 characters while another keeps two words).
 
 Pure: no I/O, no database and no clock (times come in with the items). Item numbers are the business's short
 mention numbers (``R 4``); two items with the same number are refused (ValueError).
@@ -36,6 +40,7 @@ from datetime import datetime
 from typing import Final, Literal
 
 from app.kit.sms_text import ELLIPSIS, Encoding, fits, segment_info, to_gsm7, truncate_to_segments
+from app.kit.when_fmt import fmt_date, fmt_time
 
 __all__ = [
     "AUTHOR_MAX",
@@ -48,6 +53,7 @@ __all__ = [
     "compose_email_digest",
     "compose_sms_digest",
     "cost_as_is",
+    "is_complaint",
     "is_question",
     "priority",
 ]
@@ -55,23 +61,33 @@ __all__ = [
 Lang = Literal["fr", "en"]
 Kind = Literal["mention", "reply", "quote", "comment", "review"]
 
-MIN_GIST: Final = 20
-"""Septets of gist (``...`` included) every shown item gets before any item gets more."""
+MIN_GIST: Final = 24
+"""Septets of gist (``...`` included) every shown item gets before any item gets more: a short clause."""
 
-MIN_GIST_QUESTION: Final = 50
+MIN_GIST_QUESTION: Final = 34
 """The same floor for a question: the owner answers from the SMS, and "Avez-vous des..." cannot be answered.
-Most questions are shorter than this, so they are shown whole."""
+With greetings and filler gone, most questions are shorter than this, so they are shown whole."""
 
-AUTHOR_MAX: Final = 15
-"""Septets of author name shown in an SMS digest (longer names end with ``...``)."""
+AUTHOR_MAX: Final = 12
+"""Septets of author name shown in an SMS digest: a display name becomes first name and initial
+(``Marie R.``) or first name, a handle loses its domain and a trailing serial number; longer ones are cut."""
 
 # GSM-7 extension characters: 2 septets each (ESC + code). Every SMS text here is GSM-7 already (it went
 # through to_gsm7), so counting these is enough and much cheaper than a per-character table walk.
 _EXTENSION: Final = frozenset("\f^{}\\[~]|€")
 
-# Words cut back to a space only when the space is this close: further back, a cut word reads better than
-# a wasted line.
-_WORD_BACKTRACK: Final = 12
+# A cut goes back to the previous space unless that would drop more than this share of what fits: a cut word
+# reads better than a wasted line only when the line would lose most of its words.
+_WORD_BACKTRACK_SHARE: Final = 0.5
+
+# Words a cut gist does not end on (articles, prepositions, conjunctions): they carry nothing without what follows.
+_WEAK_ENDINGS: Final = frozenset(
+    (  # noqa: SIM905  # one word list reads better than 60 lines of strings
+        "le la les l' un une des du de d' au aux à pour sur en et ou dans par avec chez ce cette ces mon ma mes "
+        "votre vos notre nos leur qui que qu' the a an of for on and or to in with at by from my your our their "
+        "this do that is are was were"
+    ).split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +147,7 @@ _EMAIL_LABELS: Final[dict[str, str]] = {
 }
 
 _TEXTS: Final[dict[str, dict[Lang, str]]] = {
-    "reply_hint": {"fr": "Repondre: R {number} texte", "en": "Reply: R {number} text"},
+    "reply_hint": {"fr": "Répondre: R {number} texte", "en": "Reply: R {number} text"},
     "link": {"fr": "lien", "en": "link"},
     "email_subject": {"fr": "Ardoise: {count} pour {business}", "en": "Ardoise: {count} for {business}"},
     "email_intro": {
@@ -213,14 +229,39 @@ def is_question(text: str) -> bool:
     return end is None or end.group() != "!"
 
 
+# A small lexicon of complaints, French and English, matched on whole words of the folded text (no accents,
+# lowercase): a comment saying the food was cold ranks with a 1-star review, not with "the rest".
+_COMPLAINT: Final = re.compile(
+    r"""\b(?:
+        froids?|froides?|tiedes?|lents?|lentes?|attendu|attente|decue?s?|decevante?s?|deception|dommage|salete
+        |sales?\ (?:table|toilettes?)|impolie?s?|pas\ (?:tres\ )?(?:aimable|bon|bonne|frais|fraiche|propre)
+        |desagreables?|inacceptable|cheveux?|malades?|plus\ jamais|jamais\ plus|pires?|horrible|degueu\w*
+        |trop\ cher|arnaque|rembourse\w*|plainte|mauvaise?s?|brule\w*|bruyante?s?|intoxication
+        |cold|slow|waited|rude|disappoint\w*|dirty|unacceptable|hair|sick|never\ again|worst|terrible|awful
+        |overpriced|refund\w*|complain\w*|bad|burnt|raw|loud|stale|food\ poisoning|not\ (?:fresh|good|clean)
+    )\b""",
+    re.VERBOSE,
+)
+
+
+def is_complaint(text: str) -> bool:
+    """True when the text complains (a small FR/EN lexicon: froid, lent, déçu, cold, rude, never again...)."""
+    return bool(_COMPLAINT.search(_fold(text)))
+
+
+def _is_low_review(item: DigestItem) -> bool:
+    return item.kind == "review" and item.rating is not None and item.rating <= 3
+
+
 def priority(item: DigestItem) -> tuple[int, float, int]:
-    """Sort key, most important first: questions (0), reviews of 3 stars or less (1), replies to the business's
-    own posts (2), the rest (3); newest first within a class, then the higher (newer) number first.
+    """Sort key, most important first: questions (0), reviews of 3 stars or less and complaints that are not
+    good reviews (1), replies to the business's own posts (2), the rest (3); newest first within a class, then
+    the higher (newer) number first.
 
     Pass ``created_at`` all aware or all naive: a naive time is read as the machine's local time."""
     if is_question(item.text):
         rank = 0
-    elif item.kind == "review" and item.rating is not None and item.rating <= 3:
+    elif _is_low_review(item) or ((item.rating is None or item.rating <= 3) and is_complaint(item.text)):
         rank = 1
     elif item.is_reply_to_us:
         rank = 2
@@ -255,19 +296,93 @@ def _replace_urls(text: str, word: str) -> str:
     return _URL.sub(replace, text)
 
 
-def _gist(text: str, lang: Lang) -> str:
-    """The whole text as the SMS shows it before cutting: GSM-7, links as a word, handles short, one line."""
-    text = _replace_urls(text, _TEXTS["link"][lang])
-    text = _HANDLE.sub(lambda m: "@" + m.group(1)[:AUTHOR_MAX], text)
-    return " ".join(to_gsm7(text).split())
+# Handles a text starts with only address it (on Mastodon a reply starts with them): "@lardoise@mastodon.social
+# @chef merci" says "merci".
+_LEADING_HANDLES: Final = re.compile(r"^(?:\s*@\w[\w.@-]*[,:]?)+\s*")
+_GREETING: Final = re.compile(
+    r"^(?:bonjour|bonsoir|salut|allo|allô|coucou|hello|hi|hey|good\ (?:morning|afternoon|evening))\b[\s,!.]*"
+    r"(?:(?:petite\ )?question\s*:|quick\ question\s*:)?\s*",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Words a question can lose and still ask the same thing.
+_FILLER: Final = re.compile(
+    r"\b(?:est-ce\ qu(?:e\ |['’])|je\ (?:voulais|voudrais)\ savoir\ si\ |je\ me\ demandais\ si\ "
+    r"|i\ was\ wondering\ if\ |(?:do\ you\ )?know\ if\ )",
+    re.IGNORECASE | re.VERBOSE,
+)
+_SPACE_BEFORE_PUNCTUATION: Final = re.compile(r"\s+([,.!?;:])(?=\s|$)")
+_GSM7_UPPER: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZÉÄÖÑÜÅÆØÇ")
+_SENTENCE: Final = re.compile(r"[^.!?]*[.!?]+\s*|[^.!?]+$")
+
+
+def _handle_pattern(handles: Sequence[str]) -> re.Pattern[str] | None:
+    """A pattern matching the business's own handles, full (``@lardoise.bsky.social``) or short (``@lardoise``)."""
+    names = {"@" + h.strip().lower().lstrip("@") for h in handles if h.strip().lstrip("@")}
+    names |= {"@" + h.lstrip("@").split("@")[0].split(".")[0] for h in names}
+    names = {n for n in names if len(n) > 1}
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w@.])(?:{alternatives})(?![\w@-]|\.\w)", re.IGNORECASE)
+
+
+def _question_start(text: str) -> str:
+    """For a question, the text from the sentence that asks it: what comes before ("Super soirée hier.") is
+    the part of a question the owner can do without."""
+    if "?" not in text:
+        return text
+    start = 0
+    for match in _SENTENCE.finditer(text):
+        if "?" in match.group():
+            return text[start:] if is_question(match.group()) else text
+        start = match.end()
+    return text
+
+
+def _gist(text: str, lang: Lang, own: re.Pattern[str] | None = None) -> str:
+    """The whole text as the SMS shows it before cutting: GSM-7, links as a word, handles short, one line, with
+    nothing that costs septets and says nothing (see the module docstring)."""
+    text = _replace_urls(text, _TEXTS["link"][lang]).strip()
+    start = text
+    text = _LEADING_HANDLES.sub("", text)
+    if own is not None:
+        # The business's own handle at the end or before punctuation only addresses it: "bravo @lardoise!".
+        text = own.sub(lambda m: "" if _addresses(text, m) else m.group(), text).strip()
+    text = _GREETING.sub("", text, count=1) or text
+    if is_question(text):
+        text = _FILLER.sub("", _question_start(text))
+    cut_front = not start.startswith(text[:1] + text[1:12]) if text else False
+    text = _HANDLE.sub(lambda m: "@" + m.group(1)[:15], text)
+    text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(to_gsm7(text).split()))
+    if cut_front and text[:1].upper() in _GSM7_UPPER:
+        text = text[:1].upper() + text[1:]  # the sentence now starts here: "vous ouvrez?" -> "Vous ouvrez?"
+    return text
+
+
+def _addresses(text: str, match: re.Match[str]) -> bool:
+    """True when the handle at ``match`` is at the end of ``text`` or followed by punctuation."""
+    rest = text[match.end() :].lstrip()
+    return not rest or rest[0] in ",.!?;:"
 
 
 def _short_author(author: str) -> str:
-    """ "@cliente1.bsky.social" -> "cliente1", "@luc@mastodon.social" -> "luc", cut to AUTHOR_MAX septets."""
+    """ "@cliente1.bsky.social" -> "cliente1", "@luc@mastodon.social" -> "luc", "@fan31479098.bsky.social" ->
+    "fan", "Nathalie Dubois-Charbonneau" -> "Nathalie", "Marie Roy-Côté" -> "Marie R.", at most AUTHOR_MAX septets."""
     name = " ".join(to_gsm7(author).split())
-    match = _AUTHOR_DOMAIN.match(name)
-    if match and " " not in name:
-        name = match.group(1)
+    if name and " " not in name:
+        name = name.lstrip("@").split("@")[0]
+        if "." in name.strip("."):
+            name = name.split(".")[0] or name
+        serial = re.fullmatch(r"([A-Za-z_.-]{3,}?)[_.-]?\d{4,}", name)
+        if serial:
+            name = serial.group(1)
+    elif len(name) > AUTHOR_MAX:
+        words = name.split()
+        initial = words[-1][:1]
+        if len(words[0]) + 3 <= AUTHOR_MAX and initial.isalpha():
+            return f"{words[0]} {initial}."
+        if len(words[0]) <= AUTHOR_MAX:
+            return words[0]
     return _cut(name, AUTHOR_MAX, word_boundary=False)
 
 
@@ -306,8 +421,14 @@ def _cut(text: str, max_septets: int, *, word_boundary: bool = True) -> str:
     head = text[:end]
     if word_boundary and not text[end].isspace():
         space = head.rfind(" ")
-        if space > 0 and end - space <= _WORD_BACKTRACK:
+        if space > 0 and space >= end * (1 - _WORD_BACKTRACK_SHARE):
             head = head[:space]
+    if word_boundary:
+        # "sur la..." says nothing more than "...": the septets go to another line.
+        words = head.rstrip(" ,;:-(").split(" ")
+        while len(words) > 3 and words[-1].lower() in _WEAK_ENDINGS:
+            words.pop()
+        head = " ".join(words)
     return head.rstrip(" ,;:-(") + ELLIPSIS
 
 
@@ -327,12 +448,12 @@ class _Entry:
         return _cut(self.gist, self.floor)
 
 
-def _entry(item: DigestItem, lang: Lang) -> _Entry:
+def _entry(item: DigestItem, lang: Lang, own: re.Pattern[str] | None = None) -> _Entry:
     label = _SMS_LABELS.get(item.network) or to_gsm7(item.network.capitalize())[:8]
     who = f"{item.rating}*" if item.kind == "review" and item.rating is not None else _short_author(item.author)
     head = " ".join(part for part in (f"#{item.number}", label, who) if part)
     floor = MIN_GIST_QUESTION if is_question(item.text) else MIN_GIST
-    return _Entry(item.number, head, _gist(item.text, lang), floor)
+    return _Entry(item.number, head, _gist(item.text, lang, own), floor)
 
 
 def _header(total: int, page: int) -> str:
@@ -390,29 +511,51 @@ def _page(
     if shown == 0:
         return _single(entry_of(queue[0]), header, hint, len(queue) - 1, page, budget_segments), 1
 
-    # 2. Lengthen gists in priority order with what is left. Counting septets ignores an ESC pair pushed to
-    # the next part, so if the result does not fit, retry with one septet less (the minimum layout fits).
+    # 2. Share what is left fairly: the shortest cut gist grows to its next word, again and again (see _share).
+    # Counting septets ignores an ESC pair pushed to the next part, so if the result does not fit, retry with
+    # one septet less (the minimum layout fits).
     entries = [entry_of(item) for item in queue[:shown]]
     remaining = len(queue) - shown
     base = [entry.min_gist() for entry in entries]
     base_units = _units(_render(header, [e.line(g) for e, g in zip(entries, base, strict=True)], remaining, page, hint))
     while True:
         cuts = list(base)
-        slack = limit - base_units
-        for i, entry in enumerate(entries):
-            if slack <= 0:
-                break
-            if cuts[i] == entry.gist:
-                continue
-            longer = _cut(entry.gist, _units(cuts[i]) + slack)
-            gain = _units(longer) - _units(cuts[i])
-            if gain > 0:
-                cuts[i] = longer
-                slack -= gain
+        slack = _share(entries, cuts, limit - base_units)
         text = _render(header, [e.line(c) for e, c in zip(entries, cuts, strict=True)], remaining, page, hint)
         if _fits(text, limit - slack, budget_segments):
             return text, shown
         limit -= 1
+
+
+def _share(entries: Sequence[_Entry], cuts: list[str], slack: int) -> int:
+    """Lengthen ``cuts`` (in place) with ``slack`` septets, max-min fair: the shortest cut gist grows to its next
+    word first (ties: the more important item), until nothing more fits. Returns the septets left unused."""
+    while slack > 0:
+        best: tuple[int, int, str] | None = None
+        for i, entry in enumerate(entries):
+            if cuts[i] == entry.gist:
+                continue
+            size = _units(cuts[i])
+            if best is not None and size >= best[0]:
+                continue
+            longer = _next_longer(entry.gist, size, slack)
+            if longer is not None:
+                best = (size, i, longer)
+        if best is None:
+            break
+        size, i, longer = best
+        slack -= _units(longer) - size
+        cuts[i] = longer
+    return slack
+
+
+def _next_longer(gist: str, size: int, slack: int) -> str | None:
+    """The shortest cut of ``gist`` longer than ``size`` septets that costs at most ``slack`` more, if any."""
+    for extra in range(1, slack + 1):
+        longer = _cut(gist, size + extra)
+        if _units(longer) > size:
+            return longer
+    return None
 
 
 def _single(entry: _Entry, header: str, hint: str, remaining: int, page: int, budget_segments: int) -> str:
@@ -424,13 +567,16 @@ def _single(entry: _Entry, header: str, hint: str, remaining: int, page: int, bu
     return truncate_to_segments(text, budget_segments)
 
 
-def _pages(items: Sequence[DigestItem], lang: Lang, budget_segments: int) -> Iterator[Digest]:
+def _pages(
+    items: Sequence[DigestItem], lang: Lang, budget_segments: int, own_handles: Sequence[str] = ()
+) -> Iterator[Digest]:
     queue = _ordered(items)
     cache: dict[int, _Entry] = {}
+    own = _handle_pattern(own_handles)
 
     def entry_of(item: DigestItem) -> _Entry:
         if item.number not in cache:
-            cache[item.number] = _entry(item, lang)
+            cache[item.number] = _entry(item, lang, own)
         return cache[item.number]
 
     total = len(queue)
@@ -450,8 +596,18 @@ def _pages(items: Sequence[DigestItem], lang: Lang, budget_segments: int) -> Ite
         page += 1
 
 
-def compose_sms_digest(items: Sequence[DigestItem], lang: Lang, *, budget_segments: int = 2, page: int = 1) -> Digest:
+def compose_sms_digest(
+    items: Sequence[DigestItem],
+    lang: Lang,
+    *,
+    budget_segments: int = 2,
+    page: int = 1,
+    own_handles: Sequence[str] = (),
+) -> Digest:
     """Page ``page`` of the SMS digest of ``items`` (see the module docstring for the format and contract).
+
+    ``own_handles`` are the business's handles on its networks (``@lardoise.bsky.social``): a gist does not
+    spend septets on them where they only address the business.
 
     Page 2 shows the items that follow those page 1 shows, and so on; a page past the last one, like an empty
     ``items``, gives the empty digest (``text == ""``, nothing to send: the caller says there is nothing more).
@@ -461,7 +617,7 @@ def compose_sms_digest(items: Sequence[DigestItem], lang: Lang, *, budget_segmen
         raise ValueError("budget_segments must be >= 1")
     if page < 1:
         raise ValueError("page must be >= 1")
-    for number, digest in enumerate(_pages(items, lang, budget_segments), start=1):
+    for number, digest in enumerate(_pages(items, lang, budget_segments, own_handles), start=1):
         if number == page:
             return digest
     return Digest(text="", shown=[], remaining=0, segments=0)
@@ -511,7 +667,7 @@ def compose_email_digest(items: Sequence[DigestItem], lang: Lang, business_name:
             facts.append(texts["email_rating"].format(rating=item.rating))
         if item.is_reply_to_us:
             facts.append(texts["email_to_us"])
-        facts.append(item.created_at.strftime("%Y-%m-%d %H:%M"))
+        facts.append(f"{fmt_date(item.created_at.date(), lang)}, {fmt_time(item.created_at.time(), lang)}")
         body = "\n".join(line.rstrip() for line in item.text.strip().splitlines()) or texts["email_empty_text"]
         link = texts["email_link"].format(url=item.url) if item.url else texts["email_no_link"]
         blocks.append("\n".join([" - ".join(facts), body, link, texts["email_answer"].format(number=item.number)]))

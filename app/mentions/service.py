@@ -168,6 +168,16 @@ async def by_number(session: AsyncSession, business_id: int, number: int) -> Men
     ).scalar_one_or_none()
 
 
+async def own_handles(session: AsyncSession, business_id: int) -> list[str]:
+    """The business's own handles on its networks: a digest does not spend septets on them."""
+    rows = await session.execute(
+        select(col(NetworkAccount.handle)).where(
+            col(NetworkAccount.business_id) == business_id, col(NetworkAccount.handle) != ""
+        )
+    )
+    return [str(h) for h in rows.scalars()]
+
+
 def to_item(m: MentionRow) -> DigestItem:
     kind: Kind = m.kind if m.kind in KINDS else "mention"  # type: ignore[assignment]
     return DigestItem(

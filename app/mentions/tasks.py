@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +42,7 @@ from app.worker.schedule import slot_start
 
 log = structlog.get_logger("ardoise.mentions")
 
-UNAVAILABLE: dict[Lang, str] = {"fr": "reseau indisponible", "en": "network unavailable"}
+UNAVAILABLE: dict[Lang, str] = {"fr": "réseau indisponible", "en": "network unavailable"}
 
 
 def supports_mentions(rt: Runtime, network: str) -> bool:
@@ -79,7 +80,42 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
 
 
 async def poll(rt: Runtime, job: JobInfo) -> None:
-    account_id = int(job.payload["account_id"])
+    await poll_account(rt, int(job.payload["account_id"]))
+
+
+async def poll_business(rt: Runtime, business_id: int, *, seconds: float) -> None:
+    """Poll every active account of the business at once, waiting at most ``seconds`` (``M`` answers with what
+    arrived). A poll still running then is cancelled: its cursor is not saved, so the scheduled poll fetches the
+    same items again and nothing is lost; a failure is left to the scheduled poll too."""
+    if seconds <= 0:
+        return
+    async with rt.db.read() as s:
+        rows = (
+            await s.execute(
+                select(col(NetworkAccount.id), col(NetworkAccount.network)).where(
+                    col(NetworkAccount.business_id) == business_id,
+                    col(NetworkAccount.status) == AccountStatus.active.value,
+                )
+            )
+        ).all()
+    ids = [account_id for account_id, network in rows if account_id is not None and supports_mentions(rt, network)]
+    if not ids:
+        return
+    polls = [asyncio.ensure_future(poll_account(rt, account_id)) for account_id in ids]
+    done, late = await asyncio.wait(polls, timeout=seconds)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.info("mentions.poll_on_command_failed", business_id=business_id, error=type(task.exception()).__name__)
+    if late:
+        log.info("mentions.poll_on_command_late", business_id=business_id, accounts=len(late))
+
+
+async def poll_account(rt: Runtime, account_id: int) -> None:
+    """Fetch the account's new mentions and store them (the ``mentions.poll`` job, and ``M``'s first step)."""
     async with rt.db.read() as s:  # one query: a poll is the most frequent job there is
         row = (
             await s.execute(
@@ -272,6 +308,7 @@ async def _digest_sms(
         [mention_service.to_item(m) for m in items],
         _lang(member),
         budget_segments=budget,
+        own_handles=await mention_service.own_handles(s, biz.id or 0),
     )
     if not digest.text:
         return set()
@@ -373,7 +410,10 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
                 log.info("alert.capped", member_id=member.id, cap=st.daily_cap_segments)
                 continue
             digest = compose_sms_digest(
-                [mention_service.to_item(m) for m in fresh], _lang(member), budget_segments=min(1, left)
+                [mention_service.to_item(m) for m in fresh],
+                _lang(member),
+                budget_segments=min(1, left),
+                own_handles=await mention_service.own_handles(s, biz.id or 0),
             )
             if digest.text and await sms_service.queue_sms(
                 s,

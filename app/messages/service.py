@@ -50,6 +50,14 @@ async def sender_for(session: AsyncSession, business_id: int | None, preferred: 
     return row[0] if row else ""
 
 
+def compose_sms(text: str, *, owner_text: bool = False) -> str:
+    """The body an SMS carries for ``text``: our own words are transliterated to GSM-7, which keeps every accent
+    GSM-7 has (é è à ù É Ç ...) and writes the others plainly (ê -> e, ç -> c, ’ -> '); an owner's words echoed
+    back are transliterated only when that saves a segment. Email never goes through here: it keeps full French.
+    """
+    return fit_owner_text(text) if owner_text else to_gsm7(text)
+
+
 async def queue_sms(
     session: AsyncSession,
     settings: Settings,
@@ -72,7 +80,7 @@ async def queue_sms(
     text went to the same number ``sms_loop_guard_count`` times in ``sms_loop_guard_minutes`` (loop guard).
     Such a message is still recorded, ``suppressed`` with the reason, for the operator (never sent).
     """
-    body = fit_owner_text(text) if owner_text else to_gsm7(text)
+    body = compose_sms(text, owner_text=owner_text)
 
     async def record(
         provider: str, status: str = OutboundStatus.queued.value, error: str | None = None
@@ -154,7 +162,7 @@ async def opt_out_number(session: AsyncSession, phone: str, opted_out: bool = Tr
     return int(getattr(res, "rowcount", 0) or 0)
 
 
-__all__ = ["OutboundStatus", "apply_status", "opt_out_number", "queue_sms", "sender_for"]
+__all__ = ["OutboundStatus", "apply_status", "compose_sms", "opt_out_number", "queue_sms", "sender_for"]
 
 
 async def list_inbound(

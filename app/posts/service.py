@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -51,6 +51,19 @@ async def next_number(session: AsyncSession, biz: Business) -> int:
     return int(res.scalar_one())
 
 
+async def next_reply_number(session: AsyncSession, biz: Business) -> int:
+    """The number of the business's next answer to a mention: -1, -2, ... so that ``R n`` takes no post number
+    (the owner's posts go #6, #7, never #6, #8). Taken under the business row's write lock, like
+    :func:`next_number`; owners never see it (the reply's receipt names the mention, ``Réponse à #4``)."""
+    await session.execute(update(Business).where(col(Business.id) == biz.id).values(post_seq=col(Business.post_seq)))
+    lowest = (
+        await session.execute(
+            select(func.min(col(Post.number))).where(col(Post.business_id) == biz.id, col(Post.number) < 0)
+        )
+    ).scalar_one()
+    return int(lowest or 0) - 1
+
+
 async def create(
     session: AsyncSession,
     *,
@@ -70,7 +83,7 @@ async def create(
     latest and brought forward as soon as every delivery has finished.
     """
     assert biz.id is not None
-    number = await next_number(session, biz)
+    number = await next_number(session, biz) if reply_to is None else await next_reply_number(session, biz)
     post = Post(
         business_id=biz.id,
         number=number,
@@ -106,7 +119,7 @@ async def create(
         d = Delivery(post_id=post.id, account_id=acct.id, network=acct.network, idempotency_key=uuid.uuid4().hex)
         if acct.status == AccountStatus.broken.value:
             d.status = DeliveryStatus.failed.value
-            d.last_error = f"account disconnected: {acct.status_reason}"[:1000]
+            d.last_error = failure_error(acct.status_reason or "", disconnected=True)
         session.add(d)
         deliveries.append(d)
     await session.flush()
@@ -171,23 +184,67 @@ async def refresh_status(session: AsyncSession, post: Post) -> bool:
     return done
 
 
+DISCONNECTED = "account disconnected"
+"""How ``Delivery.last_error`` starts when the account was (or became) disconnected: the receipt says so."""
+
+
+def reason_key(code: str, reason: str) -> str:
+    """The catalogue key of a failure, in the owner's words: never the adapter's technical text (English,
+    possibly not GSM-7), which stays on the delivery (``last_error``) for the operator."""
+    r = f"{code} {reason}".lower()
+    if "too_long" in r or "too long" in r:
+        return "why_too_long"
+    if any(w in r for w in ("image", "media", "photo")):
+        return "why_photo"
+    if code in ("gave_up", "timeout", "network", "rate_limited") or code.startswith("http_5"):
+        return "why_unreachable"
+    if any(w in r for w in ("gave up", "timeout", "timed out", "unreachable")):
+        return "why_unreachable"
+    return "why_refused"
+
+
+def failure_error(reason: str, code: str = "", *, disconnected: bool = False) -> str:
+    """What a failed delivery keeps in ``last_error``: the reason for the operator, its code and, for a
+    disconnected account, the :data:`DISCONNECTED` mark that :func:`failure_key` reads back."""
+    if disconnected:
+        return f"{DISCONNECTED}: {reason}"[:1000]
+    return (f"[{code}] {reason}" if code else reason)[:1000]
+
+
+def failure_key(d: Delivery) -> str:
+    """The catalogue key saying why delivery ``d`` failed: ``st_disconnected`` or one of the ``why_`` keys."""
+    error = d.last_error or ""
+    if error.startswith(DISCONNECTED):
+        return "st_disconnected"
+    code, _, rest = error.partition("] ")
+    if code.startswith("[") and rest:
+        return reason_key(code[1:], rest)
+    return reason_key("", error)
+
+
 def receipt_parts(ds: Sequence[Delivery], lang: str, *, removal: bool = False) -> str:
-    """``Page OK, Bluesky OK, Mastodon en attente`` in delivery order, one entry per account."""
+    """``Page OK, Bluesky OK, Mastodon en attente`` in delivery order, one entry per account.
+
+    A failure says why (``Mastodon trop long``), never a bare "failed"; the last disconnected account carries the
+    note that the adviser was told (``Mastodon déconnecté (conseiller avisé)``), so the receipt is the only SMS.
+    """
     parts = []
-    for d in ds:
+    failed = [i for i, d in enumerate(ds) if d.status == DeliveryStatus.failed.value]
+    last_disconnected = max((i for i in failed if failure_key(ds[i]) == "st_disconnected"), default=-1)
+    for i, d in enumerate(ds):
         if removal:
             if d.status == DeliveryStatus.deleted.value:
                 st = t("st_deleted", lang)
             elif d.status in (DeliveryStatus.failed.value, DeliveryStatus.skipped.value):
                 continue  # it never reached that network
             elif d.status == DeliveryStatus.delete_failed.value:
-                st = t("st_failed", lang)
+                st = t("st_not_removed", lang)
             else:
                 st = t("st_pending", lang)
         elif d.status == DeliveryStatus.published.value:
             st = t("st_ok", lang)
         elif d.status == DeliveryStatus.failed.value:
-            st = t("st_failed", lang)
+            st = t("st_disconnected_note" if i == last_disconnected else failure_key(d), lang)
         elif d.status == DeliveryStatus.skipped.value:
             st = t("st_skipped", lang)
         else:

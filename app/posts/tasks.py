@@ -249,11 +249,13 @@ async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "",
         if d.status not in (DeliveryStatus.pending.value, DeliveryStatus.deleting.value):
             return
         d.status = DeliveryStatus.failed.value
-        d.last_error = reason[:1000]
+        d.last_error = post_service.failure_error(reason, code, disconnected=broken_account)
         d.updated_at = utcnow()
         s.add(d)
         if broken_account:
-            await mark_account_broken(rt, s, acct, biz, reason)
+            # The author's receipt names the disconnected account: it is their one SMS for this command.
+            told = post.author_member_id if not post.receipt_sent else None
+            await mark_account_broken(rt, s, acct, biz, reason, told_by_receipt=told)
         elif post.receipt_sent and post.author_member_id is not None and not d.owner_notified:
             # The receipt already went out saying "pending": tell the owner once that it failed.
             d.owner_notified = True
@@ -271,29 +273,25 @@ async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "",
                         member.language,
                         number=post.number,
                         network=label(d.network),
-                        reason=t(reason_key(code, reason), member.language),
+                        reason=t(post_service.failure_key(d), member.language),
                     ),
                 )
         await _after_change(rt, s, post)
 
 
-def reason_key(code: str, reason: str) -> str:
-    """The catalogue key of a failure, in the owner's words: never the adapter's technical text (English,
-    possibly not GSM-7), which stays on the delivery (``last_error``) for the operator."""
-    r = f"{code} {reason}".lower()
-    if "too_long" in r or "too long" in r:
-        return "why_too_long"
-    if any(w in r for w in ("image", "media", "photo")):
-        return "why_photo"
-    if code in ("gave_up", "timeout", "network", "rate_limited") or code.startswith("http_5"):
-        return "why_unreachable"
-    if any(w in r for w in ("gave up", "timeout", "timed out", "unreachable")):
-        return "why_unreachable"
-    return "why_refused"
+async def mark_account_broken(
+    rt: Runtime,
+    s: AsyncSession,
+    acct: NetworkAccount,
+    biz: Business,
+    reason: str,
+    *,
+    told_by_receipt: int | None = None,
+) -> None:
+    """Mark the account broken and tell the owners (one SMS each) and the operator, once per breakage.
 
-
-async def mark_account_broken(rt: Runtime, s: AsyncSession, acct: NetworkAccount, biz: Business, reason: str) -> None:
-    """Mark the account broken and tell the owners (one SMS each) and the operator, once per breakage."""
+    ``told_by_receipt`` is the member whose pending receipt will name the disconnected account: no second SMS.
+    """
     if acct.status == AccountStatus.broken.value:
         return
     acct.status = AccountStatus.broken.value
@@ -306,7 +304,7 @@ async def mark_account_broken(rt: Runtime, s: AsyncSession, acct: NetworkAccount
         .all()
     )
     for m in owners:
-        if m.phone:
+        if m.phone and m.id != told_by_receipt:
             await sms_service.queue_sms(
                 s,
                 rt.settings,

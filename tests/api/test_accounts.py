@@ -170,7 +170,7 @@ async def test_account_test_with_revoked_credentials_marks_it_broken_and_tells_t
     accounts = (await client.get(f"/api/v1/businesses/{biz['id']}/accounts", headers=auth)).json()["items"]
     assert {a["network"]: a["status"] for a in accounts} == {"page": "active", "mastodon": "broken"}
     out = (await client.get(f"/api/v1/businesses/{biz['id']}/messages?direction=out", headers=auth)).json()["items"]
-    assert [m["body"] for m in out] == ["Mastodon deconnecte: votre conseiller est avise. Vos autres comptes marchent."]
+    assert [m["body"] for m in out] == ["Mastodon déconnecté: votre conseiller est avisé. Vos autres comptes marchent."]
     # Working again (the token was renewed): the test brings it back.
     async with rt.db.write() as s:
         row = await s.get(NetworkAccount, acct_id)

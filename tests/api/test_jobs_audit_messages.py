@@ -134,7 +134,7 @@ async def test_messages_in_and_out(client: httpx.AsyncClient, auth: dict[str, st
         assert m["status"]
         assert m["created_at"]
     # One reply each; the worker handles the three commands concurrently, so their order is not fixed.
-    assert sorted(m["body"].split(":")[0] for m in outbound) == ["Ardoise", "Etat", "Langue"]
+    assert sorted(m["body"].split(":")[0] for m in outbound) == ["Ardoise", "Langue", "État"]
 
     default = (await client.get(base, headers=auth)).json()["items"]
     assert [m["id"] for m in default] == [m["id"] for m in inbound]

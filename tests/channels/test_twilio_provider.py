@@ -211,7 +211,7 @@ def provider(base_url: str, http: httpx.AsyncClient | None = None, token: str = 
 
 
 def sms(to: str = OWNER, callback: str | None = "http://testserver/webhooks/twilio/status") -> OutboundSms:
-    return OutboundSms(message_id=1, sender=NUMBER, to=to, text="Publie #1: Page OK", status_callback_url=callback)
+    return OutboundSms(message_id=1, sender=NUMBER, to=to, text="Publié #1: Page OK", status_callback_url=callback)
 
 
 # --- send ----------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ async def test_send_returns_the_message_sid_and_posts_the_twilio_form(fake: Fake
         {
             "To": OWNER,
             "From": NUMBER,
-            "Body": "Publie #1: Page OK",
+            "Body": "Publié #1: Page OK",
             "StatusCallback": "http://testserver/webhooks/twilio/status",
         }
     ]

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from app.commands.parser import CommandName
 from app.commands.service import quote
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
+from app.kit.when_fmt import fmt_time
 from app.mentions import service as mention_service
 from app.models import InboundMessage, Job, Post
 from app.networks.base import Mention, ReplyTarget
@@ -152,7 +154,7 @@ def one_sms(msgs: list[dict[str, Any]]) -> str:
 
 # --- every keyword, both languages, accents and case ---------------------------------------------------
 
-RECEIPT_FR = re.compile(r"Publie #\d+: Page OK")
+RECEIPT_FR = re.compile(r"Publié #\d+: Page OK")
 RECEIPT_EN = re.compile(r"Posted #\d+: Page OK")
 
 # (what the member texts, the one reply expected: a literal or a pattern, what to send after to undo a state)
@@ -163,18 +165,18 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("HELP", t("help", "fr"), None),  # the member's language, not the keyword's
     ("INFO", t("help", "fr"), None),
     ("Info", t("help", "fr"), None),
-    ("ETAT", "Etat: Page OK.", None),
-    ("État", "Etat: Page OK.", None),
-    ("STATUS", "Etat: Page OK.", None),
-    ("ANNULER", "Aucune publication a retirer.", None),
-    ("UNDO", "Aucune publication a retirer.", None),
+    ("ETAT", "État: Page OK.", None),
+    ("État", "État: Page OK.", None),
+    ("STATUS", "État: Page OK.", None),
+    ("ANNULER", "Aucune publication à retirer.", None),
+    ("UNDO", "Aucune publication à retirer.", None),
     ("EFFACER 7", "Publication #7 introuvable.", None),
     ("DELETE 7", "Publication #7 introuvable.", None),
-    ("OUI", "Rien a confirmer.", None),
-    ("oui", "Rien a confirmer.", None),
-    ("YES", "Rien a confirmer.", None),
-    ("NON", "Rien a confirmer.", None),
-    ("no", "Rien a confirmer.", None),
+    ("OUI", "Rien à confirmer.", None),
+    ("oui", "Rien à confirmer.", None),
+    ("YES", "Rien à confirmer.", None),
+    ("NON", "Rien à confirmer.", None),
+    ("no", "Rien à confirmer.", None),
     ("PIN 4821", "Aucune action en attente d'un PIN.", None),
     ("NIP 4821", "Aucune action en attente d'un PIN.", None),
     ("Bonjour", t("help_short", "fr"), None),
@@ -198,7 +200,7 @@ FR_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
     ("PUB Soupe du jour", RECEIPT_FR, None),
     ("pub Soupe du jour", 'Publier "pub Soupe du jour"? Répondez OUI (30 min).', None),  # the word, not the alias
     ("Soupe du jour: poireaux", 'Publier "Soupe du jour: poireaux"? Répondez OUI (30 min).', "NON"),
-    ("PUBLIR Menu du jour", "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer.", "NON"),
+    ("PUBLIR Menu du jour", "Vouliez-vous dire PUBLIER? Répondez OUI pour confirmer.", "NON"),
 ]
 
 EN_TABLE: list[tuple[str, str | re.Pattern[str], str | None]] = [
@@ -269,8 +271,8 @@ async def test_publier_sends_exactly_one_receipt_naming_the_post(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     body = one_sms(await chat.say("PUBLIER Menu du jour : jarret d’agneau, crème brûlée", future=True))
-    assert body == "Publie #1: Page OK"
-    assert one_sms(await chat.say("PUBLIER Deuxième", future=True)) == "Publie #2: Page OK"
+    assert body == "Publié #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Deuxième", future=True)) == "Publié #2: Page OK"
     items = await posts(client, auth, biz["id"])
     assert [(p["number"], p["text"], p["status"]) for p in items] == [
         (2, "Deuxième", "published"),
@@ -324,7 +326,7 @@ async def test_opt_out_confirms_once_then_silence_until_start(
     assert [m["status"] for m in inbound[:3]] == ["ignored"] * 3
     assert await posts(client, auth, biz["id"]) == []
     assert one_sms(await chat.say("DEBUT")) == t("start", "fr")
-    assert one_sms(await chat.say("PUBLIER Menu du soir", future=True)).startswith("Publie #")
+    assert one_sms(await chat.say("PUBLIER Menu du soir", future=True)).startswith("Publié #")
 
 
 @pytest.mark.parametrize(("stop", "lang"), [("ARRET", "fr"), ("STOP", "fr"), ("UNSUBSCRIBE", "en")])
@@ -388,9 +390,9 @@ async def test_free_text_asks_then_oui_within_30_minutes_publishes(
     assert one_sms(await chat.say("Menu du jour: soupe à l’oignon")) == expected
     assert await posts(client, auth, biz["id"]) == []
     clock.advance(minutes=29)
-    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Menu du jour: soupe à l’oignon"]
-    assert one_sms(await chat.say("OUI")) == "Rien a confirmer."  # consumed
+    assert one_sms(await chat.say("OUI")) == "Rien à confirmer."  # consumed
 
 
 async def test_oui_after_31_minutes_has_nothing_to_confirm(
@@ -398,14 +400,14 @@ async def test_oui_after_31_minutes_has_nothing_to_confirm(
 ) -> None:
     assert one_sms(await chat.say("Menu du jour: soupe")) == asks("Menu du jour: soupe")
     clock.advance(minutes=31)
-    assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
+    assert one_sms(await chat.say("OUI", future=True)) == "Rien à confirmer."
     assert await posts(client, auth, biz["id"]) == []
 
 
 async def test_non_cancels(chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]) -> None:
     assert one_sms(await chat.say("Menu du jour: soupe")) == asks("Menu du jour: soupe")
-    assert one_sms(await chat.say("NON")) == "Annule, rien n'est publie."
-    assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
+    assert one_sms(await chat.say("NON")) == "Annulé, rien n'est publié."
+    assert one_sms(await chat.say("OUI", future=True)) == "Rien à confirmer."
     assert await posts(client, auth, biz["id"]) == []
 
 
@@ -415,24 +417,24 @@ async def test_a_second_free_text_joins_the_one_waiting_for_oui(
     assert one_sms(await chat.say("Soupe du jour: soupe aux pois")) == asks("Soupe du jour: soupe aux pois")
     joined = "Soupe du jour: soupe aux pois\nDessert: tarte au sirop d’érable"
     assert one_sms(await chat.say("Dessert: tarte au sirop d’érable")) == asks(joined)
-    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == [
         "Soupe du jour: soupe aux pois\nDessert: tarte au sirop d’érable"
     ]
-    assert one_sms(await chat.say("OUI")) == "Rien a confirmer."
+    assert one_sms(await chat.say("OUI")) == "Rien à confirmer."
 
 
 async def test_bare_annuler_answers_the_open_question_and_keeps_the_published_post(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     assert one_sms(await chat.say("Bonjour, vous êtes ouverts?")) == asks("Bonjour, vous êtes ouverts?")
     # "Publier ce texte?" answered ANNULER means no, not "delete my last post".
-    assert one_sms(await chat.say("ANNULER")) == "Annule, rien n'est publie."
+    assert one_sms(await chat.say("ANNULER")) == "Annulé, rien n'est publié."
     assert [(p["number"], p["status"]) for p in await posts(client, auth, biz["id"])] == [(1, "published")]
-    assert one_sms(await chat.say("OUI", future=True)) == "Rien a confirmer."
+    assert one_sms(await chat.say("OUI", future=True)) == "Rien à confirmer."
     # With the question answered, ANNULER is the undo of the last post again.
-    assert one_sms(await chat.say("ANNULER")) == "#1 retire: Page retire"
+    assert one_sms(await chat.say("ANNULER")) == "#1 retiré: Page retiré"
 
 
 async def test_bare_annuler_removes_only_the_members_own_last_post(
@@ -446,12 +448,12 @@ async def test_bare_annuler_removes_only_the_members_own_last_post(
     )
     assert r.status_code == 201, r.text
     staff = Chat(client, auth, runner, [biz["id"]], phone=staff_phone)
-    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     await staff.new()  # both chats watch the business's outbox
     # Luc has posted nothing: the owner's #1 is not "his last post".
-    assert one_sms(await staff.say("ANNULER")) == "Aucune publication a retirer."
+    assert one_sms(await staff.say("ANNULER")) == "Aucune publication à retirer."
     assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
-    assert one_sms(await staff.say("ANNULER 1")) == "#1 retire: Page retire"
+    assert one_sms(await staff.say("ANNULER 1")) == "#1 retiré: Page retiré"
 
 
 async def test_undo_with_a_number_still_removes_that_post_while_a_question_is_open(
@@ -468,10 +470,10 @@ async def test_undo_with_a_number_still_removes_that_post_while_a_question_is_op
 async def test_bare_annuler_after_the_question_lapsed_removes_the_last_post(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     assert one_sms(await chat.say("Menu du jour: soupe")) == asks("Menu du jour: soupe")
     clock.advance(minutes=31)
-    assert one_sms(await chat.say("ANNULER", future=True)) == "#1 retire: Page retire"
+    assert one_sms(await chat.say("ANNULER", future=True)) == "#1 retiré: Page retiré"
 
 
 async def test_direct_mode_publishes_free_text_at_once(
@@ -479,7 +481,7 @@ async def test_direct_mode_publishes_free_text_at_once(
 ) -> None:
     b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER, publish_mode="direct")
     chat = Chat(client, auth, runner, [b["id"]])
-    assert one_sms(await chat.say("Menu du jour: soupe")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("Menu du jour: soupe")) == "Publié #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, b["id"])] == ["Menu du jour: soupe"]
 
 
@@ -488,15 +490,15 @@ async def test_direct_mode_set_through_the_api(
 ) -> None:
     r = await client.patch(f"/api/v1/businesses/{biz['id']}", headers=auth, json={"publish_mode": "direct"})
     assert r.status_code == 200, r.text
-    assert one_sms(await chat.say("Menu du jour: soupe")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("Menu du jour: soupe")) == "Publié #1: Page OK"
 
 
 async def test_a_typo_keyword_is_suggested_and_oui_publishes(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    assert one_sms(await chat.say("PUBLIR Menu du jour")) == "Vouliez-vous dire PUBLIER? Repondez OUI pour confirmer."
+    assert one_sms(await chat.say("PUBLIR Menu du jour")) == "Vouliez-vous dire PUBLIER? Répondez OUI pour confirmer."
     assert await posts(client, auth, biz["id"]) == []
-    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Menu du jour"]
 
 
@@ -529,13 +531,13 @@ async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
             )
         await _set_pin(client, auth, biz, "4821")
         assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
-        assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publie #1: Page OK, Mastodon OK"
+        assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publié #1: Page OK, Mastodon OK"
         assert "Menu du jour" in (await client.get("/b/bistro")).text
-        assert one_sms(await chat.say("ANNULER")) == "Code requis: repondez PIN et votre code."
+        assert one_sms(await chat.say("ANNULER")) == "Code requis: répondez PIN et votre code."
         assert one_sms(await chat.say("PIN 0000")) == "PIN incorrect."
         assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
         assert stub.deleted == []
-        assert one_sms(await chat.say("PIN 4821")) == "#1 retire: Page retire, Mastodon retire"
+        assert one_sms(await chat.say("PIN 4821")) == "#1 retiré: Page retiré, Mastodon retiré"
         assert stub.deleted == [stub.statuses[0]["id"]]
         assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["deleted"]
         assert "Menu du jour" not in (await client.get("/b/bistro")).text
@@ -548,12 +550,12 @@ async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
     await _set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
     clock.advance(days=29)
-    assert one_sms(await chat.say("PUBLIER Un")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Un")) == "Publié #1: Page OK"
     clock.advance(days=31)
-    assert one_sms(await chat.say("PUBLIER Deux")) == "Code requis: repondez PIN et votre code."
+    assert one_sms(await chat.say("PUBLIER Deux")) == "Code requis: répondez PIN et votre code."
     assert len(await posts(client, auth, biz["id"])) == 1
     assert one_sms(await chat.say("PIN 1234")) == "PIN incorrect."
-    assert one_sms(await chat.say("PIN 4821")) == "Publie #2: Page OK"
+    assert one_sms(await chat.say("PIN 4821")) == "Publié #2: Page OK"
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Deux", "Un"]
 
 
@@ -562,9 +564,9 @@ async def test_non_while_a_pin_is_awaited_drops_the_action(
 ) -> None:
     await _set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
-    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
-    assert one_sms(await chat.say("ANNULER")) == "Code requis: repondez PIN et votre code."
-    assert one_sms(await chat.say("NON")) == "Annule, rien n'est publie."
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
+    assert one_sms(await chat.say("ANNULER")) == "Code requis: répondez PIN et votre code."
+    assert one_sms(await chat.say("NON")) == "Annulé, rien n'est publié."
     assert one_sms(await chat.say("PIN 4821")) == "Aucune action en attente d'un PIN."
     assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
 
@@ -576,15 +578,15 @@ async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_
     await _set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
     clock.advance(days=40)
-    assert one_sms(await chat.say("ETAT")) == "Etat: Page OK."
-    assert one_sms(await chat.say("PUBLIER Piratage")) == "Code requis: repondez PIN et votre code."
+    assert one_sms(await chat.say("ETAT")) == "État: Page OK."
+    assert one_sms(await chat.say("PUBLIER Piratage")) == "Code requis: répondez PIN et votre code."
     assert one_sms(await chat.say("Piratage bis")) == asks("Piratage bis")
-    assert one_sms(await chat.say("OUI")) == "Code requis: repondez PIN et votre code."
+    assert one_sms(await chat.say("OUI")) == "Code requis: répondez PIN et votre code."
     assert await posts(client, auth, biz["id"]) == []
-    assert one_sms(await chat.say("PIN 4821")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PIN 4821")) == "Publié #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, biz["id"])] == ["Piratage bis"]
     # The PIN proved the phone: it is seen again.
-    assert one_sms(await chat.say("PUBLIER Soupe")) == "Publie #2: Page OK"
+    assert one_sms(await chat.say("PUBLIER Soupe")) == "Publié #2: Page OK"
 
 
 async def test_a_reply_from_an_unseen_phone_needs_the_pin(
@@ -613,13 +615,21 @@ async def test_a_reply_from_an_unseen_phone_needs_the_pin(
                 target=ReplyTarget("9001"),
             )
             await mention_service.store(s, account=acct, items=[mention])
-        assert one_sms(await chat.say("R 1 Venez voir!")) == "Code requis: repondez PIN et votre code."
+        assert one_sms(await chat.say("R 1 Venez voir!")) == "Code requis: répondez PIN et votre code."
         assert stub.statuses == []
-        assert one_sms(await chat.say("PIN 4821", future=True)) == "Reponse a #1 sur Mastodon: OK"
+        assert one_sms(await chat.say("PIN 4821", future=True)) == "Réponse à #1 sur Mastodon: OK"
         assert [st["content"] for st in stub.statuses] == ["<p>@cliente@masto.test Venez voir!</p>"]
 
 
 # --- protection -----------------------------------------------------------------------------------------
+
+
+def try_again_at(inbound: list[Any]) -> str:
+    """The refusal the owner must get: the oldest acted-on command leaves the hour, rounded up to the minute, told
+    in the business's time zone (America/Toronto) as the French write times."""
+    oldest = min(datetime.fromisoformat(m["created_at"]) for m in inbound if m["status"] == "processed")
+    local = (oldest + timedelta(hours=1, minutes=1)).astimezone(ZoneInfo("America/Toronto"))
+    return f"Trop de messages. Réessayez à {fmt_time(local.time().replace(second=0, microsecond=0), 'fr')}."
 
 
 @BOTH_BACKENDS
@@ -631,7 +641,8 @@ async def test_rate_limit_31st_command_refused_once_32nd_silent(
         await chat.send(f"EFFACER {n}")
     await drain(chat.runner)
     got = [m["body"] for m in await chat.new()]
-    refusals = [b for b in got if b == "Trop de messages. Reessayez dans une heure."]
+    refusals = [b for b in got if b.startswith("Trop de messages.")]
+    assert refusals == [try_again_at(await messages(client, auth, biz["id"], "in"))]
     answers = [b for b in got if b.endswith("introuvable.")]
     assert (len(answers), len(refusals), len(got)) == (30, 1, 31), got
     inbound = await messages(client, auth, biz["id"], "in")
@@ -645,7 +656,9 @@ async def test_rate_limit_31st_command_refused_once_32nd_silent(
     assert await chat.texts("EFFACER 33") == ["Publication #33 introuvable."]
 
 
-async def test_refused_messages_do_not_extend_the_rate_limit(chat: Chat, clock: Clock) -> None:
+async def test_refused_messages_do_not_extend_the_rate_limit(
+    chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
     for n in range(1, 31):
         await chat.send(f"EFFACER {n}")
     await drain(chat.runner)
@@ -654,7 +667,8 @@ async def test_refused_messages_do_not_extend_the_rate_limit(chat: Chat, clock: 
     for n in range(31, 61):  # refused: over the limit (30 of them: alone they would reach it again)
         await chat.send(f"EFFACER {n}")
     await drain(chat.runner)
-    assert [m["body"] for m in await chat.new()] == ["Trop de messages. Reessayez dans une heure."]
+    # The time said is when the first 30 leave the hour (about 21 minutes from now), not an hour from now.
+    assert [m["body"] for m in await chat.new()] == [try_again_at(await messages(client, auth, biz["id"], "in"))]
     clock.advance(minutes=21)  # the 30 acted-on commands are now more than an hour old
     assert await chat.texts("EFFACER 40") == ["Publication #40 introuvable."]
 
@@ -668,7 +682,7 @@ async def test_loop_guard_same_text_to_same_number_five_times_in_ten_minutes(
     r = await client.get(f"/api/v1/businesses/{biz['id']}/messages?direction=out&suppressed=true", headers=auth)
     held = [(m["status"], m["note"], m["body"]) for m in r.json()["items"] if m["status"] == "suppressed"]
     assert held == [("suppressed", "loop_guard", t("help", "fr"))]
-    assert await chat.texts("ETAT") == ["Etat: Page OK."]  # another text still goes out
+    assert await chat.texts("ETAT") == ["État: Page OK."]  # another text still goes out
     clock.advance(minutes=11)
     assert await chat.texts("AIDE") == [t("help", "fr")]
 
@@ -678,7 +692,7 @@ async def test_over_1600_characters_is_refused_with_a_clear_reply(
 ) -> None:
     body = "PUBLIER " + "Très bon menu. " * 120
     reply = one_sms(await chat.say(body, future=True))
-    assert reply == f"Message trop long ({len(body.rstrip())} car., max 1600). Rien n'est publie."
+    assert reply == f"Message trop long ({len(body.rstrip())} car., max 1600). Rien n'est publié."
     assert await posts(client, auth, biz["id"]) == []
 
 
@@ -690,7 +704,7 @@ async def test_more_than_ten_media_is_refused(
         media[f"MediaUrl{i}"] = f"https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME{i}"
         media[f"MediaContentType{i}"] = "image/jpeg"
     reply = one_sms(await chat.say("PUBLIER Nos plats", future=True, fields=media))
-    assert reply == "Trop de photos (11, max 10). Rien n'est publie."
+    assert reply == "Trop de photos (11, max 10). Rien n'est publié."
     assert await posts(client, auth, biz["id"]) == []
 
 
@@ -702,8 +716,8 @@ async def test_a_photo_that_cannot_be_fetched_is_never_dropped_silently(
         # With a keyword or without (the confirmation flow), the answer is the same: nothing is posted.
         for body in ("PUBLIER Notre terrasse est ouverte", "Notre terrasse est ouverte"):
             reply = one_sms(await chat.say(body, future=True, fields=media))
-            assert reply == "Photo illisible ou trop lourde. Rien n'est publie.", body
-    assert one_sms(await chat.say("OUI")) == "Rien a confirmer."
+            assert reply == "Photo illisible ou trop lourde. Rien n'est publié.", body
+    assert one_sms(await chat.say("OUI")) == "Rien à confirmer."
     assert await posts(client, auth, biz["id"]) == []
 
 
@@ -741,7 +755,7 @@ async def test_a_photo_with_a_one_word_caption_is_offered_for_publishing(
     with serving_a_photo() as base:
         media = {"NumMedia": "1", "MediaUrl0": f"{base}/ME1", "MediaContentType0": "image/png"}
         assert one_sms(await chat.say("Dessert!", future=True, fields=media)) == asks("Dessert!")
-    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == "Dessert!"
     assert len(post["media"]) == 1
@@ -794,7 +808,7 @@ async def test_replayed_message_sid_gives_one_row_one_post_one_receipt(
     third = await send_sms(client, OWNER, NUMBER, "PUBLIER Menu", sid=sid)  # after processing too
     assert third.status_code == 200
     await drain(chat.runner, include_future=True)
-    assert one_sms(await chat.new()) == "Publie #1: Page OK"
+    assert one_sms(await chat.new()) == "Publié #1: Page OK"
     assert len(await messages(client, auth, biz["id"], "in")) == 1
     assert len(await posts(client, auth, biz["id"])) == 1
     assert await count(rt, InboundMessage) == 1
@@ -886,11 +900,11 @@ async def test_shared_number_asks_which_business_and_2_runs_the_command_on_the_s
     b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
     chat = Chat(client, auth, runner, [a["id"], b["id"]])
     question = one_sms(await chat.say("PUBLIER Menu du jour"))
-    assert question == "Pour quelle entreprise? Repondez 1 = Bistro alpha, 2 = Bistro beta"
+    assert question == "Pour quelle entreprise? Répondez 1 = Bistro alpha, 2 = Bistro beta"
     assert await posts(client, auth, a["id"]) == []
     assert await posts(client, auth, b["id"]) == []
     receipt = await chat.say("2")
-    assert one_sms(receipt) == "Publie #1: Page OK"
+    assert one_sms(receipt) == "Publié #1: Page OK"
     assert await posts(client, auth, a["id"]) == []
     assert [p["text"] for p in await posts(client, auth, b["id"])] == ["Menu du jour"]
     assert "Menu du jour" in (await client.get("/b/beta")).text
@@ -903,7 +917,7 @@ async def test_shared_number_member_of_one_business_only_is_routed_without_askin
     a, _ = await make_business(client, auth, slug="alpha", number=NUMBER, phone="+14185550177")
     b, _ = await make_business(client, auth, slug="beta", number=NUMBER, phone=OWNER)
     chat = Chat(client, auth, runner, [a["id"], b["id"]])
-    assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publié #1: Page OK"
     assert [p["text"] for p in await posts(client, auth, b["id"])] == ["Menu du jour"]
     assert await posts(client, auth, a["id"]) == []
 
@@ -935,17 +949,47 @@ async def test_receipt_at_the_deadline_says_pending_and_a_later_failure_sends_on
         assert await chat.new() == []
         clock.advance(seconds=31)  # past the 60 s deadline
         await drain(chat.runner)
-        assert one_sms(await chat.new()) == "Publie #1: Page OK, Mastodon en attente"
+        assert one_sms(await chat.new()) == "Publié #1: Page OK, Mastodon en attente"
         # Mastodon now refuses for good: one follow-up, then nothing more.
         stub.status_http_error = 422
         clock.advance(hours=2)
         await drain(chat.runner, include_future=True)
         followup = one_sms(await chat.new())
         # In the owner's words, never the network's technical (English, maybe UCS-2) error text.
-        assert followup == "#1 Mastodon: echec (refuse par le reseau). Rien a faire, votre conseiller est avise."
+        assert followup == "#1 Mastodon: échec (refusé par le réseau). Rien à faire, votre conseiller est avisé."
         clock.advance(hours=2)
         await drain(chat.runner, include_future=True)
         assert await chat.new() == []
+        assert stub.creations == 0
+
+
+@BOTH_BACKENDS
+async def test_a_disconnected_account_is_said_once_in_the_receipt(
+    rt: Runtime, chat: Chat, clock: Clock, biz: dict[str, Any]
+) -> None:
+    """One command, one SMS, even when something broke: the receipt names the disconnected account (no separate
+    disconnect notice to the author, never a bare ECHEC), and so does the next post's."""
+    with running_stub(MastodonStub()) as stub:
+        async with rt.db.write() as s:
+            await link(
+                s,
+                business_id=biz["id"],
+                network="mastodon",
+                handle="@bistro@masto.test",
+                credentials={**stub.credentials(), "access_token": "revoked"},
+                settings={},
+                vault=rt.vault,
+                actor="test",
+            )
+        receipt = one_sms(await chat.say("PUBLIER Menu du jour"))
+        assert receipt == "Publié #1: Page OK, Mastodon déconnecté (conseiller avisé)"
+        assert (is_gsm7(receipt), segment_info(receipt).segments) == (True, 1)
+        clock.advance(hours=2)
+        await drain(chat.runner, include_future=True)
+        assert await chat.new() == []  # no disconnect notice, no follow-up
+        assert (
+            one_sms(await chat.say("PUBLIER Dessert")) == "Publié #2: Page OK, Mastodon déconnecté (conseiller avisé)"
+        )
         assert stub.creations == 0
 
 
@@ -968,7 +1012,7 @@ async def test_receipt_waits_for_a_slow_network_that_then_succeeds(
         stub.status_http_error = None
         clock.advance(seconds=5)
         await drain(chat.runner)
-        assert one_sms(await chat.new()) == "Publie #1: Page OK, Mastodon OK"
+        assert one_sms(await chat.new()) == "Publié #1: Page OK, Mastodon OK"
         assert stub.creations == 1
         await drain(chat.runner, include_future=True)
         assert await chat.new() == []

@@ -75,7 +75,7 @@ def test_headers_of_an_answer() -> None:
             from_addr="Bistro <bistro@ardoise.example>",
             to="m@bistro.example",
             subject="Re: Menu",
-            text=compose_body("Publier ce texte? Repondez OUI (30 min).", "fr"),
+            text=compose_body("Publier ce texte? Répondez OUI (30 min).", "fr"),
             envelope_from="bounces@ardoise.example",
             reply_to="reply+tok@ardoise.example",
             in_reply_to="<orig@bistro.example>",

@@ -111,7 +111,7 @@ async def test_signed_publish_creates_an_email_post_and_a_threaded_receipt(
     assert receipt["X-Auto-Response-Suppress"] == "All"
     assert receipt["In-Reply-To"] == row.provider_id
     assert text_of(receipt).startswith(MARKER)
-    assert "#1 enregistre" in text_of(receipt)
+    assert "#1 enregistré" in text_of(receipt)
     tok = read_token(ert.settings.secret_keys(), token_of(receipt))
     assert tok is not None
     assert (tok.member_id, tok.purpose) == (seeded.member_id, "receipt")
@@ -235,7 +235,7 @@ async def test_digest_answer_lines_answer_their_mentions(
     texts = sorted(text_of(m) for m in sink.messages())
     assert len(texts) == 2  # one answer per line: the receipt of #4, "not found" for #7
     assert any("Mention #7 introuvable" in x for x in texts)
-    assert any("Reponse a #4" in x for x in texts)
+    assert any("Réponse à #4" in x for x in texts)
 
 
 async def test_quoted_command_is_never_run_and_quoted_only_is_answered(
@@ -262,7 +262,7 @@ async def test_inline_answers_ask_for_confirmation(
     await drain(erunner)
     assert await posts(ert) == []
     [answer] = sink.messages()
-    assert "pas surs d'avoir compris" in text_of(answer)
+    assert "pas sûrs d'avoir compris" in text_of(answer)
     async with ert.db.read() as s:
         [pending] = list((await s.execute(select(PendingAction))).scalars())
     assert pending.needs == "confirm"
@@ -281,7 +281,7 @@ async def test_expired_token_falls_back_to_sender_checks(
     await drain(erunner)
     assert await posts(ert) == []
     [ask] = sink.messages()
-    assert "sans pouvoir verifier" in text_of(ask)
+    assert "sans pouvoir vérifier" in text_of(ask)
 
 
 async def test_relay_refusal_marks_the_mail_failed(

@@ -21,7 +21,7 @@ QUOTE_LINES = st.sampled_from(
         "-----Message d'origine-----",
         "De : Ardoise <a@b.c>",
         "Envoyé : jeudi",
-        "Objet : Publie #4",
+        "Objet : Publié #4",
         "________________________________",
         "-- ",
         "Envoyé de mon iPhone",

@@ -123,11 +123,12 @@ async def test_mention_digest_reply_and_like_on_the_real_network(
     digest = one_sms(await w.say("M"), max_segments=2)
     assert digest.startswith("1 mention:\n#1 Bsky ")
     line = digest.split("\n")[1]
-    assert re.fullmatch(r"#1 Bsky \S+: @\S+ Je suis censé d'aller à l'Ardoise, c'est comment\?", line), line
-    assert digest.endswith("Repondre: R 1 texte")
+    # The business's handle the text starts with costs no septet.
+    assert re.fullmatch(r"#1 Bsky \S+: Je suis censé d'aller à l'Ardoise, c'est comment\?", line), line
+    assert digest.endswith("Répondre: R 1 texte")
 
     # R 1: a reply in the thread, seen by the fan; exactly one receipt SMS.
-    assert one_sms(await w.say("R 1 Merci, à bientôt!")) == "Reponse a #1 sur Bluesky: OK"
+    assert one_sms(await w.say("R 1 Merci, à bientôt!")) == "Réponse à #1 sur Bluesky: OK"
     replies = wait_until(lambda: thread_replies(bsky_net, uri), "the reply in the thread", DEADLINE)
     assert [(r["author"]["did"], r["record"]["text"]) for r in replies] == [(business.did, "Merci, à bientôt!")]
     assert replies[0]["record"]["reply"]["parent"]["uri"] == uri
@@ -143,7 +144,7 @@ async def test_mention_digest_reply_and_like_on_the_real_network(
     assert m.answered_at is not None
 
     # J 1: the like is visible on the network; exactly one SMS.
-    assert one_sms(await w.say("J 1")) == "J'aime envoye a #1 sur Bluesky."
+    assert one_sms(await w.say("J 1")) == "J'aime envoyé à #1 sur Bluesky."
     assert wait_until(lambda: business.did in likers(bsky_net, uri), "the like", DEADLINE)
     likes = bsky_net.list_records(business.did, "app.bsky.feed.like")
     assert [r["value"]["subject"]["uri"] for r in likes] == [uri]
@@ -196,7 +197,7 @@ async def test_a_reply_to_the_business_is_collected_as_a_reply(
     assert m.target["root_uri"] == own_uri
 
     # R 1 answers in the same thread: root = the business's post, parent = the fan's reply.
-    assert one_sms(await w.say("R 1 Aux poireaux!")) == "Reponse a #1 sur Bluesky: OK"
+    assert one_sms(await w.say("R 1 Aux poireaux!")) == "Réponse à #1 sur Bluesky: OK"
     replies = wait_until(lambda: thread_replies(bsky_net, m.remote_id), "the answer in the thread", DEADLINE)
     assert replies[0]["record"]["reply"]["root"]["uri"] == own_uri
     assert replies[0]["record"]["reply"]["parent"]["uri"] == m.remote_id
@@ -237,6 +238,6 @@ async def test_sessions_made_by_polls_and_likes_are_stored_back(
     assert acct_row.number == 1
 
     await _set_creds(w.rt, account_id, session="", app_password=business.app_password)
-    assert one_sms(await w.say("J 1")) == "J'aime envoye a #1 sur Bluesky."
+    assert one_sms(await w.say("J 1")) == "J'aime envoyé à #1 sur Bluesky."
     assert (await _creds(w.rt, account_id))["session"].split(":::")[1] == business.did
     assert wait_until(lambda: business.did in likers(bsky_net, uri), "the like", DEADLINE)

@@ -30,6 +30,7 @@ from app.mentions.digest import (
     compose_email_digest,
     compose_sms_digest,
     cost_as_is,
+    is_complaint,
     is_question,
     priority,
 )
@@ -37,7 +38,7 @@ from app.mentions.digest import (
 NOW = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 FAST = settings(max_examples=200, deadline=None)
 LABELS = {"bluesky": "Bsky", "mastodon": "Masto", "facebook": "FB", "instagram": "IG", "google": "Google", "x": "X"}
-HINT = {"fr": "Repondre: R {} texte", "en": "Reply: R {} text"}
+HINT = {"fr": "Répondre: R {} texte", "en": "Reply: R {} text"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ def expected_order(specs: Sequence[Spec]) -> list[int]:
         if spec.q:
             return 0
         if item.kind == "review" and item.rating is not None and item.rating <= 3:
+            return 1
+        # Complaints (checked on their own against a hand-written table in test_complaints_are_detected)
+        if (item.rating is None or item.rating <= 3) and is_complaint(item.text):
             return 1
         return 2 if item.is_reply_to_us else 3
 
@@ -416,7 +420,7 @@ def test_issue_example_fr() -> None:
         "#4 Bsky cliente1: c'est comment l'Ardoise?\n"
         "#5 Google 2*: service lent\n"
         "#6 FB client2: merci!\n"
-        "Repondre: R 4 texte"
+        "Répondre: R 4 texte"
     )
     assert digest == Digest(text=digest.text, shown=[4, 5, 6], remaining=0, segments=1)
 
@@ -430,7 +434,7 @@ def test_issue_example_en() -> None:
 def test_single_item_header_is_singular_and_shows_whole_text() -> None:
     item = m(1, "bluesky", "Merci pour la belle soirée!", author="@ginette.bsky.social").item
     assert compose_sms_digest([item], "fr").text == (
-        "1 mention:\n#1 Bsky ginette: Merci pour la belle soirée!\nRepondre: R 1 texte"
+        "1 mention:\n#1 Bsky ginette: Merci pour la belle soirée!\nRépondre: R 1 texte"
     )
 
 
@@ -439,7 +443,7 @@ def test_page_two_continues_after_page_one() -> None:
     first = compose_sms_digest(items, "fr", budget_segments=1)
     second = compose_sms_digest(items, "fr", budget_segments=1, page=2)
     assert first.shown == [1, 2, 3]
-    assert first.text.split("\n")[-2:] == ["+17: M2", "Repondre: R 1 texte"]
+    assert first.text.split("\n")[-2:] == ["+17: M2", "Répondre: R 1 texte"]
     assert second.shown[0] == 4
     assert second.text.startswith("20 mentions p2:\n#4 Bsky fan4: ")
     assert second.remaining == 17 - len(second.shown)
@@ -458,26 +462,31 @@ def test_budget_is_filled_but_never_exceeded() -> None:
         assert "..." in digest.text
 
 
-def test_most_important_item_gets_the_spare_room_first() -> None:
+def test_the_room_left_is_shared_fairly() -> None:
+    """No line gets 150 characters while another keeps two words: the gists of long items end within a couple of
+    words of each other in length (the next word of the shorter ones no longer fit)."""
     items = [
         m(1, "bluesky", QUESTIONS_FR[1] + " " + LONG_FR, q=True).item,
         m(2, "bluesky", LONG_FR, ago=1).item,
+        m(3, "bluesky", LONG_EN, ago=2).item,
     ]
-    lines = compose_sms_digest(items, "fr", budget_segments=2).text.split("\n")
-    assert len(lines[1]) > 3 * len(lines[2])
+    lines = compose_sms_digest(items, "fr", budget_segments=2).text.split("\n")[1:4]
+    gists = [line.partition(": ")[2] for line in lines]
+    assert all(g.endswith("...") for g in gists[1:])
+    assert max(map(len, gists)) - min(map(len, gists)) <= 20, gists
 
 
 def test_questions_get_a_readable_floor_before_more_items_are_added() -> None:
-    """Three short questions are shown whole even though more items would fit with 20-septet gists."""
+    """Short questions are shown whole or at least to their floor, and the room left still carries more items."""
     specs = dict(CASES)["twelve-mixed"]
     digest = compose_sms_digest([s.item for s in specs], "fr", budget_segments=2)
     lines = digest.text.split("\n")
     assert lines[1:4] == [
         "#510 Bsky client: Avez-vous des options véganes",
-        "#511 Bsky client: Où est-ce qu'on peut se stationner près du resto",
-        "#512 Bsky client: Est-ce que vous livrez à Gatineau",
+        "#511 Bsky client: Où on peut se stationner près...",
+        "#512 Bsky client: Vous livrez à Gatineau",
     ]
-    assert len(lines[1 + 3 :]) >= 2  # and the remaining room still carries more items
+    assert len(digest.shown) >= 5  # and the remaining room still carries more items
 
 
 def test_long_question_is_cut_no_shorter_than_its_floor() -> None:
@@ -495,7 +504,17 @@ def test_long_question_is_cut_no_shorter_than_its_floor() -> None:
         pytest.param("voir https://exemple.ca/a?b=1.", "voir lien.", id="url-keeps-final-dot"),
         pytest.param("(www.ledroit.com/x) top", "(lien) top", id="www-url-in-parens"),
         pytest.param("merci @ginette.bsky.social!", "merci @ginette!", id="bluesky-handle"),
-        pytest.param("@luc@mastodon.social bravo", "@luc bravo", id="mastodon-handle"),
+        pytest.param("@luc@mastodon.social bravo", "Bravo", id="leading-handle-only-addresses"),
+        pytest.param("@lardoise @luc bravo à vous", "Bravo à vous", id="leading-handles-go"),
+        pytest.param("bravo @luc@mastodon.social et merci", "bravo @luc et merci", id="mastodon-handle"),
+        pytest.param(
+            "Bonjour! Petite question: vous ouvrez à quelle heure?", "Vous ouvrez à quelle heure?", id="greeting"
+        ),
+        pytest.param(
+            "Super soirée hier. Est-ce que vous serez ouverts le 26?",
+            "Vous serez ouverts le 26?",
+            id="question-starts-at-its-question",
+        ),
         pytest.param("écrivez à info@ardoise.ca", "écrivez à info@ardoise.ca", id="email-address-kept"),
         pytest.param("  a \n\n b\tc\u00a0d  ", "a b c d", id="whitespace-collapsed"),
         pytest.param("« Génial » 😊 l’équipe…", '"Génial" :) l\'équipe...', id="guillemets-emoji-apostrophe"),
@@ -517,10 +536,14 @@ def test_url_becomes_link_in_english() -> None:
     ("author", "shown"),
     [
         ("@cliente1.bsky.social", "cliente1"),
-        ("ginette.ca", "ginette.ca"),
+        ("ginette.ca", "ginette"),
+        ("@fan31479098.bsky.social", "fan"),
+        ("Nathalie Dubois-Charbonneau", "Nathalie D."),
+        ("Chambre de commerce de Gatineau", "Chambre G."),
         ("@luc@mastodon.social", "luc"),
-        ("Marie-Ève Gélinas-Côté", "Marie-Eve Gé..."),
-        ("  Jean   Tremblay ", "Jean Tremblay"),
+        ("Marie-Ève Gélinas-Côté", "Marie-Eve G."),
+        ("  Jean   Tremblay ", "Jean T."),
+        ("Jean Roy", "Jean Roy"),
         ("Françoise", "Francoise"),
         ("🦄", ""),
     ],
@@ -573,6 +596,36 @@ def test_non_questions_are_not_questions(text: str) -> None:
     assert not is_question(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("Les frites étaient froides et la serveuse pas très aimable", True),
+        ("Attendu 50 minutes, très déçu", True),
+        ("J’ai trouvé un cheveu dans ma soupe, inacceptable", True),
+        ("Beaucoup trop bruyant et l’addition salée", True),
+        ("Our fries were cold and the waiter was rude", True),
+        ("Waited an hour. Never again.", True),
+        ("Found a hair in my soup", True),
+        ("Super soirée, bravo à l’équipe", False),
+        ("Merci pour le gâteau, les enfants ont adoré", False),
+        ("Best poutine in town!", False),
+        ("Can't wait to come back", False),
+        ("Félicitations pour vos 10 ans!", False),
+    ],
+)
+def test_complaints_are_detected(text: str, complaint: bool) -> None:
+    assert is_complaint(text) is complaint
+
+
+def test_a_complaint_ranks_with_low_reviews_before_praise() -> None:
+    items = [
+        m(1, "facebook", "Super soirée, bravo à l’équipe", kind="comment", ago=1).item,
+        m(2, "facebook", "Les frites étaient froides ce soir, dommage", kind="comment", ago=30).item,
+        review(3, "Très bien", 5, ago=2).item,
+    ]
+    assert [i.number for i in sorted(items, key=priority)] == [2, 1, 3]
+
+
 def test_priority_classes_then_newest_first() -> None:
     specs = CASES[17][1]  # all-classes
     assert CASES[17][0] == "all-classes"
@@ -594,7 +647,12 @@ def test_empty_list_gives_empty_digest() -> None:
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        compose_sms_digest([m(1, "x", "a").item], "fr", **kwargs)
+        compose_sms_digest(
+            [m(1, "x", "a").item],
+            "fr",
+            budget_segments=kwargs.get("budget_segments", 2),
+            page=kwargs.get("page", 1),
+        )
 
 
 def test_duplicate_numbers_are_refused() -> None:
@@ -628,7 +686,7 @@ def test_email_digest_in_english_with_link() -> None:
     subject, body = compose_email_digest([item], "en", "Cafe\r\nBcc: x@y.z")
     assert subject == "Ardoise: 1 mention for Cafe Bcc: x@y.z"
     assert "\n" not in subject
-    assert "#4 Mastodon - reply by @luc@mastodon.social - replying to your post - 2026-11-26 17:00" in body
+    assert "#4 Mastodon - reply by @luc@mastodon.social - replying to your post - Nov 26, 5 pm" in body
     assert "Link: https://m.s/1" in body
     assert "Answer: 4: your text" in body
 

@@ -7,6 +7,7 @@ The helpers at the top (``FakeNet``, ``World``, ``make_world``...) are shared wi
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from app.catalogue import t
 from app.kit.errors import PermanentError
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import utcnow
-from app.models import DigestSettings, MentionRow, Post
+from app.models import DigestSettings, MentionCursor, MentionRow, Post
 from app.networks.base import AccountInfo, Mention, NetworkCredentials, PublishResult, ReplyTarget
 from app.networks.base import Post as NetPost
 from app.runtime import Runtime
@@ -269,6 +270,11 @@ def one_sms(msgs: list[dict[str, Any]], *, max_segments: int = 1) -> str:
     return check_sms(msgs[0], max_segments=max_segments)
 
 
+async def cursors(world: World) -> list[MentionCursor]:
+    async with world.rt.db.read() as s:
+        return list((await s.execute(select(MentionCursor))).scalars())
+
+
 async def posts_of(world: World) -> list[Post]:
     async with world.rt.db.read() as s:
         rows = await s.execute(select(Post).where(col(Post.business_id) == world.biz_id).order_by(col(Post.id)))
@@ -296,12 +302,51 @@ async def test_m_sends_the_digest_now_in_gsm7_within_two_segments(make_world: Ma
 
     lines = body.split("\n")
     assert lines[0] == "3 mentions:"
-    assert lines[1].startswith("#3 Bsky marie: @fournil vous ouvrez dimanche?")  # newest question first
+    # Newest question first; the handle it starts with only addresses the business: no septet spent on it.
+    assert lines[1] == "#3 Bsky marie: Vous ouvrez dimanche?"
     # é and à are GSM-7; curly apostrophes become straight ones and emoji go, so the SMS stays GSM-7.
     assert lines[2] == "#1 Bsky cliente1: Je suis censé d'aller à l'Ardoise, c'est comment?"
     assert lines[3].startswith("#2 Bsky luc: Superbe soirée hier soir")
-    assert lines[-1] == ("Repondre: R 3 texte" if lang == "fr" else "Reply: R 3 text")
+    assert lines[-1] == ("Répondre: R 3 texte" if lang == "fr" else "Reply: R 3 text")
     assert all(m.digested_at is not None for m in await world.mentions())
+
+
+async def test_m_polls_first_so_a_mention_just_made_is_shown(make_world: MakeWorld) -> None:
+    """No scheduled poll ran since the fan wrote: M collects it before composing (not "no new mentions")."""
+    world = await make_world(nets=[FakeNet(), FakeMastodon()])
+    world.net.say("Vous ouvrez dimanche?", author="marie.bsky.social")
+    world.nets["mastodon"].say("Bravo pour le menu!", author="@luc@masto.example")
+
+    body = one_sms(await world.say("M"), max_segments=2)
+
+    # Both accounts were polled at once, so which one numbered its item first is not fixed.
+    lines = sorted(line.split(" ", 1)[1] for line in body.split("\n")[1:3])
+    assert lines == ["Bsky marie: Vous ouvrez dimanche?", "Masto luc: Bravo pour le menu!"]
+    assert (world.net.fetches, world.nets["mastodon"].fetches) == (1, 1)
+    assert one_sms(await world.say("M"), max_segments=2) == body  # polling again stores nothing twice
+
+
+class HangingNet(FakeNet):
+    """A network that never answers the mention poll (until the poll is given up)."""
+
+    async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
+        self.fetches += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_m_answers_with_what_arrived_when_a_network_hangs(make_world: MakeWorld) -> None:
+    hanging = HangingNet()
+    world = await make_world(nets=[FakeMastodon(), hanging])
+    world.nets["mastodon"].say("Bravo pour le menu!", author="@luc@masto.example")
+    world.rt.settings.mention_command_poll_seconds = 0.5  # bounded (8 s by default): the answer does not wait
+
+    body = one_sms(await world.say("M"), max_segments=2)
+
+    assert body.split("\n")[1] == "#1 Masto luc: Bravo pour le menu!"
+    assert hanging.fetches == 1
+    (cursor,) = [c for c in await cursors(world) if c.account_id == world.accounts["mastodon"]]
+    assert cursor.cursor == "1"
 
 
 async def test_m_again_shows_the_same_items_and_m2_the_next_page(make_world: MakeWorld) -> None:
@@ -332,8 +377,8 @@ async def test_m_again_shows_the_same_items_and_m2_the_next_page(make_world: Mak
 @pytest.mark.parametrize(
     ("lang", "command", "receipt"),
     [
-        ("fr", "R 1 Merci, à bientôt!", "Reponse a #1 sur Bluesky: OK"),
-        ("fr", "REPONDRE 1 Merci, à bientôt!", "Reponse a #1 sur Bluesky: OK"),
+        ("fr", "R 1 Merci, à bientôt!", "Réponse à #1 sur Bluesky: OK"),
+        ("fr", "REPONDRE 1 Merci, à bientôt!", "Réponse à #1 sur Bluesky: OK"),
         ("en", "REPLY 1 Merci, à bientôt!", "Reply to #1 on Bluesky: OK"),
         ("en", "r1 Merci, à bientôt!", "Reply to #1 on Bluesky: OK"),
     ],
@@ -356,8 +401,10 @@ async def test_reply_goes_to_that_network_as_a_reply_and_one_receipt(
     (post,) = await posts_of(world)
     assert post.source == "reply"
     assert post.reply_to_mention_id is not None
+    assert post.number < 0  # an answer takes no post number: the owner's next post is still #1
     (m,) = await world.mentions()
     assert m.answered_at is not None
+    assert one_sms(await world.say("PUBLIER Soupe du jour")).startswith(("Publié #1:", "Posted #1:"))
 
 
 async def test_reply_on_mastodon_starts_with_the_authors_handle(make_world: MakeWorld) -> None:
@@ -366,7 +413,7 @@ async def test_reply_on_mastodon_starts_with_the_authors_handle(make_world: Make
     masto.say("@fournil c'est ouvert ce soir?", author="@cliente@masto.example")
     await world.poll("mastodon")
 
-    assert one_sms(await world.say("R 1 Oui, jusqu'à 22h!")) == "Reponse a #1 sur Mastodon: OK"
+    assert one_sms(await world.say("R 1 Oui, jusqu'à 22h!")) == "Réponse à #1 sur Mastodon: OK"
 
     assert masto.published[0].text == "@cliente@masto.example Oui, jusqu'à 22h!"
 
@@ -418,8 +465,8 @@ async def test_reply_without_text_or_number_explains(make_world: MakeWorld, lang
 @pytest.mark.parametrize(
     ("lang", "command", "expected"),
     [
-        ("fr", "J 1", "J'aime envoye a #1 sur Bluesky."),
-        ("fr", "J1", "J'aime envoye a #1 sur Bluesky."),
+        ("fr", "J 1", "J'aime envoyé à #1 sur Bluesky."),
+        ("fr", "J1", "J'aime envoyé à #1 sur Bluesky."),
         ("en", "LIKE 1", "Liked #1 on Bluesky."),
     ],
 )
@@ -473,10 +520,10 @@ async def test_like_of_an_unknown_number_says_so(make_world: MakeWorld, lang: st
 @pytest.mark.parametrize(
     ("lang", "command", "hours", "reply"),
     [
-        ("fr", "HEURES 8h 17h", ["08:00", "17:00"], "Resumes a 08h, 17h."),
-        ("fr", "heures 9h30 et 18h", ["09:30", "18:00"], "Resumes a 09h30, 18h."),
-        ("en", "HOURS 8am 5pm", ["08:00", "17:00"], "Digests at 08h, 17h."),
-        ("en", "HOURS noon", ["12:00"], "Digests at 12h."),
+        ("fr", "HEURES 8h 17h", ["08:00", "17:00"], "Résumés à 8 h, 17 h."),
+        ("fr", "heures 9h30 et 18h", ["09:30", "18:00"], "Résumés à 9 h 30, 18 h."),
+        ("en", "HOURS 8am 5pm", ["08:00", "17:00"], "Digests at 8 am, 5 pm."),
+        ("en", "HOURS noon", ["12:00"], "Digests at noon."),
     ],
 )
 async def test_hours_change_the_digest_slots(
@@ -501,7 +548,10 @@ async def test_bad_hours_explain_and_change_nothing(make_world: MakeWorld, lang:
 
 @pytest.mark.parametrize(
     ("lang", "pause", "days", "resume", "resumed"),
-    [("fr", "PAUSE 3j", 3, "REPRISE", "Resumes repris."), ("en", "PAUSE 3d", 3, "RESUME", "Digests resumed.")],
+    [
+        ("fr", "PAUSE 3j", 3, "REPRISE", "Reprise des résumés de mentions."),
+        ("en", "PAUSE 3d", 3, "RESUME", "Digests resumed."),
+    ],
 )
 async def test_pause_and_resume(
     make_world: MakeWorld, lang: str, pause: str, days: int, resume: str, resumed: str
@@ -517,8 +567,11 @@ async def test_pause_and_resume(
         assert st is not None
         assert st.paused_until is not None
         assert abs((st.paused_until - utcnow()) - timedelta(days=days)) < timedelta(minutes=5)
-    assert body.startswith("Resumes en pause jusqu'au " if lang == "fr" else "Digests paused until ")
-    assert ("REPRISE" if lang == "fr" else "RESUME") in body
+    # The owner's own date conventions: "jusqu'au 6 déc." in French, "until Dec 6" in English.
+    date = r"(1er|\d{1,2}) (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.)"
+    if lang == "en":
+        date = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{1,2}"
+    assert re.fullmatch(re.escape(t("paused", lang, date="@")).replace("@", date), body), body
 
     assert one_sms(await world.say(resume)) == resumed
     assert (await world.settings())["paused_until"] is None
@@ -548,12 +601,12 @@ async def test_a_whole_conversation_gets_one_sms_per_command(make_world: MakeWor
 
     digest = one_sms(await world.say("M"), max_segments=2)
     assert "#1 Bsky cliente1: Je suis censé d'aller à l'Ardoise, c'est comment?" in digest
-    assert one_sms(await world.say("R 1 Très bien, venez goûter!")) == "Reponse a #1 sur Bluesky: OK"
-    assert one_sms(await world.say("J 2")) == "J'aime envoye a #2 sur Bluesky."
-    assert one_sms(await world.say("HEURES 9h 18h")) == "Resumes a 09h, 18h."
+    assert one_sms(await world.say("R 1 Très bien, venez goûter!")) == "Réponse à #1 sur Bluesky: OK"
+    assert one_sms(await world.say("J 2")) == "J'aime envoyé à #2 sur Bluesky."
+    assert one_sms(await world.say("HEURES 9h 18h")) == "Résumés à 9 h, 18 h."
     assert one_sms(await world.say("ALERTES OUI")) == t("alerts_on", "fr")
     one_sms(await world.say("PAUSE 2j"))
-    assert one_sms(await world.say("REPRISE")) == "Resumes repris."
+    assert one_sms(await world.say("REPRISE")) == "Reprise des résumés de mentions."
     # The answered question is no longer pending; the liked item still is.
     after = one_sms(await world.say("M"), max_segments=2)
     assert "#1 " not in after

@@ -154,10 +154,11 @@ async def test_a_mention_is_stored_once_shown_answered_and_liked(masto: Masto) -
     # M: the digest, GSM-7, within two segments.
     digest = one_sms(await world.say("M"), max_segments=2)
     assert is_gsm7(digest)
-    assert f"#1 Masto {masto.fan}: @{business} Je suis censé d'aller à l'Ardoise, c'est comment?" in digest
+    # The business's handle the text starts with costs no septet.
+    assert f"#1 Masto {masto.fan}: Je suis censé d'aller à l'Ardoise, c'est comment?" in digest
 
     # R 1: a reply that starts with the author's handle, in reply to the mention; one receipt SMS.
-    assert one_sms(await world.say("R 1 Merci, à bientôt!")) == "Reponse a #1 sur Mastodon: OK"
+    assert one_sms(await world.say("R 1 Merci, à bientôt!")) == "Réponse à #1 sur Mastodon: OK"
     context = masto.get(f"/api/v1/statuses/{status['id']}/context", masto.fan_token)
     (answer,) = context["descendants"]
     assert answer["in_reply_to_id"] == status["id"]
@@ -171,7 +172,7 @@ async def test_a_mention_is_stored_once_shown_answered_and_liked(masto: Masto) -
     assert m.answered_at is not None
 
     # J 1: a favourite the fan can see; one SMS.
-    assert one_sms(await world.say("J 1")) == "J'aime envoye a #1 sur Mastodon."
+    assert one_sms(await world.say("J 1")) == "J'aime envoyé à #1 sur Mastodon."
     seen = masto.get(f"/api/v1/statuses/{status['id']}", masto.business_token)
     assert seen["favourited"] is True
     fans = masto.get(f"/api/v1/statuses/{status['id']}/favourited_by", masto.fan_token)
@@ -203,3 +204,15 @@ async def test_english_owner_reply_and_like(masto: Masto) -> None:
     (answer,) = masto.get(f"/api/v1/statuses/{status['id']}/context", masto.fan_token)["descendants"]
     assert answer["in_reply_to_id"] == status["id"]
     assert masto.get(f"/api/v1/statuses/{status['id']}", masto.business_token)["favourited"] is True
+
+
+async def test_m_right_after_a_fans_mention_polls_first_and_shows_it(masto: Masto) -> None:
+    """No scheduled poll ran since the fan wrote (it runs every 5 minutes): M asks the instance first."""
+    world = masto.world
+    masto.fan_says(f"@{masto.business} Vous êtes ouverts le 26 décembre?")
+
+    digest = one_sms(await world.say("M"), max_segments=2)
+
+    assert digest.split("\n")[:2] == ["1 mention:", f"#1 Masto {masto.fan}: Vous etes ouverts le 26 décembre?"]
+    (m,) = await world.mentions()
+    assert m.digested_at is not None

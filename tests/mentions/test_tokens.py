@@ -139,7 +139,7 @@ async def test_a_like_stores_the_rotated_tokens(x_world: World, api: respx.MockR
     api.post("/2/oauth2/token").respond(200, json={**ROTATED, "access_token": "at-3", "refresh_token": "rt-3"})
     like = api.post(f"/2/users/{ME}/likes").respond(200, json={"data": {"liked": True}})
 
-    assert one_sms(await x_world.say("J 1")) == "J'aime envoye a #1 sur X."
+    assert one_sms(await x_world.say("J 1")) == "J'aime envoyé à #1 sur X."
     assert like.calls.last.request.headers["Authorization"] == "Bearer at-3"
     creds = await stored(x_world)
     assert (creds["access_token"], creds["refresh_token"]) == ("at-3", "rt-3")

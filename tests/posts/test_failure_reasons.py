@@ -6,7 +6,7 @@ import pytest
 
 from app.catalogue import t
 from app.kit.sms_text import is_gsm7, segment_info
-from app.posts.tasks import reason_key
+from app.posts.service import reason_key
 
 
 @pytest.mark.parametrize(
