@@ -15,6 +15,7 @@ import pytest
 from app.catalogue import MESSAGES, NETWORK_LABELS, SEGMENTS, t
 from app.kit.sms_text import fits, is_gsm7, segment_info, to_gsm7
 from app.models import Delivery, DeliveryStatus
+from app.ocr.flow import fit_reading
 from app.posts.service import receipt_parts
 
 LANGS = ("fr", "en")
@@ -88,6 +89,8 @@ def worst_values(lang: str) -> dict[str, str]:
         "date": "31/12" if lang == "fr" else "12/31",
         "status": longest(t(k, lang) for k in ("st_ok", "st_pending", "st_failed", "st_skipped", "st_deleted")),
         "invalid_reason": longest(bad_reasons),
+        # app/ocr/flow.py: what was read on a chalkboard, cut to fit the confirm_board SMS
+        "read": fit_reading("Soupe à l'oignon\nJarret d'agneau 24,50 $\nCrème brûlée\n" * 6, lang),
     }
 
 
