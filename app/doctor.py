@@ -13,6 +13,7 @@ from app import migrate
 from app.config import PLACEHOLDER_SECRET, Settings
 from app.kit.errors import AdapterError
 from app.models import AccountStatus, Business, NetworkAccount
+from app.ocr.status import why_off
 from app.posts.tasks import credentials
 from app.runtime import build_runtime
 
@@ -23,6 +24,14 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+
+
+def ocr_check(settings: Settings) -> Check:
+    """Reading chalkboard photos is optional: off is not a failure, but the operator is told why."""
+    why = why_off(settings.ocr_engine, settings.ocr_tesseract_cmd)
+    if why is None:
+        return Check("OCR", True, f"on ({settings.ocr_engine})")
+    return Check("OCR", True, f"off: {why}", "photos without a caption are offered unread (docs/commands.md)")
 
 
 async def run_checks(settings: Settings, *, check_accounts: bool = True) -> list[Check]:
@@ -97,6 +106,7 @@ async def run_checks(settings: Settings, *, check_accounts: bool = True) -> list
                     "set ARDOISE_TWILIO_ACCOUNT_SID and ARDOISE_TWILIO_AUTH_TOKEN to send real SMS",
                 )
             )
+        out.append(ocr_check(settings))
         if not check_accounts:
             return out
         async with rt.db.read() as s:

@@ -114,6 +114,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "sms_provider": "console",
             "worker_poll_interval": 0.05,
             "job_backoff_base": 1.0,
+            "ocr_engine": "off",  # on only in tests/ocr (the OCR process costs seconds to start)
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)

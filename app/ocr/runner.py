@@ -176,7 +176,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             lines = engine.read(prep.load(data, args.max_side))
             answer: dict[str, Any] = {"lines": lines}
-        except (prep.BadImage, ValueError, OSError, MemoryError) as exc:
+        except Exception as exc:  # any failure of one image (cv2.error too) is that image's, not the process's
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         answer["cpu"] = (
