@@ -166,7 +166,7 @@ def _photograph(rnd: random.Random, board: Image.Image, tilt: float, jpeg_qualit
     scene = scene.rotate(tilt, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=wall)
     # perspective: the camera is off-axis, so one side of the board looks shorter than the other
     j = [rnd.uniform(0, 0.07) for _ in range(8)]
-    src = [(0, 0), (sw, 0), (sw, sh), (0, sh)]
+    src: list[tuple[float, float]] = [(0, 0), (sw, 0), (sw, sh), (0, sh)]
     dst = [
         (sw * j[0], sh * j[1]),
         (sw * (1 - j[2]), sh * j[3]),
