@@ -5,6 +5,7 @@ page. Also: the owner's correction, NON, a captioned photo, and the engine missi
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from app.catalogue import t
 from app.config import Settings
 from app.doctor import ocr_check
 from app.models import Post
+from app.ocr.correct import correct
+from app.ocr.runner import Limits, OcrFailed, Reader
 from app.ocr.status import why_off
 from app.runtime import Runtime
 from app.worker.runner import Runner
@@ -149,3 +152,27 @@ async def test_without_an_engine_a_photo_is_offered_as_before_and_doctor_says_wh
     assert check.detail.startswith("off:")
     assert MISSING_TESSERACT in check.detail
     assert why_off("off") == "ARDOISE_OCR_ENGINE=off"
+
+
+@pytest.mark.parametrize("name", ["rapidocr", "tesseract"])
+async def test_each_engine_reads_the_fixture_board_within_its_bounds(name: str) -> None:
+    if (why := why_off(name)) is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} must be installed in CI (.ci/run): {why}")
+        pytest.skip(why)
+    reader = Reader(Limits(engine=name, timeout_seconds=60))
+    try:
+        reading = await reader.read(BOARD)
+    finally:
+        await reader.close()
+    assert correct(reading.lines) == READ.splitlines()
+    assert reading.maxrss_mb < Limits().memory_mb
+
+
+async def test_an_image_over_the_memory_cap_stops_the_ocr_process_not_the_worker() -> None:
+    reader = Reader(Limits(engine="rapidocr", memory_mb=256, timeout_seconds=60))
+    try:
+        with pytest.raises(OcrFailed):
+            await reader.read(BOARD)  # 256 MB of address space: ONNX Runtime cannot even load its models
+    finally:
+        await reader.close()
