@@ -81,6 +81,7 @@ DISHES_EN = [
     "Soup of the day",
 ]
 HEADERS = {"fr": ["MENU DU JOUR", "Aujourd'hui", "Table d'hôte"], "en": ["TODAY", "Daily specials", "Lunch menu"]}
+CAPS_ONLY = {"Humor-Sans"}  # fonts that draw every letter as a capital: the board says the text in capitals
 CHALK = [(240, 240, 232), (250, 236, 160), (250, 200, 210), (190, 225, 250), (215, 245, 205)]
 
 
@@ -220,7 +221,9 @@ def make_board(seed: int, style: str, font_path: str, *, tilt: float | None = No
         board = _slate(rnd, rnd.randrange(1100, 1500), rnd.randrange(800, 1100))
         _chalk_text(rnd, board, lines, font_path, rnd.choice(CHALK))
         jpeg = _photograph(rnd, board, rnd.uniform(-20, 20) if tilt is None else tilt, quality)
-    return Board(f"{style}-{seed:03d}", style, lang, Path(font_path).stem, tuple(lines), jpeg)
+    font = Path(font_path).stem
+    said = [line.upper() for line in lines] if font in CAPS_ONLY else lines
+    return Board(f"{style}-{seed:03d}", style, lang, font, tuple(said), jpeg)
 
 
 def boards(count: int, seed: int = 2026) -> list[Board]:

@@ -71,6 +71,7 @@ async def run_engine(engine: str, items: list[Board]) -> list[dict[str, object]]
                 "wall": wall,
                 "rss": rss,
                 "startup": startup,
+                "raw": raw,
                 "read": fixed,
             }
         )
