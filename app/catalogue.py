@@ -134,6 +134,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Publier cette photo? Répondez OUI ({minutes} min).",
         "en": "Post this photo? Reply YES ({minutes} min).",
     },
+    # A chalkboard photo without a caption, read by OCR (app/ocr/flow.py cuts {read} to fit one segment)
+    "confirm_board": {
+        "fr": "Lu: {read}. Publier? OUI / corrigez en répondant le texte",
+        "en": "Read: {read}. Post it? YES / or correct it by replying the text",
+    },
     "confirm_suggest": {
         "fr": "Vouliez-vous dire {keyword}? Répondez OUI pour confirmer.",
         "en": "Did you mean {keyword}? Reply YES to confirm.",

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     docs_in_production: bool = False  # /docs, /redoc and /openapi.json are off with env=prod unless true
     pin_unseen_days: int = 30
 
+    # Reading a chalkboard photo (app/ocr/, docs/commands.md): engine "off" disables it
+    ocr_engine: Literal["rapidocr", "tesseract", "off"] = "rapidocr"
+    ocr_tesseract_cmd: str = "tesseract"
+    ocr_timeout_seconds: float = Field(default=20.0, gt=0, le=90)  # per image, in the worker's OCR process
+    ocr_memory_mb: int = Field(default=1536, ge=256)  # RLIMIT_AS of the OCR process
+    ocr_max_side: int = Field(default=1600, ge=320, le=4000)  # larger photos are scaled down before reading
+
     # Email
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525

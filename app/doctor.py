@@ -25,6 +25,7 @@ from app.config import PLACEHOLDER_SECRET, SECRET_KEY_MIN_LENGTH, Settings
 from app.db import sync_url
 from app.kit.errors import AdapterError
 from app.models import AccountStatus, Business, NetworkAccount
+from app.ocr.status import why_off
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,14 @@ def _short(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), "")
     return f"{type(orig).__name__}: {first}"[:200] if first else type(orig).__name__
+
+
+def ocr_check(settings: Settings) -> Check:
+    """Reading chalkboard photos is optional: off is not a failure, but the operator is told why."""
+    why = why_off(settings.ocr_engine, settings.ocr_tesseract_cmd)
+    if why is None:
+        return Check("OCR", True, f"on ({settings.ocr_engine})")
+    return Check("OCR", True, f"off: {why}", "photos without a caption are offered unread (docs/commands.md)")
 
 
 def config_checks(settings: Settings) -> list[Check]:
@@ -110,6 +119,7 @@ def config_checks(settings: Settings) -> list[Check]:
                 "set ARDOISE_TWILIO_ACCOUNT_SID and ARDOISE_TWILIO_AUTH_TOKEN (and ARDOISE_SMS_PROVIDER=twilio)",
             )
         )
+    out.append(ocr_check(settings))
     return out
 
 

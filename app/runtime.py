@@ -32,6 +32,7 @@ class Runtime:
     twilio: TwilioProvider | None = None
     email_sender: Any = None  # app.email.sender.EmailSender; None: chosen from the settings on first use
     dkim_dnsfunc: Callable[..., bytes | None] | None = None  # DNS for DKIM checks (tests inject test keys)
+    ocr: Any = None  # app.ocr.runner.Reader: the OCR process, started on first use (app.ocr.flow.reader)
 
     def network(self, name: str) -> Network:
         try:
@@ -40,6 +41,8 @@ class Runtime:
             raise KeyError(f"unknown network {name!r}") from None
 
     async def close(self) -> None:
+        if self.ocr is not None:
+            await self.ocr.close()
         if self.twilio is not None:
             await self.twilio.aclose()
         await self.http.aclose()

@@ -117,6 +117,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             # The suite fetches from local stand-ins (media servers, mastodon-mock, the Bluesky dev PDS);
             # tests/attack/test_egress*.py turn this off to check the guard.
             "allow_private_networks": True,
+            "ocr_engine": "off",  # on only in tests/ocr (the OCR process costs seconds to start)
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)

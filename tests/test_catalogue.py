@@ -19,6 +19,7 @@ from app.kit.sms_text import fits, is_gsm7, segment_info, to_gsm7
 from app.kit.when_fmt import fmt_date, fmt_time, fmt_times
 from app.messages.service import compose_sms
 from app.models import Delivery, DeliveryStatus
+from app.ocr.flow import fit_reading
 from app.posts.service import failure_error, receipt_parts
 
 LANGS = ("fr", "en")
@@ -111,6 +112,8 @@ def worst_values(lang: str) -> dict[str, str]:
         "quote": "Jarret d'agneau, risotto aux chanter...",
         "minutes": "999",
         "name": "Marie-Christine Beauchemin-Lefebvre"[:40],
+        # app/ocr/flow.py: what was read on a chalkboard, cut to fit the confirm_board SMS
+        "read": fit_reading("Soupe à l'oignon\nJarret d'agneau 24,50 $\nCrème brûlée\n" * 6, lang),
     }
 
 

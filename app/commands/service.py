@@ -40,6 +40,7 @@ from app.models import (
     PostStatus,
     PublishMode,
 )
+from app.ocr import flow as ocr_flow
 from app.posts import service as post_service
 from app.runtime import Runtime
 from app.worker import queue
@@ -444,6 +445,8 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
         await ctx.reply("language")
         return f"language: {cmd.lang}"
     if isinstance(cmd, p.Publish):
+        if (board := await ocr_flow.intercept(ctx, cmd.text)) is not None:
+            return board  # a bare PUBLIER with a chalkboard photo, or the text correcting one
         return await publish(ctx, cmd.text)
     if isinstance(cmd, p.LoneWord) and ctx.media:
         cmd = p.Unknown(cmd.word)  # a photo with a one-word caption ("Dessert!") is a post to confirm
@@ -452,6 +455,8 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
         if not text and not ctx.media:
             await ctx.reply("empty_post" if ctx.media_error is False else "media_failed")
             return "empty"
+        if (board := await ocr_flow.intercept(ctx, text)) is not None:
+            return board  # a chalkboard photo without a caption, or the text correcting one
         if ctx.biz.publish_mode == PublishMode.direct.value:
             return await publish(ctx, text)
         if ctx.media_error and not ctx.media:

@@ -9,6 +9,7 @@ from app.commands import service as command_service
 from app.commands.parser import Mentions, parse
 from app.kit.errors import PermanentError, RetryableError
 from app.models import InboundMessage, InboundStatus
+from app.ocr import flow as ocr_flow
 from app.posts.tasks import _fetch_source, store_image
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
@@ -67,6 +68,8 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
             if not job.last_attempt:
                 raise
             failed = True
+    if media and len(media) <= rt.settings.sms_max_media:
+        log.info("sms.ocr", inbound_id=inbound_id, note=await ocr_flow.read_photos(rt, inbound.body or "", media))
     async with rt.db.write() as s:
         inbound = await s.get(InboundMessage, inbound_id)
         if inbound is None or inbound.status != InboundStatus.received.value:

@@ -20,6 +20,7 @@ from app.email.sender import AUTO_GENERATED, EmailSender, outgoing_from_job, que
 from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.models import Channel, InboundMessage, InboundStatus, Member, OutboundMessage, OutboundStatus, Post
+from app.ocr import flow as ocr_flow
 from app.posts import service as post_service
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
@@ -89,6 +90,8 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
         settings.public_url,
         int(getattr(settings, "sms_max_media", 10)),
     )
+    if media.items:
+        log.info("email.ocr", inbound_id=inbound_id, note=await ocr_flow.read_photos(rt, None, media.items))
     async with rt.db.write() as s:
         inbound = await s.get(InboundMessage, inbound_id)
         if inbound is None or inbound.status != InboundStatus.received.value:
