@@ -58,6 +58,16 @@ def worst_parts(lang: str, *, removal: bool) -> str:
     )
 
 
+def _longest_when(lang: str) -> str:
+    from datetime import datetime
+
+    from app.scheduling import words
+
+    now = datetime(2026, 12, 30, 10, 0)
+    moments = [words.moment(datetime(2027, 9, 29, 23, 30), now, lang), words.moment(now.replace(hour=23), now, lang)]
+    return longest([*moments, words.weekly(datetime(2026, 12, 30, 12, 30), lang)])
+
+
 def worst_values(lang: str) -> dict[str, str]:
     """Realistic worst cases for every placeholder of the catalogue (already GSM-7, as the senders make them)."""
     names = ["Boulangerie du Vieux-Port", "Cafe-Bistro Le Petit Gourmand", "Epicerie fine Saint-Roch"]
@@ -86,6 +96,12 @@ def worst_values(lang: str) -> dict[str, str]:
         # app/commands/service.py: HEURES takes four times at most, written 8h, 12h30...
         "hours": "08h30, 11h45, 16h15, 20h45",
         "date": "31/12" if lang == "fr" else "12/31",
+        # app/scheduling/words.py: the longest day and time said back, the longest weekly rule, two PROG lines
+        "when": _longest_when(lang),
+        "first": _longest_when(lang),
+        "weekday": "mercredi" if lang == "fr" else "Wednesday",
+        "time": "12:30 pm" if lang == "en" else "23 h 30",
+        "items": "\n".join(f"P{BIG_NUMBER - i} {_longest_when(lang)} Menu du jour: soupe a l..." for i in range(2)),
         "status": longest(t(k, lang) for k in ("st_ok", "st_pending", "st_failed", "st_skipped", "st_deleted")),
         "invalid_reason": longest(bad_reasons),
     }

@@ -34,6 +34,7 @@ def to_read(post: Post, ds: list[Delivery], biz: Business, public_url: str) -> P
         media=[m.get("url") or m.get("source_url", "") for m in post.media],
         url=post_service.permalink(public_url, biz, post.number),
         created_at=post.created_at,
+        scheduled_at=post.scheduled_at,
         deliveries=[
             DeliveryRead(
                 account_id=d.account_id,
@@ -77,11 +78,16 @@ async def list_posts(
     number: Annotated[
         int | None, Query(ge=1, description="only the post the owner knows as #number (ids and numbers differ)")
     ] = None,
+    state: Annotated[
+        PostStatus | None, Query(description="only posts in this state, e.g. `scheduled` (waiting for their time)")
+    ] = None,
 ) -> PostList:
     """Newest first. ``/posts/{post_id}`` takes the ``id``; the ``number`` is what owners see (``#12``)."""
     q = select(Post).where(col(Post.business_id) == biz.id).order_by(col(Post.id).desc()).limit(page.limit)
     if number is not None:
         q = q.where(col(Post.number) == number)
+    if state is not None:
+        q = q.where(col(Post.status) == state.value)
     if page.before_id is not None:
         q = q.where(col(Post.id) < page.before_id)
     posts = list((await session.execute(q)).scalars())
@@ -152,9 +158,17 @@ async def get_post(post_id: Id, biz: BusinessDep, session: SessionDep, rt: Runti
 async def delete_post(
     post_id: Id, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
 ) -> PostRead:
-    """Remove the post from every network it reached. 202: removal goes on in the background."""
+    """Remove the post from every network it reached. 202: removal goes on in the background. A scheduled post is
+    cancelled instead (state ``cancelled``: it will never go out)."""
     post = await _post(session, biz, post_id)
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         raise Conflict(f"post {post_id} is already being removed")
+    if post.status == PostStatus.cancelled.value:
+        raise Conflict(f"post {post_id} is already cancelled")
+    if post.status == PostStatus.scheduled.value:
+        from app.scheduling import service as schedule_service
+
+        await schedule_service.cancel(session, post=post, actor=who.actor)
+        return to_read(post, [], biz, rt.settings.public_url)
     ds = await post_service.remove(session, post=post, actor=who.actor)
     return to_read(post, ds, biz, rt.settings.public_url)

@@ -82,6 +82,28 @@ async def create(
     )
     session.add(post)
     await session.flush()
+    deliveries = await fan_out(session, post=post, biz=biz, receipt_deadline=receipt_deadline, reply_to=reply_to)
+    await audit.record(
+        session,
+        actor=actor,
+        action="post.create",
+        business_id=biz.id,
+        target=f"post:{post.number}",
+        detail=f"source={source} deliveries={len(deliveries)}",
+    )
+    return post, deliveries
+
+
+async def fan_out(
+    session: AsyncSession,
+    *,
+    post: Post,
+    biz: Business,
+    receipt_deadline: float = 60.0,
+    reply_to: MentionRow | None = None,
+) -> list[Delivery]:
+    """One delivery per active account of ``biz`` and their jobs, and the author's receipt job: a new post, or a
+    scheduled one whose time has come (app/scheduling)."""
     assert post.id is not None
     accounts = (
         (
@@ -121,7 +143,7 @@ async def create(
                 max_attempts=8,
                 lane=lanes[d.account_id],
             )
-    if author_member_id is not None:
+    if post.author_member_id is not None:
         await queue.enqueue(
             session,
             "posts.receipt",
@@ -131,15 +153,7 @@ async def create(
             business_id=biz.id,
         )
     await refresh_status(session, post)
-    await audit.record(
-        session,
-        actor=actor,
-        action="post.create",
-        business_id=biz.id,
-        target=f"post:{post.number}",
-        detail=f"source={source} deliveries={len(deliveries)}",
-    )
-    return post, deliveries
+    return deliveries
 
 
 async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
@@ -150,6 +164,8 @@ async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
 async def refresh_status(session: AsyncSession, post: Post) -> bool:
     """Recompute the post's status from its deliveries. Returns True when every delivery has finished."""
     assert post.id is not None
+    if post.status in (PostStatus.scheduled.value, PostStatus.cancelled.value):
+        return False  # not out yet (or never): no delivery to look at
     ds = await deliveries_of(session, post.id)
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         done = all(d.status in REMOVED for d in ds)
