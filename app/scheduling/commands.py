@@ -92,10 +92,17 @@ async def schedule(ctx: Ctx, cmd: p.Schedule) -> str:
     return f"schedule: #{post.number} at {at.isoformat()}{' weekly' if when.weekly else ''}"
 
 
-def _line(post: Post, weekly: bool, tz: ZoneInfo, now_local: datetime, lang: str) -> str:
+def _said(post: Post, weekly: Schedule | None, tz: ZoneInfo, now_local: datetime, lang: str) -> str:
+    """``demain, jeu. 10 déc. 11 h`` or, for a weekly post, ``chaque lundi à 11 h``."""
     assert post.scheduled_at is not None
     local = post.scheduled_at.astimezone(tz)
-    said = words.weekly(local, lang) if weekly else words.moment(local, now_local, lang)
+    if weekly is not None:
+        return words.weekly(schedule_service.rule_time(weekly, local), lang)
+    return words.moment(local, now_local, lang)
+
+
+def _line(post: Post, weekly: Schedule | None, tz: ZoneInfo, now_local: datetime, lang: str) -> str:
+    said = _said(post, weekly, tz, now_local, lang)
     text = " ".join(post.text.split()) or "(photo)"
     if len(text) > SNIPPET:
         text = text[: SNIPPET - 3].rstrip() + "..."
@@ -151,9 +158,7 @@ async def cancel(ctx: Ctx, post: Post) -> str:
     if post.status != PostStatus.scheduled.value:
         await ctx.reply("unschedule_published", number=post.number)
         return f"unschedule: #{post.number} is already out"
-    series: Schedule | None = await schedule_service.cancel(ctx.s, post=post, actor=f"member:{ctx.member.id}")
-    assert post.scheduled_at is not None
-    local = post.scheduled_at.astimezone(ZoneInfo(ctx.biz.timezone))
-    said = words.weekly(local, ctx.lang) if series is not None else words.moment(local, _now_local(ctx), ctx.lang)
+    series = await schedule_service.cancel(ctx.s, post=post, actor=f"member:{ctx.member.id}")
+    said = _said(post, series, ZoneInfo(ctx.biz.timezone), _now_local(ctx), ctx.lang)
     await ctx.reply("unscheduled", number=post.number, when=said)
     return f"unschedule: P{post.number}{' (weekly)' if series is not None else ''}"

@@ -54,11 +54,10 @@ def to_utc(local: datetime, tz: ZoneInfo) -> datetime:
 
 def weekly_after(schedule: Schedule, tz: ZoneInfo, after: datetime) -> datetime:
     """The first occurrence of a weekly rule strictly after the instant ``after`` (UTC)."""
-    hour, minute = (int(x) for x in schedule.at.split(":"))
     local_after = after.astimezone(tz).replace(tzinfo=None)
     day = local_after.date() + timedelta(days=(schedule.weekday - local_after.weekday()) % 7)
     while True:
-        at = to_utc(datetime.combine(day, time(hour, minute)), tz)
+        at = to_utc(rule_time(schedule, datetime.combine(day, time())), tz)
         if at > after:
             return at
         day += timedelta(days=7)
@@ -167,20 +166,30 @@ async def _occurrence(
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One line of PROG."""
+    """One line of PROG: the post, and its weekly rule if it has one."""
 
     post: Post
-    weekly: bool
+    weekly: Schedule | None
 
 
 async def pending(session: AsyncSession, business_id: int) -> list[Item]:
     """The business's scheduled posts, soonest first."""
-    rows = await session.execute(
-        select(Post)
-        .where(col(Post.business_id) == business_id, col(Post.status) == PostStatus.scheduled.value)
-        .order_by(col(Post.scheduled_at), col(Post.number))
-    )
-    return [Item(p, p.schedule_id is not None) for p in rows.scalars()]
+    rows = (
+        await session.execute(
+            select(Post, Schedule)
+            .outerjoin(Schedule, col(Schedule.id) == col(Post.schedule_id))
+            .where(col(Post.business_id) == business_id, col(Post.status) == PostStatus.scheduled.value)
+            .order_by(col(Post.scheduled_at), col(Post.number))
+        )
+    ).all()
+    return [Item(post, schedule) for post, schedule in rows]
+
+
+def rule_time(schedule: Schedule, on: datetime) -> datetime:
+    """The rule's wall time on the local day ``on`` (for saying ``chaque lundi à 2 h 30`` even on the night the
+    occurrence goes out at 3 h)."""
+    hour, minute = (int(x) for x in schedule.at.split(":"))
+    return on.replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 async def cancel(session: AsyncSession, *, post: Post, actor: str) -> Schedule | None:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.catalogue import t
+from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
 from app.models import Job, Post
 from app.runtime import Runtime
@@ -135,6 +136,38 @@ async def test_annuler_p_cancels_one_and_annuler_alone_still_removes_the_last_pu
     states = {p["number"]: p["status"] for p in await posts(client, auth, biz["id"])}
     assert states == {1: "deleted", 2: "cancelled", 3: "cancelled"}
     assert "Jazz" not in (await client.get("/b/bistro")).text
+
+
+async def test_prog_fits_the_members_budget_and_says_how_many_more(
+    chat: Phone, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    for day in range(10, 19):
+        got = one_sms(await chat.say(f"PUBLIER {day}/12 11h Plat du jour numéro {day}: bœuf braisé aux carottes"))
+        assert got.startswith(f"Programmé #{day - 9} pour ")
+
+    async def prog() -> tuple[list[str], str]:
+        msgs = await chat.say("PROG")
+        assert len(msgs) == 1
+        body: str = msgs[0]["body"]
+        assert is_gsm7(body)
+        return body.split("\n"), body
+
+    lines, body = await prog()
+    assert segment_info(body).segments == 2  # the default budget, used to the full
+    assert lines[0] == "Programmé:"
+    assert lines[1] == "P1 demain, jeu. 10 déc. 11 h Plat du jour numéro 10: b..."
+    shown = [line.split()[0] for line in lines[1:-1]]
+    assert shown == [f"P{n}" for n in range(1, len(shown) + 1)]  # soonest first
+    assert lines[-1] == f"+{9 - len(shown)} autres"
+    members = (await client.get(f"/api/v1/businesses/{biz['id']}/members", headers=auth)).json()["items"]
+    r = await client.put(
+        f"/api/v1/businesses/{biz['id']}/members/{members[0]['id']}/digest", headers=auth, json={"budget_segments": 1}
+    )
+    assert r.status_code == 200, r.text
+    fewer, body = await prog()
+    assert segment_info(body).segments == 1
+    assert 3 <= len(fewer) < len(lines)
+    assert fewer[-1] == f"+{9 - (len(fewer) - 2)} autres"
 
 
 @BOTH_BACKENDS

@@ -99,6 +99,9 @@ async def test_spring_forward_a_time_in_the_gap_goes_out_once_at_the_first_valid
     assert one_sms(await chat.say("CHAQUE dimanche 2h30 Brunch du dimanche")) == (
         "Programmé #2 chaque dimanche à 2 h 30, 1re fois demain, dim. 14 mars 3 h"
     )
+    assert one_sms(await chat.say("PROG")) == (
+        "Programmé:\nP1 demain, dim. 14 mars 3 h Brunch\nP2 chaque dimanche à 2 h 30 Brunch du dimanche"
+    )
     clock.to(utc(2027, 3, 14, 6, 30))  # 1:30 EST
     sent = await _night(chat, clock, utc(2027, 3, 14, 9, 0))  # to 5:00 EDT
     assert sent == {utc(2027, 3, 14, 7, 0): [t("receipt", "fr", number=n, parts="Page OK") for n in (1, 2)]}
