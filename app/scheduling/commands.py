@@ -42,7 +42,8 @@ def _now_local(ctx: Ctx) -> datetime:
 def _command_text(local: datetime, weekly: bool, text: str) -> str:
     """The command again, with the day resolved (``PUBLIER 10 dec 2026 11h00 …``), kept while Ardoise waits for
     the PIN: read after the PIN, it means the same moment, whatever the day and language then."""
-    head = "CHAQUE " + words.WEEKDAYS["fr"][local.weekday()] if weekly else f"PUBLIER {local:%d} {local:%b %Y}"
+    month = words.MONTHS_SHORT["en"][local.month - 1]  # not strftime's %b, which follows the process locale
+    head = "CHAQUE " + words.WEEKDAYS["fr"][local.weekday()] if weekly else f"PUBLIER {local.day} {month} {local.year}"
     return f"{head} {local:%H}h{local:%M} {text}".rstrip()
 
 

@@ -17,10 +17,13 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.catalogue import t
+from app.commands.parser import Schedule, parse
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
 from app.models import Job, Post
 from app.runtime import Runtime
+from app.scheduling.commands import _command_text
+from app.scheduling.grammar import When, resolve
 from app.worker.runner import Runner
 from tests.commands.test_service import OWNER, Chat, _set_pin, one_sms, posts, serving_a_photo
 from tests.conftest import BOTH_BACKENDS
@@ -282,3 +285,20 @@ async def test_admin_api_lists_and_cancels_scheduled_posts(
         post = (await s.execute(select(Post).where(col(Post.id) == item["id"]))).scalar_one()
     assert (job.state, job.dedup_key) == ("done", f"scheduled:{item['id']}:20261210T1600Z")
     assert post.status == "cancelled"
+
+
+@pytest.mark.parametrize("month", range(1, 13))
+@pytest.mark.parametrize("weekly", [False, True])
+def test_the_command_kept_while_the_pin_is_awaited_means_the_same_moment(month: int, weekly: bool) -> None:
+    local = datetime(2027, month, 3, 9, 5)
+    cmd = parse(_command_text(local, weekly, "Menu du jour"))
+    assert isinstance(cmd, Schedule)
+    assert cmd.text == "Menu du jour"
+    now = datetime(2026, 12, 9, 10, 0)
+    for lang in ("fr", "en"):
+        when = resolve(cmd.when, now, lang)
+        assert when is not None
+        if weekly:
+            assert (when.weekly, when.local.weekday(), when.local.time()) == (True, local.weekday(), local.time())
+        else:
+            assert when == When(local)
