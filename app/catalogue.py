@@ -42,6 +42,46 @@ MESSAGES: dict[str, dict[str, str]] = {
     "undo_none": {"fr": "Aucune publication à retirer.", "en": "No post to remove."},
     "undo_unknown": {"fr": "Publication #{number} introuvable.", "en": "Post #{number} not found."},
     "undo_already": {"fr": "#{number} est déjà retiré.", "en": "#{number} is already removed."},
+    # Scheduled posts (app/scheduling): "Programmé #14 pour ven. 12 déc. 17 h 30"; {when} by app/scheduling/words.py
+    "scheduled": {"fr": "Programmé #{number} pour {when}", "en": "Scheduled #{number} for {when}"},
+    "scheduled_weekly": {
+        "fr": "Programmé #{number} {when}, 1re fois {first}",
+        "en": "Scheduled #{number} {when}, first {first}",
+    },
+    "every_weekday": {"fr": "chaque {weekday} à {time}", "en": "every {weekday} at {time}"},
+    "day_today": {"fr": "aujourd'hui", "en": "today"},
+    "day_tomorrow": {"fr": "demain", "en": "tomorrow"},
+    "scheduled_list": {"fr": "Programmé:\n{items}", "en": "Scheduled:\n{items}"},
+    "scheduled_more": {"fr": "\n+{count} autres", "en": "\n+{count} more"},
+    "scheduled_none": {
+        "fr": "Rien de programmé. Ex: PUBLIER demain 11h Menu du jour",
+        "en": "Nothing scheduled. E.g. POST tomorrow 11am Today's special",
+    },
+    "unscheduled": {
+        "fr": "P{number} annulée ({when}): rien ne sera publié.",
+        "en": "P{number} cancelled ({when}): nothing will be posted.",
+    },
+    "unschedule_unknown": {
+        "fr": "Aucune publication programmée P{number}. PROG pour la liste.",
+        "en": "No scheduled post P{number}. SCHEDULED for the list.",
+    },
+    "unschedule_already": {"fr": "P{number} est déjà annulée.", "en": "P{number} is already cancelled."},
+    "unschedule_published": {
+        "fr": "#{number} est déjà publiée: ANNULER {number} la retire.",
+        "en": "#{number} is already out: UNDO {number} removes it.",
+    },
+    "schedule_past": {
+        "fr": "Moment déjà passé ({when}): rien n'est programmé.",
+        "en": "That time has passed ({when}): nothing was scheduled.",
+    },
+    "schedule_too_far": {
+        "fr": "Trop loin: Ardoise programme jusqu'à un an d'avance.",
+        "en": "Too far: Ardoise schedules up to a year ahead.",
+    },
+    "schedule_bad_date": {
+        "fr": "Cette date n'existe pas: rien n'est programmé.",
+        "en": "That date does not exist: nothing was scheduled.",
+    },
     "help": {
         "fr": "Ardoise: PUBLIER texte | ANNULER n | ETAT | M (mentions) | R n texte | LANGUE EN | ARRET pour ne plus "
         "recevoir de SMS",
@@ -111,6 +151,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "help_alerts": {
         "fr": "ALERTES OUI: questions et avis de 3* ou moins envoyés tout de suite. ALERTES NON pour arrêter.",
         "en": "ALERTS ON: questions and reviews of 3* or less sent at once. ALERTS OFF to stop.",
+    },
+    "help_schedule": {
+        "fr": "PUBLIER demain 11h texte: publie plus tard. CHAQUE lundi 11h texte: chaque semaine. PROG: la liste.",
+        "en": "POST tomorrow 11am text: posts later. EVERY Monday 11am text: every week. SCHEDULED: the list.",
+    },
+    "help_scheduled": {
+        "fr": "PROG: vos publications programmées. ANNULER P14: annule la P14 avant son heure.",
+        "en": "SCHEDULED: your scheduled posts. UNDO P14: cancels P14 before its time.",
     },
     "help_short": {
         "fr": "Commande inconnue. Ex: PUBLIER Menu du jour. AIDE pour la liste.",
@@ -192,8 +240,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "acct_disabled": {"fr": "désactivé", "en": "disabled"},
 }
 
-# Entries allowed more than one segment (none today: every message to an owner fits one SMS).
-SEGMENTS: dict[str, int] = {}
+# Entries allowed more than one segment (every other message to an owner fits one SMS).
+SEGMENTS: dict[str, int] = {
+    # PROG fills the member's digest budget (2 segments by default); app/scheduling/commands.py fits it.
+    "scheduled_list": 2,
+}
 
 # Short network names for receipts: four of them must fit one GSM-7 segment.
 NETWORK_LABELS: dict[str, str] = {

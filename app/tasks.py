@@ -14,6 +14,7 @@ from app.mentions import tasks as mention_tasks
 from app.mentions import webhooks as mention_webhooks
 from app.messages import tasks as message_tasks
 from app.posts import tasks as post_tasks
+from app.scheduling import tasks as scheduling_tasks
 from app.worker.runner import TaskFn
 from app.worker.schedule import Periodic
 
@@ -25,6 +26,7 @@ TASKS: dict[str, TaskFn] = {
     "posts.remove": post_tasks.remove,
     "posts.receipt": post_tasks.receipt,
     "posts.undo_receipt": post_tasks.undo_receipt,
+    "scheduling.publish": scheduling_tasks.publish,
     "ops.notify_operator": post_tasks.notify_operator,
     "maintenance.prune": maintenance_tasks.prune,
     "maintenance.prune_jobs": maintenance_tasks.prune,  # the former name, for jobs queued by an older release

@@ -75,6 +75,16 @@ def worst_parts(lang: str, *, removal: bool) -> str:
     )
 
 
+def _longest_when(lang: str) -> str:
+    from datetime import datetime
+
+    from app.scheduling import words
+
+    now = datetime(2026, 12, 30, 10, 0)
+    moments = [words.moment(datetime(2027, 9, 29, 23, 30), now, lang), words.moment(now.replace(hour=23), now, lang)]
+    return longest([*moments, words.weekly(datetime(2026, 12, 30, 12, 30), lang)])
+
+
 def worst_values(lang: str) -> dict[str, str]:
     """Realistic worst cases for every placeholder of the catalogue (already GSM-7, as the senders make them)."""
     names = ["Boulangerie du Vieux-Port", "Cafe-Bistro Le Petit Gourmand", "Epicerie fine Saint-Roch"]
@@ -107,6 +117,11 @@ def worst_values(lang: str) -> dict[str, str]:
         "status": longest(
             t(k, lang) for k in MESSAGES if k.startswith(("st_", "why_")) and k not in ("st_disconnected",)
         ),
+        # app/scheduling/words.py: the longest day and time said back, the longest weekly rule, two PROG lines
+        "when": _longest_when(lang),
+        "first": _longest_when(lang),
+        "weekday": "mercredi" if lang == "fr" else "Wednesday",
+        "items": "\n".join(f"P{BIG_NUMBER - i} {_longest_when(lang)} Menu du jour: soupe a l..." for i in range(2)),
         "invalid_reason": longest(bad_reasons),
         # app/commands/service.py quote(): 40 characters at most, GSM-7
         "quote": "Jarret d'agneau, risotto aux chanter...",

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import time
 from typing import Literal, TypeAlias
 
+from app.scheduling.grammar import Spec, read_when
+
 Lang: TypeAlias = Literal["fr", "en"]
 
 MAX_TEXT = 1600
@@ -72,6 +74,8 @@ CommandName: TypeAlias = Literal[
     "pause",
     "resume",
     "alerts",
+    "schedule",
+    "scheduled",
 ]
 
 InvalidReason: TypeAlias = Literal[
@@ -218,6 +222,32 @@ class Alerts:
     keyword_lang: Lang | None = field(default=None, kw_only=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Publish ``text`` later (``PUBLIER demain 11h Menu``, ``CHAQUE lundi 11h Menu``): ``when`` is what
+    app.scheduling.grammar read, before any calendar; the service puts it on the business's. ``text`` may be
+    empty (a photo)."""
+
+    when: Spec
+    text: str
+    keyword_lang: Lang | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """List the scheduled posts (``PROG``, ``SCHEDULED``)."""
+
+    keyword_lang: Lang | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Unschedule:
+    """Cancel scheduled post ``number`` (``ANNULER P14``, ``UNDO P14``) before it goes out."""
+
+    number: int
+    keyword_lang: Lang | None = field(default=None, kw_only=True)
+
+
 Command: TypeAlias = (
     Publish
     | Undo
@@ -235,6 +265,9 @@ Command: TypeAlias = (
     | Pause
     | Resume
     | Alerts
+    | Schedule
+    | Scheduled
+    | Unschedule
 )
 
 # --- Results that are not (yet) a command --------------------------------------------------------
@@ -314,6 +347,8 @@ _Kind: TypeAlias = Literal[
     "pause",
     "resume",
     "alerts",
+    "schedule",
+    "scheduled",
 ]
 
 _TOPIC: dict[_Kind, CommandName] = {
@@ -336,6 +371,8 @@ _TOPIC: dict[_Kind, CommandName] = {
     "pause": "pause",
     "resume": "resume",
     "alerts": "alerts",
+    "schedule": "schedule",
+    "scheduled": "scheduled",
 }
 
 # Folded spelling (upper case, no accents, no apostrophes) → kind and the keyword's language. None
@@ -404,6 +441,13 @@ _KEYWORDS: dict[str, tuple[_Kind, Lang | None]] = {
     "ALERTE": ("alerts", "fr"),
     "ALERTS": ("alerts", "en"),
     "ALERT": ("alerts", "en"),
+    "CHAQUE": ("schedule", "fr"),
+    "EVERY": ("schedule", "en"),
+    "PROG": ("scheduled", "fr"),
+    "PROGRAMME": ("scheduled", "fr"),
+    "PROGRAMMES": ("scheduled", "fr"),
+    "SCHEDULED": ("scheduled", "en"),
+    "SCHEDULE": ("scheduled", "en"),
 }
 
 # R4, J4, M2: the number typed without a space, as people do on a keypad.
@@ -411,7 +455,8 @@ _GLUED = re.compile(r"(R|J|M)([0-9]+)")
 
 # Opting out or in must be deliberate and exact (carriers only honour exact words), so a typo there
 # is never "corrected" into one; single letters and short words have too many real neighbours.
-_NOT_FUZZY_KINDS: frozenset[_Kind] = frozenset({"stop", "start", "yes", "no"})
+# CHAQUE/EVERY neither: a typo there would be corrected into PUBLIER and lose "every week".
+_NOT_FUZZY_KINDS: frozenset[_Kind] = frozenset({"stop", "start", "yes", "no", "schedule"})
 _FUZZY_MIN_LEN = 4
 _FUZZY_TARGETS: tuple[str, ...] = tuple(
     k for k, (kind, _) in _KEYWORDS.items() if len(k) >= _FUZZY_MIN_LEN and kind not in _NOT_FUZZY_KINDS
@@ -643,13 +688,46 @@ def _read_publish(ctx: _Ctx) -> ParseResult | None:
         # "Pub quiz tonight", "pub ouvert": the word, not the alias. Only PUB in capitals, or set apart by
         # punctuation (pub: / pub.), publishes; the rest is free text, confirmed before anything is posted.
         return None
-    return Publish(_args_text(ctx.rest), keyword_lang=ctx.lang)
+    text = _args_text(ctx.rest)
+    when, rest = read_when(text)
+    if when is not None:
+        return Schedule(when, rest, keyword_lang=ctx.lang)
+    return Publish(text, keyword_lang=ctx.lang)
+
+
+def _read_schedule(ctx: _Ctx) -> ParseResult | None:
+    """``CHAQUE lundi 11h Menu``: the keyword is part of the expression. Anything else is prose
+    (``Chaque jour une soupe``, ``Every day is a good day``)."""
+    when, rest = read_when(f"{ctx.key.lower()} {ctx.rest.strip()}")
+    if when is None or not when.weekly:
+        return None
+    return Schedule(when, rest, keyword_lang=ctx.lang)
+
+
+_SCHEDULED_NUMBER = re.compile(r"P#?([0-9]+)")
+
+
+def _scheduled_number(words: list[str]) -> ParseResult | None:
+    """``P14``, ``P 14``, ``P#14``: a scheduled post's number (None: not that shape)."""
+    joined = "".join(_bare(w) if i else _fold(w).strip("#") for i, w in enumerate(words))
+    match = _SCHEDULED_NUMBER.fullmatch(joined) if len(words) <= 2 else None
+    if match is None:
+        return None
+    digits = match[1]
+    if len(digits) > MAX_NUMBER_DIGITS or int(digits) == 0:
+        return Invalid("ANNULER", "bad_number")
+    return Unschedule(int(digits))
 
 
 def _read_undo(ctx: _Ctx) -> ParseResult | None:
     words = [w for w in _content(ctx.words) if _bare(w) not in _LAST_WORDS]
     if not words:
         return Undo(None, keyword_lang=ctx.lang)
+    scheduled = _scheduled_number(words)
+    if isinstance(scheduled, Unschedule):
+        return Unschedule(scheduled.number, keyword_lang=ctx.lang)
+    if isinstance(scheduled, Invalid):
+        return Invalid(ctx.key, "bad_number", keyword_lang=ctx.lang)
     number = _number(words[0])
     if number is None or len(words) > 1:
         return Invalid(ctx.key, "bad_number", keyword_lang=ctx.lang)
@@ -662,6 +740,9 @@ def _read_delete(ctx: _Ctx) -> ParseResult | None:
     words = _content(ctx.words)
     if not words:
         return Invalid(ctx.key, "missing_number", keyword_lang=ctx.lang)
+    scheduled = _scheduled_number(words)
+    if isinstance(scheduled, Unschedule):
+        return Unschedule(scheduled.number, keyword_lang=ctx.lang)
     number = _number(words[0])
     if number is None:
         return Invalid(ctx.key, "missing_number", keyword_lang=ctx.lang)
@@ -885,6 +966,8 @@ _READERS: dict[_Kind, _Reader] = {
     "pause": _read_pause,
     "resume": _whole(lambda lang: Resume(keyword_lang=lang)),
     "alerts": _read_alerts,
+    "schedule": _read_schedule,
+    "scheduled": _whole(lambda lang: Scheduled(keyword_lang=lang)),
 }
 
 

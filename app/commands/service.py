@@ -64,6 +64,9 @@ CANONICAL: dict[type, tuple[str, str]] = {
     p.Start: ("DEBUT", "START"),
     p.Stop: ("ARRET", "STOP"),
     p.Confirm: ("OUI", "YES"),
+    p.Schedule: ("PUBLIER", "POST"),
+    p.Scheduled: ("PROG", "SCHEDULED"),
+    p.Unschedule: ("ANNULER", "UNDO"),
 }
 
 
@@ -448,6 +451,10 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
         if (board := await ocr_flow.intercept(ctx, cmd.text)) is not None:
             return board  # a bare PUBLIER with a chalkboard photo, or the text correcting one
         return await publish(ctx, cmd.text)
+    if isinstance(cmd, p.Schedule | p.Scheduled | p.Unschedule):
+        from app.scheduling import commands as schedule_commands
+
+        return await schedule_commands.handle(ctx, cmd)
     if isinstance(cmd, p.LoneWord) and ctx.media:
         cmd = p.Unknown(cmd.word)  # a photo with a one-word caption ("Dessert!") is a post to confirm
     if isinstance(cmd, p.Unknown | p.Empty):
@@ -641,14 +648,21 @@ async def ask(ctx: Ctx, needs: str, payload: dict[str, Any], *, trust: str | Non
     )
 
 
-async def publish(ctx: Ctx, text: str) -> str:
-    text = text.strip()
+async def refuse_empty(ctx: Ctx, text: str) -> str | None:
+    """A post needs text or a photo that could be fetched: answer why not (None when it has one)."""
     if ctx.media_error and not ctx.media:
         await ctx.reply("media_failed")
         return "refused: media"
     if not text and not ctx.media:
         await ctx.reply("empty_post")
         return "empty"
+    return None
+
+
+async def publish(ctx: Ctx, text: str) -> str:
+    text = text.strip()
+    if refused := await refuse_empty(ctx, text):
+        return refused
     if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
         await ask(ctx, "pin", {"action": "publish", "text": text, "media": ctx.media})
         await ctx.reply("pin_needed")
@@ -812,7 +826,14 @@ async def undo(ctx: Ctx, number: int | None) -> str:
         # "your last post": a colleague's post (or the operator's) is removed only by its number
         q = q.where(
             col(Post.author_member_id) == ctx.member.id,
-            col(Post.status).notin_([PostStatus.deleting.value, PostStatus.deleted.value]),
+            col(Post.status).notin_(
+                [
+                    PostStatus.deleting.value,
+                    PostStatus.deleted.value,
+                    PostStatus.scheduled.value,
+                    PostStatus.cancelled.value,
+                ]
+            ),
         )
     post = (await ctx.s.execute(q.order_by(col(Post.number).desc()).limit(1))).scalar_one_or_none()
     if post is None:
@@ -824,6 +845,10 @@ async def undo(ctx: Ctx, number: int | None) -> str:
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         await ctx.reply("undo_already", number=post.number)
         return f"undo: #{post.number} already removed"
+    if post.status in (PostStatus.scheduled.value, PostStatus.cancelled.value):
+        from app.scheduling import commands as schedule_commands
+
+        return await schedule_commands.cancel(ctx, post)  # ANNULER 14 on a scheduled post: ANNULER P14
     await post_service.remove(
         ctx.s,
         post=post,

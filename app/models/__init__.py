@@ -17,6 +17,7 @@ from app.models.message import (
 )
 from app.models.oauth import OAuthState
 from app.models.post import Delivery, DeliveryStatus, Post, PostStatus
+from app.models.schedule import Schedule
 
 __all__ = [
     "AccountStatus",
@@ -45,5 +46,6 @@ __all__ = [
     "Post",
     "PostStatus",
     "PublishMode",
+    "Schedule",
     "StatusEvent",
 ]

@@ -12,6 +12,8 @@ from app.models.base import created_at_field, dt_field, json_field
 
 
 class PostStatus(StrEnum):
+    scheduled = "scheduled"  # waits for scheduled_at (app/scheduling): no delivery yet, nowhere to be seen
+    cancelled = "cancelled"  # a scheduled post cancelled before its time (ANNULER P14): never went out
     publishing = "publishing"
     published = "published"  # every delivery succeeded (or was skipped)
     partial = "partial"  # some failed for good
@@ -43,8 +45,10 @@ class Post(SQLModel, table=True):
     reply_to_mention_id: int | None = Field(default=None, index=True)  # an answer to a mention (R n)
     status: str = Field(default=PostStatus.publishing.value, max_length=16)
     receipt_sent: bool = Field(default=False)
-    created_at: datetime = created_at_field()
+    created_at: datetime = created_at_field()  # a scheduled post: when it went out (set when it is published)
     deleted_at: datetime | None = dt_field()
+    scheduled_at: datetime | None = dt_field()  # when a scheduled post goes out (UTC)
+    schedule_id: int | None = Field(default=None, foreign_key="schedule.id", index=True, ondelete="SET NULL")
 
 
 class Delivery(SQLModel, table=True):

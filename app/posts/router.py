@@ -35,6 +35,7 @@ def to_read(post: Post, ds: list[Delivery], biz: Business, public_url: str) -> P
         media=[m.get("url") or m.get("source_url", "") for m in post.media],
         url=post_service.permalink(public_url, biz, post.number),
         created_at=post.created_at,
+        scheduled_at=post.scheduled_at,
         deliveries=[
             DeliveryRead(
                 account_id=d.account_id,
@@ -79,11 +80,19 @@ async def list_posts(
         int | None,
         Query(ge=1, le=DB_INT_MAX, description="only the post the owner knows as #number (ids and numbers differ)"),
     ] = None,
+    state: Annotated[
+        PostStatus | None, Query(description="only posts in this state, e.g. `scheduled` (waiting for their time)")
+    ] = None,
 ) -> PostList:
     """Newest first. ``/posts/{post_id}`` takes the ``id``; the ``number`` is what owners see (``#12``)."""
     assert biz.id is not None
     rows = await post_service.list_with_deliveries(
-        session, business_id=biz.id, limit=page.limit, before_id=page.before_id, number=number
+        session,
+        business_id=biz.id,
+        limit=page.limit,
+        before_id=page.before_id,
+        number=number,
+        state=state.value if state is not None else None,
     )
     items = [to_read(p, ds, biz, rt.settings.public_url) for p, ds in rows]
     last = rows[-1][0].id if rows else None
@@ -146,9 +155,17 @@ async def get_post(post_id: Id, biz: BusinessDep, session: SessionDep, rt: Runti
 async def delete_post(
     post_id: Id, biz: BusinessDep, session: SessionDep, who: PrincipalDep, rt: RuntimeDep
 ) -> PostRead:
-    """Remove the post from every network it reached. 202: removal goes on in the background."""
+    """Remove the post from every network it reached. 202: removal goes on in the background. A scheduled post is
+    cancelled instead (state ``cancelled``: it will never go out)."""
     post = await _post(session, biz, post_id)
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         raise Conflict(f"post {post_id} is already being removed")
+    if post.status == PostStatus.cancelled.value:
+        raise Conflict(f"post {post_id} is already cancelled")
+    if post.status == PostStatus.scheduled.value:
+        from app.scheduling import service as schedule_service
+
+        await schedule_service.cancel(session, post=post, actor=who.actor)
+        return to_read(post, [], biz, rt.settings.public_url)
     ds = await post_service.remove(session, post=post, actor=who.actor)
     return to_read(post, ds, biz, rt.settings.public_url)

@@ -30,6 +30,7 @@ class PostRead(BaseModel):
     media: list[str]
     url: str
     created_at: datetime
+    scheduled_at: datetime | None = Field(default=None, description="when a scheduled post goes (or went) out")
     deliveries: list[DeliveryRead]
 
 

@@ -96,6 +96,28 @@ async def create(
     )
     session.add(post)
     await session.flush()
+    deliveries = await fan_out(session, post=post, biz=biz, receipt_deadline=receipt_deadline, reply_to=reply_to)
+    await audit.record(
+        session,
+        actor=actor,
+        action="post.create",
+        business_id=biz.id,
+        target=f"post:{post.number}",
+        detail=f"source={source} deliveries={len(deliveries)}",
+    )
+    return post, deliveries
+
+
+async def fan_out(
+    session: AsyncSession,
+    *,
+    post: Post,
+    biz: Business,
+    receipt_deadline: float = 60.0,
+    reply_to: MentionRow | None = None,
+) -> list[Delivery]:
+    """One delivery per active account of ``biz`` and their jobs, and the author's receipt job: a new post, or a
+    scheduled one whose time has come (app/scheduling)."""
     assert post.id is not None
     accounts = (
         (
@@ -135,7 +157,7 @@ async def create(
                 max_attempts=8,
                 lane=lanes[d.account_id],
             )
-    if author_member_id is not None:
+    if post.author_member_id is not None:
         await queue.enqueue(
             session,
             "posts.receipt",
@@ -145,15 +167,7 @@ async def create(
             business_id=biz.id,
         )
     await refresh_status(session, post)
-    await audit.record(
-        session,
-        actor=actor,
-        action="post.create",
-        business_id=biz.id,
-        target=f"post:{post.number}",
-        detail=f"source={source} deliveries={len(deliveries)}",
-    )
-    return post, deliveries
+    return deliveries
 
 
 async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
@@ -164,6 +178,8 @@ async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
 async def refresh_status(session: AsyncSession, post: Post) -> bool:
     """Recompute the post's status from its deliveries. Returns True when every delivery has finished."""
     assert post.id is not None
+    if post.status in (PostStatus.scheduled.value, PostStatus.cancelled.value):
+        return False  # not out yet (or never): no delivery to look at
     ds = await deliveries_of(session, post.id)
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         done = all(d.status in REMOVED for d in ds)
@@ -313,12 +329,21 @@ async def remove(
 
 
 async def list_with_deliveries(
-    session: AsyncSession, *, business_id: int, limit: int, before_id: int | None = None, number: int | None = None
+    session: AsyncSession,
+    *,
+    business_id: int,
+    limit: int,
+    before_id: int | None = None,
+    number: int | None = None,
+    state: str | None = None,
 ) -> list[tuple[Post, list[Delivery]]]:
-    """A business's posts, newest first, each with its deliveries (two queries, whatever the page size)."""
+    """A business's posts, newest first (only those in ``state`` when given), each with its deliveries (two
+    queries, whatever the page size)."""
     q = select(Post).where(col(Post.business_id) == business_id).order_by(col(Post.id).desc()).limit(limit)
     if number is not None:
         q = q.where(col(Post.number) == number)
+    if state is not None:
+        q = q.where(col(Post.status) == state)
     if before_id is not None:
         q = q.where(col(Post.id) < before_id)
     posts = list((await session.execute(q)).scalars())

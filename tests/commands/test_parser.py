@@ -29,6 +29,8 @@ from app.commands.parser import (
     Publish,
     Reply,
     Resume,
+    Schedule,
+    Scheduled,
     Start,
     Status,
     Stop,
@@ -36,10 +38,12 @@ from app.commands.parser import (
     TooLong,
     Undo,
     Unknown,
+    Unschedule,
     one_edit_apart,
     parse,
     parse_email_reply_lines,
 )
+from app.scheduling.grammar import Spec, read_when
 
 FR: Lang = "fr"
 EN: Lang = "en"
@@ -368,6 +372,56 @@ PARSE_TABLE = [
     pytest.param("🔥" * 1601, TooLong(1601), id="emoji-storm-too-long"),
     pytest.param("https://bistro.example/menu", LoneWord("https://bistro.example/menu"), id="lone-url"),
     pytest.param("12:30 on ferme", Unknown("12:30 on ferme"), id="time-first"),
+    # --- scheduled posts (the date grammar has its own table: tests/scheduling/test_grammar.py)
+    pytest.param(
+        "PUBLIER demain 11h Menu du jour : potage",
+        Schedule(Spec(t(11), relative=1, ampm=True), "Menu du jour : potage", keyword_lang=FR),
+        id="schedule-tomorrow",
+    ),
+    pytest.param(
+        "POST Fri 5:30pm Jazz",
+        Schedule(Spec(t(17, 30), weekday=4, ampm=True), "Jazz", keyword_lang=EN),
+        id="schedule-en",
+    ),
+    pytest.param(
+        "PUBLIER: à 11h Soupe", Schedule(Spec(t(11), ampm=True), "Soupe", keyword_lang=FR), id="schedule-time-alone"
+    ),
+    pytest.param(
+        "CHAQUE lundi 11h Menu",
+        Schedule(Spec(t(11), weekday=0, weekly=True, ampm=True), "Menu", keyword_lang=FR),
+        id="schedule-weekly",
+    ),
+    pytest.param(
+        "EVERY Monday 11am Soup",
+        Schedule(Spec(t(11), weekday=0, weekly=True, ampm=True), "Soup", keyword_lang=EN),
+        id="schedule-weekly-en",
+    ),
+    pytest.param(
+        "PUBLIER chaque vendredi midi Poisson",
+        Schedule(Spec(t(12), weekday=4, weekly=True, ampm=True), "Poisson", keyword_lang=FR),
+        id="schedule-weekly-after-publier",
+    ),
+    pytest.param("PUBLIER Demain on ferme", Publish("Demain on ferme", keyword_lang=FR), id="day-without-time-is-text"),
+    pytest.param("PUBLIER 11h30 on ouvre", Publish("11h30 on ouvre", keyword_lang=FR), id="bare-time-is-text"),
+    pytest.param("Chaque jour une soupe", Unknown("Chaque jour une soupe"), id="chaque-prose"),
+    pytest.param("Every day is a good day", Unknown("Every day is a good day"), id="every-prose"),
+    pytest.param("CHAQE lundi 11h Menu", Unknown("CHAQE lundi 11h Menu"), id="chaque-typo-not-guessed"),
+    pytest.param(
+        "PUBLIR demain 11h Menu",
+        Suggest(Schedule(Spec(t(11), relative=1, ampm=True), "Menu", keyword_lang=FR), "PUBLIR"),
+        id="schedule-typo-suggested",
+    ),
+    pytest.param("PROG", Scheduled(keyword_lang=FR), id="prog"),
+    pytest.param("prog svp", Scheduled(keyword_lang=FR), id="prog-polite"),
+    pytest.param("SCHEDULED", Scheduled(keyword_lang=EN), id="scheduled"),
+    pytest.param("Prog rock ce soir", Unknown("Prog rock ce soir"), id="prog-prose"),
+    pytest.param("Schedule change: closed Monday", Unknown("Schedule change: closed Monday"), id="schedule-prose"),
+    pytest.param("ANNULER P14", Unschedule(14, keyword_lang=FR), id="annuler-p"),
+    pytest.param("annuler p 14", Unschedule(14, keyword_lang=FR), id="annuler-p-spaced"),
+    pytest.param("UNDO P#14", Unschedule(14, keyword_lang=EN), id="undo-p-hash"),
+    pytest.param("EFFACER P3", Unschedule(3, keyword_lang=FR), id="effacer-p"),
+    pytest.param("ANNULER P0", Invalid("ANNULER", "bad_number", keyword_lang=FR), id="annuler-p0"),
+    pytest.param("ANNULER Pizza", Invalid("ANNULER", "bad_number", keyword_lang=FR), id="annuler-word"),
     pytest.param("…", LoneWord("…"), id="ellipsis"),
     pytest.param('"', LoneWord('"'), id="lone-quote"),
     pytest.param("x" * MAX_TEXT, LoneWord("x" * MAX_TEXT), id="at-limit"),
@@ -439,6 +493,13 @@ KEYWORD_EXAMPLES = [
     ("RESUME", Resume),
     ("ALERTES OUI", Alerts),
     ("ALERTS ON", Alerts),
+    ("PUBLIER DEMAIN 11H X", Schedule),
+    ("CHAQUE LUNDI 11H X", Schedule),
+    ("EVERY MONDAY 11AM X", Schedule),
+    ("PROG", Scheduled),
+    ("SCHEDULED", Scheduled),
+    ("ANNULER P4", Unschedule),
+    ("UNDO P4", Unschedule),
 ]
 
 
@@ -575,8 +636,13 @@ def test_parse_never_raises_after_a_keyword(keyword: str, rest: str) -> None:
 
 
 @settings(max_examples=300, deadline=200)
-@given(st.text(max_size=500).filter(lambda s: not s.strip()[:1] or s.strip()[0] not in SEPARATORS))
+@given(
+    st.text(max_size=500).filter(
+        lambda s: (not s.strip()[:1] or s.strip()[0] not in SEPARATORS) and read_when(s.strip())[0] is None
+    )
+)
 def test_publish_keeps_text_exactly(text: str) -> None:
+    """Any text that does not start with a day and a time (a schedule: tests/scheduling/test_grammar.py)."""
     assert parse("PUBLIER " + text) == Publish(text.strip(), keyword_lang=FR)
     assert parse("POST: " + text) == Publish(text.strip(), keyword_lang=EN)
 

@@ -48,7 +48,8 @@ def _worker_command() -> list[str]:
     return [sys.executable, "-c", "from app.cli import main; main()", "worker"]
 
 
-def _start_worker(rt: Runtime, workdir: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(rt: Runtime, workdir: Path, log: Path, command: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``ardoise worker`` (or ``command``) on the test's database, with short leases, logging to ``log``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
     env.update(
         {
@@ -68,7 +69,9 @@ def _start_worker(rt: Runtime, workdir: Path, log: Path) -> subprocess.Popen[byt
     )
     out = log.open("ab")
     try:
-        return subprocess.Popen(_worker_command(), env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command or _worker_command(), env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT
+        )
     finally:
         out.close()
 

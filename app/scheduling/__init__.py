@@ -1,0 +1,1 @@
+"""Posts scheduled by SMS: the date grammar, the PROG/ANNULER Pn commands, the job that publishes them."""
