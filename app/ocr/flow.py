@@ -107,7 +107,7 @@ async def intercept(ctx: Ctx, text: str) -> str | None:
     text = text.strip()
     read = read_text(ctx.media)
     if not text and read:
-        await command_service._ask(ctx, "confirm", {"action": "publish", "text": read, "media": ctx.media, "board": 1})
+        await command_service.ask(ctx, "confirm", {"action": "publish", "text": read, "media": ctx.media, "board": 1})
         await ctx.reply("confirm_board", read=fit_reading(read, ctx.lang))
         return "board read: asked to confirm"
     if text and not ctx.media:

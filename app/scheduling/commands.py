@@ -48,7 +48,7 @@ def _command_text(local: datetime, weekly: bool, text: str) -> str:
 
 
 async def schedule(ctx: Ctx, cmd: p.Schedule) -> str:
-    from app.commands.service import _ask, refuse_empty
+    from app.commands.service import ask, refuse_empty
 
     now_local = _now_local(ctx)
     when = resolve(cmd.when, now_local, cast(Lang, ctx.biz.language if ctx.biz.language == "en" else "fr"))
@@ -67,7 +67,7 @@ async def schedule(ctx: Ctx, cmd: p.Schedule) -> str:
     if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
         # Scheduling is publishing: a phone unseen for a while gives the PIN first (as for PUBLIER).
         again = _command_text(when.local, when.weekly, text)
-        await _ask(ctx, "pin", {"action": "command", "text": again, "media": ctx.media})
+        await ask(ctx, "pin", {"action": "command", "text": again, "media": ctx.media})
         await ctx.reply("pin_needed")
         return "schedule: waiting for PIN"
     post = await schedule_service.create(
@@ -134,11 +134,11 @@ async def listing(ctx: Ctx) -> str:
 
 
 async def unschedule(ctx: Ctx, number: int) -> str:
-    from app.commands.service import _ask
+    from app.commands.service import ask
 
     if ctx.member.pin_hash and not ctx.pin_ok:
         # Like ANNULER n: a member with a PIN gives it first.
-        await _ask(ctx, "pin", {"action": "command", "text": f"ANNULER P{number}"})
+        await ask(ctx, "pin", {"action": "command", "text": f"ANNULER P{number}"})
         await ctx.reply("pin_needed")
         return "unschedule: waiting for PIN"
     post = (
