@@ -70,6 +70,7 @@ CONFLICTS = {
     ("DELETE", f"{BIZ}/accounts/{{account_id}}"),  # the built-in page
     ("DELETE", f"{BIZ}/posts/{{post_id}}"),  # already being removed
     ("POST", f"{BIZ}/mentions/{{mention_id}}/reply"),  # its account is no longer linked
+    ("POST", "/api/v1/jobs/{job_id}/retry"),  # the job is not dead
 }
 BAD_GATEWAY = {("POST", f"{BIZ}/accounts")}  # the network is asked to verify the credentials
 FORBIDDEN_SCOPE = {("POST", "/api/v1/businesses"), ("DELETE", BIZ)}  # operator keys only
@@ -166,6 +167,7 @@ def build(app: FastAPI) -> dict[str, Any]:
         "description": "an API key from `ardoise apikey create`",
     }
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    html = {"text/html": {"schema": {"type": "string"}}}
     for path, ops in doc.get("paths", {}).items():
         for method, op in ops.items():
             if not isinstance(op, dict):
@@ -173,8 +175,11 @@ def build(app: FastAPI) -> dict[str, Any]:
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
             codes = error_codes(method.upper(), path, op)
+            # The public pages (/b/...) answer their own errors as small HTML pages; what the middleware refuses
+            # before a route runs (a control character in the URL, an oversized body) stays problem+json.
+            errors_as = {**html, **problem} if path.startswith("/b/") else problem
             for code in codes:
-                responses[code] = {"description": ERRORS[code], "content": READYZ_503 if code == "503" else problem}
+                responses[code] = {"description": ERRORS[code], "content": READYZ_503 if code == "503" else errors_as}
             if "401" in codes:
                 op["security"] = [{"bearer": []}]
             body = op.get("requestBody", {}).get("content", {})

@@ -18,14 +18,17 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 _HTML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
+_SPACING = re.compile("[\x0b\x0c\x85]")  # vertical tab, form feed, next line separate words: a space
+
+
 def html_safe(text: str) -> str:
     """``text`` without control characters a browser would flag (tab, line feed and carriage return stay)."""
-    return _HTML_INVALID.sub("", text)
+    return _HTML_INVALID.sub("", _SPACING.sub(" ", text))
 
 
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 forbids (a feed with one of them is not well-formed)."""
-    return _XML_INVALID.sub("", text)
+    return _XML_INVALID.sub("", _SPACING.sub(" ", text))
 
 
 def _urls(text: str) -> list[tuple[int, int, str]]:

@@ -264,7 +264,14 @@ async def test_oversized_body_on_every_write_route_is_413(
 ) -> None:
     biz, member = await make_business(client, auth)
     app = client._transport.app  # type: ignore[attr-defined]
-    ids = {"business_id": biz["id"], "member_id": member["id"], "post_id": 1, "account_id": 1, "mention_id": 1}
+    ids = {
+        "business_id": biz["id"],
+        "member_id": member["id"],
+        "post_id": 1,
+        "account_id": 1,
+        "mention_id": 1,
+        "job_id": 1,
+    }
     body = b'{"text": "' + b"x" * (MAX_BODY + 10) + b'"}'
     before = await snapshot(rt)
     checked = []
@@ -530,6 +537,7 @@ async def _two_tenants(
                 "post_id": r.json()["id"],
                 "account_id": accounts[0]["id"],
                 "mention_id": 1,
+                "job_id": 999_999,  # cross-tenant job retry is tested in tests/api/test_jobs_audit_messages.py
             }
         )
     return ids[0], ids[1], await make_key(rt, business_id=ids[0]["business_id"], name="alpha")

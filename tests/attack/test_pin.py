@@ -35,10 +35,10 @@ async def test_the_pin_is_never_stored_or_listed_in_clear(
 ) -> None:
     await _set_pin(client, auth, biz, PIN)
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
-    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     assert one_sms(await chat.say("ANNULER")) == t("pin_needed", "fr")
     assert one_sms(await chat.say("NIP 9137")) == t("pin_wrong", "fr")
-    assert one_sms(await chat.say(f"PIN {PIN}", future=True)).startswith("#1 retire")  # the masked PIN still works
+    assert one_sms(await chat.say(f"PIN {PIN}", future=True)).startswith("#1 retiré")  # the masked PIN still works
     listed = [m["body"] for m in await messages(client, auth, biz["id"], "in")]
     assert "PIN ****" in listed
     assert "NIP ****" in listed
@@ -59,7 +59,7 @@ async def test_five_wrong_pins_in_a_day_lock_it_and_alert_once(
     )
     assert r.status_code == 201, r.text
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
-    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     assert one_sms(await chat.say("ANNULER")) == t("pin_needed", "fr")
     assert one_sms(await chat.say("PIN 0000")) == t("pin_wrong", "fr")
     assert one_sms(await chat.say("PIN 0001")) == t("pin_wrong", "fr")
@@ -83,7 +83,7 @@ async def test_five_wrong_pins_in_a_day_lock_it_and_alert_once(
     assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
     clock.advance(hours=25)
     assert one_sms(await chat.say("ANNULER")) == t("pin_needed", "fr")
-    assert one_sms(await chat.say(f"PIN {PIN}", future=True)).startswith("#1 retire")
+    assert one_sms(await chat.say(f"PIN {PIN}", future=True)).startswith("#1 retiré")
     async with rt.db.read() as s:
         notes = [m.note for m in (await s.execute(select(InboundMessage).order_by(col(InboundMessage.id)))).scalars()]
     assert sum(n.startswith("pin: wrong") for n in notes) == 5

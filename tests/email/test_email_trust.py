@@ -60,7 +60,7 @@ async def test_a_spoofed_mail_never_joins_or_confirms_an_sms_action(
         # a second SMS OUI does not run the mail's waiting text either
         assert (await send_sms(client, PHONE, NUMBER, "OUI")).status_code == 200
         await drain(erunner, include_future=True)
-        assert await _last_sms(ert) == "Rien a confirmer."
+        assert await _last_sms(ert) == "Rien à confirmer."
         async with ert.db.read() as s:
             assert len(list((await s.execute(select(Post))).scalars())) == 1
             [waiting] = (await s.execute(select(PendingAction))).scalars()

@@ -97,7 +97,7 @@ async def test_a_chalkboard_photo_is_read_confirmed_and_published_with_its_alt_t
     with serving(BOARD) as mms:
         reply = one_sms(await chat.say("", future=True, fields=mms))
     assert reply == t("confirm_board", "fr", read="MENU DU JOUR, Soupe à l'oignon, Jarret d'agneau 24$, Tarte au sucre")
-    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == READ
     assert len(post["media"]) == 1
@@ -121,7 +121,7 @@ async def test_a_text_reply_publishes_the_photo_with_the_owners_text(
 ) -> None:
     with serving(BOARD) as mms:
         assert one_sms(await chat.say("", future=True, fields=mms)).startswith("Lu: ")
-    assert one_sms(await chat.say("Soupe à l'oignon, jarret d'agneau 26$, tarte au sucre")) == "Publie #1: Page OK"
+    assert one_sms(await chat.say("Soupe à l'oignon, jarret d'agneau 26$, tarte au sucre")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == "Soupe à l'oignon, jarret d'agneau 26$, tarte au sucre"
     assert await photo_alt(rt) == post["text"]
@@ -131,7 +131,7 @@ async def test_a_captioned_photo_keeps_its_caption_and_gets_the_reading_as_alt_t
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], rt: Runtime
 ) -> None:
     with serving(BOARD) as mms:
-        assert one_sms(await chat.say("PUBLIER Venez diner!", future=True, fields=mms)) == "Publie #1: Page OK"
+        assert one_sms(await chat.say("PUBLIER Venez diner!", future=True, fields=mms)) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == "Venez diner!"
     assert await photo_alt(rt) == READ
@@ -142,8 +142,8 @@ async def test_without_an_engine_a_photo_is_offered_as_before_and_doctor_says_wh
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], settings: Settings, rt: Runtime
 ) -> None:
     with serving(BOARD) as mms:
-        assert one_sms(await chat.say("", future=True, fields=mms)) == t("confirm_photo", "fr")
-    assert one_sms(await chat.say("OUI")) == "Publie #1: Page OK"
+        assert one_sms(await chat.say("", future=True, fields=mms)) == t("confirm_photo", "fr", minutes=30)
+    assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == ""
     assert await photo_alt(rt) is None

@@ -31,12 +31,14 @@ def value(text: str, name: str, **labels: str) -> float:
 
 
 async def test_random_paths_do_not_grow_metrics(client: httpx.AsyncClient) -> None:
+    # The registry is the process's: other tests of the session add their routes to it, so measure the growth.
+    await client.post(f"/webhooks/{uuid.uuid4().hex}", content=b"x")
+    before = (await client.get("/metrics")).text
     for _ in range(300):
         await client.post(f"/webhooks/{uuid.uuid4().hex}", content=b"x")
     body = (await client.get("/metrics")).text
-    assert len(body.encode()) < 100_000, len(body)
+    assert len(body.encode()) - len(before.encode()) < 2_000, len(body) - len(before)
     assert value(body, "ardoise_http_requests_total", method="POST", route="unmatched", status="404") >= 300
-    assert body.count("ardoise_http_requests_total{") < 20
     assert "process_cpu_seconds_total" in body  # process metrics
     assert "process_resident_memory_bytes" in body
 

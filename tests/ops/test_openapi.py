@@ -64,6 +64,8 @@ async def test_document_is_true(client: httpx.AsyncClient) -> None:
         for method, op in ops.items():
             error_sets.add(tuple(sorted(c for c in op["responses"] if c >= "400")))
             for media in op.get("requestBody", {}).get("content", {}).values():
+                if media.get("schema", {}).get("format") == "binary":
+                    continue  # a raw file (the logo): there is no inline example of an image
                 assert "example" in media, f"{method} {path} has no example"
                 name = media["schema"]["$ref"].rsplit("/", 1)[-1]
                 MODELS[name].model_validate(media["example"])  # the example is accepted as it is
