@@ -3,7 +3,7 @@
 // Env: DB_POSTGRES_URL (required), DB_POSTGRES_SCHEMA (unique per run, only [a-z_]),
 //      REDIS_HOST (must be set, never contacted),
 //      PLC_PORT / PDS_PORT / BSKY_PORT / OZONE_PORT (optional; a free random port when unset).
-// See /work/shared/reference/bluesky-dev-network.md (copied recipe) and tests/bsky/bsky_network.py.
+// The recipe follows the @atproto/dev-env package (npm) and its TestNetwork API; see tests/bsky/bsky_network.py.
 import { TestNetwork } from '@atproto/dev-env'
 
 const t0 = Date.now()
