@@ -151,6 +151,24 @@ class Reader:
                 self._proc = None
 
 
+def _own_peak_kb() -> int:
+    """This process's peak resident memory since its exec, in KiB.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the parent's peak across fork and exec into it, so a
+    child of a 2 GB test process would report 2 GB however little it used. ``VmHWM`` belongs to the process's own
+    address space, which exec replaces. (A grandchild such as ``tesseract`` inherits only this process's real size,
+    so ``RUSAGE_CHILDREN`` stays right.)
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _serve(args: argparse.Namespace) -> int:
     """The child: load the engine, then read images from stdin until it closes."""
     out = sys.stdout
@@ -182,7 +200,7 @@ def _serve(args: argparse.Namespace) -> int:
         answer["cpu"] = (
             time.process_time() - cpu + (children.ru_utime + children.ru_stime) - (before.ru_utime + before.ru_stime)
         )
-        answer["maxrss_kb"] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss)
+        answer["maxrss_kb"] = max(_own_peak_kb(), children.ru_maxrss)
         out.write(json.dumps(answer) + "\n")
         out.flush()
 
