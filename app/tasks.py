@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app.command_table import TABLE
 from app.commands import tasks as command_tasks
 from app.config import Settings
 from app.email import imap as email_imap
@@ -19,7 +20,7 @@ from app.worker.runner import TaskFn
 from app.worker.schedule import Periodic
 
 TASKS: dict[str, TaskFn] = {
-    "commands.handle_inbound": command_tasks.handle_inbound,
+    "commands.handle_inbound": command_tasks.inbound_task(TABLE),
     "messages.send_sms": message_tasks.send_sms,
     "messages.reconcile_twilio": message_tasks.reconcile,
     "posts.deliver": post_tasks.deliver,
@@ -37,7 +38,7 @@ TASKS: dict[str, TaskFn] = {
     "mentions.alert": mention_tasks.alert,
     "mentions.like": mention_tasks.like,
     "mentions.instagram_mention": mention_webhooks.fetch_instagram_mention,
-    "email.handle_inbound": email_tasks.handle_inbound,
+    "email.handle_inbound": email_tasks.inbound_task(TABLE),
     "email.send": email_tasks.send_email,
     "email.poll_imap": email_imap.poll_imap,
 }

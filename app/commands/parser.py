@@ -270,6 +270,59 @@ Command: TypeAlias = (
     | Unschedule
 )
 
+NAMES: dict[type[Command], CommandName] = {
+    Publish: "publish",
+    Undo: "undo",
+    Status: "status",
+    Help: "help",
+    Stop: "stop",
+    Start: "start",
+    Language: "language",
+    Confirm: "confirm",
+    Pin: "pin",
+    Reply: "reply",
+    Like: "like",
+    Mentions: "mentions",
+    Hours: "hours",
+    Pause: "pause",
+    Resume: "resume",
+    Alerts: "alerts",
+    Schedule: "schedule",
+    Scheduled: "scheduled",
+    Unschedule: "undo",  # ANNULER P14: the undo of a post not out yet
+}
+"""The name of each command: its help topic (``help_<name>`` in the catalogue) and the key of its spelling."""
+
+SPELLING: dict[CommandName, tuple[str, str]] = {
+    "publish": ("PUBLIER", "POST"),
+    "undo": ("ANNULER", "UNDO"),
+    "status": ("ETAT", "STATUS"),
+    "help": ("AIDE", "HELP"),
+    "stop": ("ARRET", "STOP"),
+    "start": ("DEBUT", "START"),
+    "language": ("LANGUE", "LANGUAGE"),
+    "confirm": ("OUI", "YES"),
+    "pin": ("PIN", "PIN"),
+    "reply": ("REPONDRE", "REPLY"),
+    "like": ("J", "LIKE"),
+    "mentions": ("MENTIONS", "MENTIONS"),
+    "hours": ("HEURES", "HOURS"),
+    "pause": ("PAUSE", "PAUSE"),
+    "resume": ("REPRISE", "RESUME"),
+    "alerts": ("ALERTES", "ALERTS"),
+    "schedule": ("PUBLIER", "POST"),  # PUBLIER demain 11h ... (CHAQUE only for a weekly post)
+    "scheduled": ("PROG", "SCHEDULED"),
+}
+"""How Ardoise writes each command (French, English), e.g. when it asks ``Vouliez-vous dire PUBLIER?``; every
+spelling is one of the keywords below (``tests/commands/test_parser.py`` checks it)."""
+
+
+def spelling(cmd: Command, lang: str) -> str:
+    """The keyword of ``cmd`` as Ardoise writes it in ``lang``."""
+    fr, en = SPELLING[NAMES[type(cmd)]]
+    return fr if lang == "fr" else en
+
+
 # --- Results that are not (yet) a command --------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""The job the Twilio webhook enqueues with each stored inbound SMS."""
+"""The job the Twilio webhook enqueues with each stored inbound SMS (made with the command table by
+``app/tasks.py``: :func:`inbound_task`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.commands import service as command_service
+from app.commands.context import CommandTable
 from app.commands.parser import Mentions, parse
+from app.commands.routing import route
 from app.kit.errors import PermanentError, RetryableError
+from app.mentions.tasks import poll_business
 from app.models import InboundMessage, InboundStatus
 from app.ocr import flow as ocr_flow
 from app.posts.tasks import _fetch_source, store_image
 from app.runtime import Runtime
-from app.worker.runner import JobInfo
+from app.worker.runner import JobInfo, TaskFn
 
 log = structlog.get_logger("ardoise.commands")
 
@@ -41,12 +45,21 @@ async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[
 
 async def _is_member(s: AsyncSession, inbound: InboundMessage) -> tuple[bool, int | None]:
     """Whether the sender is a member, and the business when ``M`` should poll it first."""
-    routed = await command_service.route(s, inbound)
+    routed = await route(s, inbound)
     wants_mentions = routed.business is not None and isinstance(parse(inbound.body or ""), Mentions)
     return bool(routed.memberships), routed.business.id if wants_mentions and routed.business else None
 
 
-async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
+def inbound_task(table: CommandTable) -> TaskFn:
+    """``commands.handle_inbound``, answering with ``table``'s handlers."""
+
+    async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
+        await _handle_inbound(rt, job, table)
+
+    return handle_inbound
+
+
+async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> None:
     inbound_id = int(job.payload["inbound_id"])
     async with rt.db.read() as s:
         inbound = await s.get(InboundMessage, inbound_id)
@@ -56,8 +69,6 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
     if poll_first is not None:
         # "M" right after a fan's mention must show it: poll the business's accounts (bounded) before composing,
         # outside the write transaction (network calls, and the polls write what they find).
-        from app.mentions.tasks import poll_business
-
         await poll_business(rt, poll_first, seconds=rt.settings.mention_command_poll_seconds)
     media: list[dict[str, str]] = []
     failed = False
@@ -80,11 +91,11 @@ async def handle_inbound(rt: Runtime, job: JobInfo) -> None:
             s.expunge(inbound)
             masked = inbound.body
             inbound.body = secret["body"]
-            note = await command_service.handle(rt, s, inbound, media, failed)
+            note = await command_service.handle(rt, s, inbound, media, failed, table)
             inbound.body = masked
             inbound = await s.merge(inbound)
         else:
-            note = await command_service.handle(rt, s, inbound, media, failed)
+            note = await command_service.handle(rt, s, inbound, media, failed, table)
         inbound.note = note[:500]
         s.add(inbound)
     log.info("sms.handled", inbound_id=inbound_id, note=note)

@@ -8,12 +8,15 @@ history rendered as ``>`` lines, so reply extraction sees the same shape as in a
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
+from typing import Any, Protocol
 
 # Headers kept for loop and auto-reply detection (lower-case names).
 LOOP_HEADERS = (
@@ -361,3 +364,19 @@ def html_to_text(html: str) -> str:
             continue  # collapse runs of empty lines
         out.append(line)
     return "\n".join(out).strip("\n")
+
+
+class StoredMail(Protocol):
+    """A stored inbound mail (``app.models.InboundMessage``): its body and how it was stored."""
+
+    @property
+    def body(self) -> str: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+def raw_bytes(inbound: StoredMail) -> bytes:
+    """The mail exactly as received: stored as text when it was UTF-8, else base64 (see app/email/smtp.py)."""
+    if inbound.raw.get("encoding") == "base64":
+        return base64.b64decode(inbound.body)
+    return inbound.body.encode("utf-8", "surrogateescape")

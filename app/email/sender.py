@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.catalogue import t
+from app.config import Settings
 from app.email.reply import MARKER
 from app.email.tokens import reply_address
 from app.kit.errors import PermanentError, RetryableError
@@ -151,13 +152,12 @@ class SmtpRelaySender:
         return msg.message_id
 
 
-def relay_url(settings: Any) -> str:
-    """``ARDOISE_SMTP_RELAY_URL`` whether the setting is a plain string or a SecretStr (it holds a password)."""
-    value = getattr(settings, "smtp_relay_url", "") or ""
-    return str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
+def relay_url(settings: Settings) -> str:
+    """``ARDOISE_SMTP_RELAY_URL`` (a SecretStr: it holds a password)."""
+    return settings.smtp_relay_url.get_secret_value()
 
 
-def sender_from_settings(settings: Any) -> EmailSender:
+def sender_from_settings(settings: Settings) -> EmailSender:
     url = relay_url(settings)
     return SmtpRelaySender(url) if url else ConsoleEmailSender()
 
@@ -183,7 +183,7 @@ def reply_subject(subject: str) -> str:
 
 async def queue_email(
     session: AsyncSession,
-    settings: Any,
+    settings: Settings,
     *,
     to: str,
     subject: str,
@@ -227,10 +227,10 @@ async def queue_email(
                 )
             )
         ).scalar_one()
-        if int(sent) >= int(getattr(settings, "email_auto_per_hour", 10)):
+        if int(sent) >= settings.email_auto_per_hour:
             log.warning("email.suppressed", reason="rate_limit", to_domain=to.rpartition("@")[2], kind=kind)
             return None
-    domain = str(settings.mail_domain).lower()
+    domain = settings.mail_domain.lower()
     biz = await session.get(Business, business_id) if business_id is not None else None
     local = biz.slug if biz is not None else "ardoise"
     from_addr = formataddr((biz.name if biz is not None else "Ardoise", f"{local}@{domain}"))

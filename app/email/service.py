@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,15 @@ from sqlmodel import col
 from app.audit import service as audit
 from app.catalogue import t
 from app.commands import parser as p
-from app.commands.service import Ctx, ask, dispatch, note_seen
+from app.commands.context import CommandTable, Ctx, ask
+from app.commands.guards import note_seen, rate_limited
 from app.email import reply as reply_mod
 from app.email import security
 from app.email.parse import Attachment, ParsedEmail
-from app.email.sender import AUTO_REPLIED, queue_email, reply_subject
 from app.kit import media as media_store
 from app.kit.textclean import strip_control
 from app.kit.time import utcnow
+from app.messages import outbox
 from app.models import Business, InboundMessage, InboundStatus, Member
 from app.runtime import Runtime
 
@@ -158,46 +158,13 @@ async def identify(rt: Runtime, s: AsyncSession, mail: ParsedEmail) -> Who:
     return Who(await s.get(Business, member.business_id), member, False, purpose)
 
 
-# --- the command context ------------------------------------------------------------------------------
+# --- the command ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class EmailCtx(Ctx):
-    """The SMS command context, answering by email instead (one mail per command, like one SMS)."""
-
-    mail: ParsedEmail | None = None
-    source: str = "email"
-
-    async def reply_text(self, text: str, *, kind: str = "reply") -> None:
-        if self.replied or not self.member.email:
-            return
-        self.replied = True
-        await answer(self, text)
-
-    async def reply(self, key: str, *, ignore_opt_out: bool = False, **values: Any) -> None:
-        if self.replied or not self.member.email:
-            return
-        self.replied = True
-        await answer(self, t(key, self.lang, **values), ignore_opt_out=ignore_opt_out)
-
-
-async def answer(ctx: Ctx, text: str, *, purpose: str = "reply", ignore_opt_out: bool = False) -> None:
-    mail = ctx.mail if isinstance(ctx, EmailCtx) else None
-    await queue_email(
-        ctx.s,
-        ctx.rt.settings,
-        to=ctx.member.email or "",
-        subject=reply_subject(mail.subject if mail else "Ardoise"),
-        text=text,
-        kind="reply",
-        business_id=ctx.biz.id,
-        member=ctx.member,
-        in_reply_to_message_id=mail.message_id if mail else "",
-        references=mail.references if mail else (),
-        in_reply_to_id=ctx.inbound.id,
-        purpose=purpose,
-        auto_submitted=AUTO_REPLIED,
-        ignore_opt_out=ignore_opt_out,
+def answer_to(inbound: InboundMessage, mail: ParsedEmail) -> outbox.Target:
+    """An email answer to ``mail``: ``Re:`` its subject, threaded under it (one mail per command, like one SMS)."""
+    return outbox.Target(
+        "email", inbound.id, mail_id=mail.message_id, references=tuple(mail.references), subject=mail.subject
     )
 
 
@@ -242,7 +209,7 @@ def _preview(text: str, photos: int, lang: str) -> str:
 
 async def _ask(ctx: Ctx, payload: dict[str, Any], *, trusted: bool) -> None:
     """The commands' question, recorded at this mail's trust level: an unverified mail's text waits for a
-    signed email reply and is never joined or confirmed by SMS (``app.commands.service.TRUST_ANSWERS``)."""
+    signed email reply and is never joined or confirmed by SMS (``app.commands.context.TRUST_ANSWERS``)."""
     await ask(ctx, "confirm", payload, trust="email" if trusted else "email-unverified")
 
 
@@ -252,22 +219,6 @@ def _pending_payload(parsed: p.ParseResult, text: str, media: list[dict[str, str
     if isinstance(parsed, p.Unknown | p.Empty):
         return {"action": "publish", "text": parsed.text if isinstance(parsed, p.Unknown) else "", "media": media}
     return {"action": "command", "text": text, "media": media}
-
-
-async def _rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> bool:
-    since = utcnow() - timedelta(hours=1)
-    n = (
-        await s.execute(
-            select(func.count())
-            .select_from(InboundMessage)
-            .where(
-                col(InboundMessage.member_id) == member.id,
-                col(InboundMessage.created_at) >= since,
-                col(InboundMessage.id) != inbound.id,
-            )
-        )
-    ).scalar_one()
-    return int(n) >= int(getattr(rt.settings, "sms_commands_per_hour", 30))
 
 
 async def handle_member_mail(
@@ -282,6 +233,7 @@ async def handle_member_mail(
     by_token: bool,
     purpose: str,
     media: Media,
+    table: CommandTable,
 ) -> str:
     """Act on a mail from a member (inside the job's write transaction). Returns a note for the operator."""
     assert member.id is not None
@@ -291,21 +243,8 @@ async def handle_member_mail(
     extracted = reply_mod.extract(mail.text)
     body = extracted.text
     text = strip_control(command_text(mail, body, by_token=by_token))  # stored in pending actions and posts
-    # The command logic reads ``ctx.inbound.body``: hand it a detached copy holding the command text, so the
-    # stored row keeps the raw mail.
-    shadow = InboundMessage(
-        id=inbound.id,
-        channel=inbound.channel,
-        provider_id=inbound.provider_id,
-        business_id=biz.id,
-        member_id=member.id,
-        peer=inbound.peer,
-        to=inbound.to,
-        body=text,
-        status=InboundStatus.processed.value,
-    )
-    ctx = EmailCtx(rt, s, shadow, biz, member, list(media.items), mail=mail)
-    if await _rate_limited(rt, s, member, inbound):
+    ctx = Ctx(rt, s, inbound, biz, member, list(media.items), table, answer_to(inbound, mail), text)
+    if await rate_limited(rt, s, member, inbound) is not None:
         inbound.status = InboundStatus.ignored.value
         return "rate limited"
     if media.refused or media.unreadable:
@@ -319,21 +258,18 @@ async def handle_member_mail(
         if not isinstance(parsed, p.Confirm | p.Pin):
             await _ask(ctx, _pending_payload(parsed, text, ctx.media), trusted=False)
         preview = _preview(text, len(ctx.media), member.language)
-        ctx.replied = True
-        await answer(
-            ctx, t("email_confirm_sender", ctx.lang) + ("\n\n" + preview if preview else ""), purpose="confirm"
+        await ctx.reply_text(
+            t("email_confirm_sender", ctx.lang) + ("\n\n" + preview if preview else ""), purpose="confirm"
         )
         return "unverified sender: asked to confirm"
     ctx.unseen = note_seen(rt, member)
     s.add(member)
     if _is_digest_answer(body, purpose):
         # "4: merci!" / "R 4 merci!" lines: each answers its mention, like R n by SMS; one mail per line.
-        from app.commands.service import mention_command
-
         notes = []
         for reply_cmd in p.parse_email_reply_lines(body):
             ctx.replied = False
-            notes.append(await mention_command(ctx, reply_cmd))
+            notes.append(await ctx.handle(reply_cmd))
         ctx.replied = True
         return "digest answers: " + "; ".join(notes)
     if extracted.quoted_only and not ctx.media:
@@ -341,12 +277,9 @@ async def handle_member_mail(
         return "no new text"
     if not extracted.confident:
         await _ask(ctx, _pending_payload(parsed, text, ctx.media), trusted=True)
-        ctx.replied = True
-        await answer(ctx, t("email_confirm_unsure", ctx.lang) + "\n\n" + _preview(text, len(ctx.media), ctx.lang))
+        await ctx.reply_text(t("email_confirm_unsure", ctx.lang) + "\n\n" + _preview(text, len(ctx.media), ctx.lang))
         return "unsure extraction: asked to confirm"
-    note = await dispatch(ctx, parsed)
-    inbound.status = shadow.status
-    return note
+    return await ctx.run(parsed)
 
 
 async def handle(
@@ -357,6 +290,7 @@ async def handle(
     *,
     auth: security.Authenticity,
     media: Media,
+    table: CommandTable,
 ) -> str:
     """Process one stored inbound mail that is not automatic mail (the task checked that)."""
     who = await identify(rt, s, mail)
@@ -376,6 +310,7 @@ async def handle(
         by_token=who.by_token,
         purpose=who.purpose,
         media=media,
+        table=table,
     )
     how = "token" if who.by_token else (auth.method or "none")
     await audit.record(

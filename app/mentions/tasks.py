@@ -17,12 +17,11 @@ from app.catalogue import label, t
 from app.db import insert_for
 from app.email.digest import DigestItem as EmailDigestItem
 from app.email.digest import render_digest as render_email_digest
-from app.email.sender import AUTO_GENERATED, queue_email
 from app.kit.errors import AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
 from app.mentions import service as mention_service
 from app.mentions.digest import Lang, compose_sms_digest, priority
-from app.messages import service as sms_service
+from app.messages import outbox
 from app.models import (
     AccountStatus,
     Business,
@@ -34,6 +33,7 @@ from app.models import (
     MentionRow,
     NetworkAccount,
 )
+from app.networks.base import ReplyTarget
 from app.posts.tasks import credentials, mark_account_broken, store_refreshed
 from app.runtime import Runtime
 from app.worker import queue
@@ -312,15 +312,8 @@ async def _digest_sms(
     )
     if not digest.text:
         return set()
-    msg = await sms_service.queue_sms(
-        s,
-        rt.settings,
-        to=member.phone or "",
-        text=digest.text,
-        kind="digest",
-        business_id=biz.id,
-        member=member,
-        dedup_key=dedup,
+    msg = await outbox.send(
+        s, rt.settings, member, digest.text, to=outbox.SMS, kind="digest", business_id=biz.id, dedup_key=dedup
     )
     return set(digest.shown) if msg is not None else set()
 
@@ -337,17 +330,17 @@ async def _digest_email(
         business=biz.name,
         lang=member.language,
     )
-    msg = await queue_email(
+    msg = await outbox.send(
         s,
         rt.settings,
-        to=member.email or "",
-        subject=subject,
-        text=text,
+        member,
+        text,
+        to=outbox.EMAIL,
         kind="digest",
         business_id=biz.id,
-        member=member,
+        subject=subject,
         purpose="digest",
-        auto_submitted=AUTO_GENERATED,
+        automatic=True,
         dedup_key=dedup,
     )
     return {m.number for m in items} if msg is not None else set()
@@ -415,14 +408,14 @@ async def alert(rt: Runtime, job: JobInfo) -> None:
                 budget_segments=min(1, left),
                 own_handles=await mention_service.own_handles(s, biz.id or 0),
             )
-            if digest.text and await sms_service.queue_sms(
+            if digest.text and await outbox.send(
                 s,
                 rt.settings,
-                to=member.phone,
-                text=digest.text,
+                member,
+                digest.text,
+                to=outbox.SMS,
                 kind="alert",
                 business_id=biz.id,
-                member=member,
                 dedup_key=f"alert:{member.id}:{job.id}",
             ):
                 # an item the one-segment alert had no room for stays for this member's digest
@@ -450,8 +443,6 @@ async def like(rt: Runtime, job: JobInfo) -> None:
     if not hasattr(net, "like_item"):
         key = "like_unsupported"
     elif m.liked_at is None:
-        from app.networks.base import ReplyTarget
-
         target = dict(m.target)
         try:
             async with within(rt.settings.network_timeout_seconds, label(acct.network)):
@@ -481,19 +472,10 @@ async def like(rt: Runtime, job: JobInfo) -> None:
         if not member.phone or await _job_exists(s, dedup):
             return
         inbound = await s.get(InboundMessage, int(inbound_id)) if inbound_id else None
-        await sms_service.queue_sms(
-            s,
-            rt.settings,
-            to=member.phone,
-            text=t(key, member.language, **values),
-            kind="reply",
-            business_id=biz.id,
-            member=member,
-            # the answer to the member's J n: from the number they texted, threaded to their SMS
-            sender=inbound.to if inbound is not None and inbound.channel == "sms" and inbound.to else None,
-            in_reply_to_id=inbound.id if inbound is not None else None,
-            dedup_key=dedup,
-        )
+        # the answer to the member's J n: from the number they texted, threaded to their SMS
+        to = await outbox.target_of(s, inbound.id, "sms") if inbound is not None else outbox.SMS
+        text = t(key, member.language, **values)
+        await outbox.send(s, rt.settings, member, text, to=to, kind="reply", business_id=biz.id, dedup_key=dedup)
 
 
 __all__ = ["alert", "datetime", "like", "poll", "schedule_digests", "schedule_polls", "send_digest"]

@@ -6,7 +6,7 @@
    stored on that photo's media entry as ``alt`` (with ``read`` = ``"1"``). OCR runs *before* posting, within
    ``ocr_timeout_seconds``: a photo with a caption is then published with its caption as today, and the text
    read becomes its alt text on every network that takes one. A failed or empty reading changes nothing.
-2. :func:`intercept` is the hook in ``commands.service.dispatch``: a read photo with no text (or a bare
+2. :func:`intercept` is the hook in the publish handlers (``app.posts.commands``): a read photo with no text (or a bare
    ``PUBLIER``) gets ``Lu: ... Publier? OUI / corrigez en répondant le texte`` and a pending action holding the
    full text; ``OUI`` publishes the photo with it; a text reply publishes the photo with the owner's text
    (which also becomes the alt text); ``NON`` drops it (the usual confirmation paths).
@@ -18,20 +18,17 @@ engine's mistake would otherwise go out under the business's name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 
 from app.catalogue import t
 from app.commands import parser as p
+from app.commands.context import Ctx, ask, pending
 from app.kit.sms_text import ELLIPSIS, septets, to_gsm7
 from app.ocr.correct import correct
 from app.ocr.runner import Limits, OcrFailed, Reader
 from app.ocr.status import why_off
 from app.runtime import Runtime
-
-if TYPE_CHECKING:
-    from app.commands.service import Ctx
 
 log = structlog.get_logger("ardoise.ocr")
 
@@ -102,21 +99,19 @@ def fit_reading(text: str, lang: str) -> str:
 
 async def intercept(ctx: Ctx, text: str) -> str | None:
     """The chalkboard paths of a free text or PUBLIER command; None when they do not apply."""
-    from app.commands import service as command_service
-
     text = text.strip()
     read = read_text(ctx.media)
     if not text and read:
-        await command_service.ask(ctx, "confirm", {"action": "publish", "text": read, "media": ctx.media, "board": 1})
+        await ask(ctx, "confirm", {"action": "publish", "text": read, "media": ctx.media, "board": 1})
         await ctx.reply("confirm_board", read=fit_reading(read, ctx.lang))
         return "board read: asked to confirm"
     if text and not ctx.media:
         assert ctx.member.id is not None
-        offer = await command_service._pending(ctx.s, [ctx.member.id], "confirm")
+        offer = await pending(ctx.s, [ctx.member.id], "confirm")
         if offer is not None and offer.payload.get("board"):
             # The owner corrects what was read: their text is the post, and the photo's description.
             ctx.media = [{**m, "alt": text} if m.get("read") == "1" else dict(m) for m in offer.payload["media"]]
             await ctx.s.delete(offer)
-            note = await command_service.publish(ctx, text)
+            note = await ctx.table.publish(ctx, text)
             return f"board corrected: {note}"
     return None

@@ -20,18 +20,22 @@ from app.kit import media as media_store
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
 from app.logging import add_secrets
+from app.messages import outbox
 from app.messages import service as sms_service
+from app.messages.outbox import ChannelName
 from app.metrics import DELIVERIES
 from app.models import (
     AccountStatus,
     Business,
     Delivery,
     DeliveryStatus,
+    InboundMessage,
     Job,
     JobState,
     Member,
     MentionRow,
     NetworkAccount,
+    OutboundMessage,
     Post,
     PostStatus,
 )
@@ -260,21 +264,18 @@ async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "",
             # The receipt already went out saying "pending": tell the owner once that it failed.
             d.owner_notified = True
             member = await s.get(Member, post.author_member_id)
-            if member is not None and member.phone:
-                await sms_service.queue_sms(
+            if member is not None:
+                await outbox.say(
                     s,
                     rt.settings,
-                    to=member.phone,
-                    business_id=biz.id,
-                    member=member,
+                    member,
+                    "followup_failed",
+                    to=outbox.SMS,
                     kind="followup",
-                    text=t(
-                        "followup_failed",
-                        member.language,
-                        number=post.number,
-                        network=label(d.network),
-                        reason=t(post_service.failure_key(d), member.language),
-                    ),
+                    business_id=biz.id,
+                    number=post.number,
+                    network=label(d.network),
+                    reason=t(post_service.failure_key(d), member.language),
                 )
         await _after_change(rt, s, post)
 
@@ -384,7 +385,7 @@ async def remove(rt: Runtime, job: JobInfo) -> None:
 
 
 async def receipt(rt: Runtime, job: JobInfo) -> None:
-    """The one SMS per publish command: when every delivery finished, or at the deadline with what is known."""
+    """The one message per publish command: when every delivery finished, or at the deadline with what is known."""
     post_id = int(job.payload["post_id"])
     async with rt.db.write() as s:
         post = await s.get(Post, post_id)
@@ -393,28 +394,38 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
         member = await s.get(Member, post.author_member_id)
         post.receipt_sent = True
         s.add(post)
-        if member is not None and await _came_by_email(s, post):
-            from app.email.tasks import email_receipt
+        if member is not None:
+            await send_receipt(rt, s, post, member)
 
-            await email_receipt(rt, s, post, member)
-            return
-        if member is None or not member.phone:
-            return
-        ds = await post_service.deliveries_of(s, post_id)
-        lang = member.language
-        body = await receipt_text(s, post, ds, lang)
-        source = post.source_message_id
-        await sms_service.queue_sms(
-            s,
-            rt.settings,
-            to=member.phone,
-            business_id=post.business_id,
-            member=member,
-            kind="receipt",
-            text=body,
-            in_reply_to_id=source,
-            sender=await _inbound_to(s, source),
-        )
+
+async def send_receipt(rt: Runtime, s: AsyncSession, post: Post, member: Member) -> OutboundMessage | None:
+    """The receipt of ``post`` to its author, in the caller's transaction, by the channel the post came by:
+    threaded under the mail that made it, or from the number the member texted."""
+    channel: ChannelName = "email" if await _came_by_email(s, post) else "sms"
+    if not outbox.address(member, channel):
+        return None  # no fallback to the other channel: the member chose this one by writing on it
+    assert post.id is not None
+    ds = await post_service.deliveries_of(s, post.id)
+    lang = member.language
+    body = await receipt_text(s, post, ds, lang)
+    to = await outbox.target_of(s, post.source_message_id, channel)
+    # An answer to a mention has no post number (-1, -2...): its subject is its receipt, "Réponse à #4 ..."
+    subject = (t("email_subject_receipt", lang, number=post.number) if post.number > 0 else body) + (
+        f" - {to.subject}" if to.subject else ""
+    )
+    return await outbox.send(
+        s,
+        rt.settings,
+        member,
+        body,
+        to=to,
+        kind="receipt",
+        business_id=post.business_id,
+        subject=subject,
+        purpose="receipt",
+        automatic=True,
+        hourly_limit=False,
+    )
 
 
 async def receipt_text(s: AsyncSession, post: Post, ds: list[Delivery], lang: str) -> str:
@@ -435,44 +446,38 @@ async def _came_by_email(s: AsyncSession, post: Post) -> bool:
         return True
     if post.source_message_id is None:
         return False
-    from app.models import InboundMessage
-
     msg = await s.get(InboundMessage, post.source_message_id)
     return msg is not None and msg.channel == "email"
 
 
 async def undo_receipt(rt: Runtime, job: JobInfo) -> None:
+    """The one message per ANNULER, by the channel the command came by (not threaded: the removal is its own
+    news)."""
     post_id, member_id = int(job.payload["post_id"]), int(job.payload["member_id"])
     async with rt.db.write() as s:
         post = await s.get(Post, post_id)
         member = await s.get(Member, member_id)
-        if post is not None and member is not None and job.payload.get("channel") == "email":
-            from app.email.tasks import email_undo_receipt
-
-            await email_undo_receipt(rt, s, post, member)
+        if post is None or member is None:
             return
-        if post is None or member is None or not member.phone:
+        to = outbox.EMAIL if job.payload.get("channel") == "email" else outbox.SMS
+        if not outbox.address(member, to.channel):
             return
         ds = await post_service.deliveries_of(s, post_id)
-        parts = post_service.receipt_parts(ds, member.language, removal=True) or "Page"
-        await sms_service.queue_sms(
+        lang = member.language
+        parts = post_service.receipt_parts(ds, lang, removal=True) or "Page"
+        await outbox.send(
             s,
             rt.settings,
-            to=member.phone,
-            business_id=post.business_id,
-            member=member,
+            member,
+            t("undo_receipt", lang, number=post.number, parts=parts),
+            to=to,
             kind="undo_receipt",
-            text=t("undo_receipt", member.language, number=post.number, parts=parts),
+            business_id=post.business_id,
+            subject=t("email_subject_undo", lang, number=post.number),
+            purpose="receipt",
+            automatic=True,
+            hourly_limit=False,
         )
-
-
-async def _inbound_to(s: AsyncSession, inbound_id: int | None) -> str | None:
-    if inbound_id is None:
-        return None
-    from app.models import InboundMessage
-
-    msg = await s.get(InboundMessage, inbound_id)
-    return msg.to if msg is not None and msg.channel == "sms" else None
 
 
 async def notify_operator(rt: Runtime, job: JobInfo) -> None:

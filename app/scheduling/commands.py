@@ -5,7 +5,7 @@ time zone; the post's own receipt (``Publié #14: …``) goes out when it is pub
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -13,26 +13,17 @@ from sqlmodel import col
 
 from app.catalogue import t
 from app.commands import parser as p
+from app.commands.context import Ctx, needs_pin, refuse_empty
 from app.kit.sms_text import fits, to_gsm7
 from app.kit.time import utcnow
+from app.mentions import service as mention_service
 from app.models import Post, PostStatus, Schedule
 from app.scheduling import service as schedule_service
 from app.scheduling import words
 from app.scheduling.grammar import Lang, resolve
 
-if TYPE_CHECKING:
-    from app.commands.service import Ctx
-
 SNIPPET = 28
 """Characters of a post's text shown per line of PROG."""
-
-
-async def handle(ctx: Ctx, cmd: p.Schedule | p.Scheduled | p.Unschedule) -> str:
-    if isinstance(cmd, p.Schedule):
-        return await schedule(ctx, cmd)
-    if isinstance(cmd, p.Scheduled):
-        return await listing(ctx)
-    return await unschedule(ctx, cmd.number)
 
 
 def _now_local(ctx: Ctx) -> datetime:
@@ -48,8 +39,6 @@ def _command_text(local: datetime, weekly: bool, text: str) -> str:
 
 
 async def schedule(ctx: Ctx, cmd: p.Schedule) -> str:
-    from app.commands.service import ask, refuse_empty
-
     now_local = _now_local(ctx)
     when = resolve(cmd.when, now_local, cast(Lang, ctx.biz.language if ctx.biz.language == "en" else "fr"))
     if when is None:
@@ -64,12 +53,12 @@ async def schedule(ctx: Ctx, cmd: p.Schedule) -> str:
     text = cmd.text.strip()
     if refused := await refuse_empty(ctx, text):
         return refused
-    if ctx.member.pin_hash and ctx.unseen and not ctx.pin_ok:
-        # Scheduling is publishing: a phone unseen for a while gives the PIN first (as for PUBLIER).
-        again = _command_text(when.local, when.weekly, text)
-        await ask(ctx, "pin", {"action": "command", "text": again, "media": ctx.media})
-        await ctx.reply("pin_needed")
-        return "schedule: waiting for PIN"
+    # Scheduling is publishing: a phone unseen for a while gives the PIN first (as for PUBLIER).
+    again = _command_text(when.local, when.weekly, text)
+    if waiting := await needs_pin(
+        ctx, {"action": "command", "text": again, "media": ctx.media}, "schedule: waiting for PIN"
+    ):
+        return waiting
     post = await schedule_service.create(
         ctx.s,
         biz=ctx.biz,
@@ -110,10 +99,8 @@ def _line(post: Post, weekly: Schedule | None, tz: ZoneInfo, now_local: datetime
     return to_gsm7(f"P{post.number} {said} {text}")
 
 
-async def listing(ctx: Ctx) -> str:
+async def listing(ctx: Ctx, cmd: p.Scheduled) -> str:
     """PROG: soonest first, one line each, as many as the member's budget (digest segments) holds."""
-    from app.mentions import service as mention_service
-
     assert ctx.biz.id is not None
     items = await schedule_service.pending(ctx.s, ctx.biz.id)
     if not items:
@@ -133,14 +120,15 @@ async def listing(ctx: Ctx) -> str:
     return f"scheduled: {shown} of {len(lines)} listed"
 
 
-async def unschedule(ctx: Ctx, number: int) -> str:
-    from app.commands.service import ask
+async def unschedule_command(ctx: Ctx, cmd: p.Unschedule) -> str:
+    return await unschedule(ctx, cmd.number)
 
-    if ctx.member.pin_hash and not ctx.pin_ok:
-        # Like ANNULER n: a member with a PIN gives it first.
-        await ask(ctx, "pin", {"action": "command", "text": f"ANNULER P{number}"})
-        await ctx.reply("pin_needed")
-        return "unschedule: waiting for PIN"
+
+async def unschedule(ctx: Ctx, number: int) -> str:
+    # Like ANNULER n: a member with a PIN gives it first.
+    again = {"action": "command", "text": f"ANNULER P{number}"}
+    if waiting := await needs_pin(ctx, again, "unschedule: waiting for PIN", unseen_only=False):
+        return waiting
     post = (
         await ctx.s.execute(select(Post).where(col(Post.business_id) == ctx.biz.id, col(Post.number) == number))
     ).scalar_one_or_none()

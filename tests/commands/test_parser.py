@@ -668,3 +668,15 @@ def test_huge_input_is_refused_without_work() -> None:
     assert parse("PUBLIER " + "é" * 1_000_000) == TooLong(1_000_008)
     assert parse("a" * 1_000_000) == TooLong(1_000_000)
     assert clock.perf_counter() - started < 0.5
+
+
+def test_every_command_has_a_name_and_every_spelling_is_a_keyword() -> None:
+    """One vocabulary: the names the registry, help topics and catalogue use, spelled with the parser's keywords."""
+    from typing import get_args
+
+    from app.commands import parser as p
+
+    assert set(p.NAMES) == set(get_args(p.Command))
+    assert set(p.SPELLING) == set(get_args(p.CommandName))
+    for fr, en in p.SPELLING.values():
+        assert {fr, en} <= set(p._KEYWORDS)

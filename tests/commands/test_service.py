@@ -21,8 +21,8 @@ from twilio.request_validator import RequestValidator
 
 from app.accounts.service import link
 from app.catalogue import MESSAGES, t
+from app.commands.context import quote
 from app.commands.parser import CommandName
-from app.commands.service import quote
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.time import set_clock
 from app.kit.when_fmt import fmt_time

@@ -18,7 +18,6 @@ import app.models  # noqa: F401  (every table on SQLModel.metadata)
 from app.config import Settings
 from app.email.sender import SmtpRelaySender
 from app.email.smtp import start_smtp, stop_smtp
-from app.email.tasks import TASKS as EMAIL_TASKS
 from app.models import Business, Member
 from app.runtime import Runtime, build_runtime
 from app.tasks import TASKS
@@ -99,7 +98,7 @@ async def smtp(ert: Runtime) -> AsyncIterator[int]:
 
 @pytest.fixture
 def erunner(ert: Runtime) -> Runner[Runtime]:
-    return Runner(ert.db, {**TASKS, **EMAIL_TASKS}, ert, poll_interval=0.05, backoff_base=1.0)
+    return Runner(ert.db, TASKS, ert, poll_interval=0.05, backoff_base=1.0)
 
 
 @dataclass

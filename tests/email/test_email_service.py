@@ -15,9 +15,9 @@ from sqlmodel import col
 
 from app.email.reply import MARKER
 from app.email.security import make_token, read_token
-from app.email.tasks import email_receipt
 from app.kit.time import utcnow
 from app.models import InboundMessage, Member, MentionRow, NetworkAccount, OutboundMessage, PendingAction, Post
+from app.posts.tasks import send_receipt
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.email.conftest import DOMAIN, MEMBER_EMAIL, Seeded, Sink
@@ -102,7 +102,7 @@ async def test_signed_publish_creates_an_email_post_and_a_threaded_receipt(
         member = await s.get(Member, seeded.member_id)
         assert post is not None
         assert member is not None
-        await email_receipt(ert, s, post, member)
+        await send_receipt(ert, s, post, member)
     await drain(erunner)
     [receipt] = sink.messages()
     assert receipt["To"] == MEMBER_EMAIL

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.config import Settings
+from app.email.parse import raw_bytes
 from app.email.security import make_token
 from app.email.smtp import RateLimiter, start_smtp, stop_smtp
-from app.email.tasks import raw_bytes
 from app.kit.time import utcnow
 from app.models import InboundMessage, Job
 from app.runtime import Runtime, build_runtime

@@ -1,0 +1,76 @@
+"""The checks every command passes before its handler, whichever channel it came by: the member's hourly limit,
+the unseen phone (PIN), opt-out, and what no handler takes (too many photos, a text over the limit)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.commands import parser as p
+from app.commands.context import Ctx
+from app.kit.time import utcnow
+from app.models import InboundMessage, InboundStatus, Member
+from app.runtime import Runtime
+
+ALWAYS = (p.Help, p.Stop, p.Start)
+"""STOP, START and HELP always work (carriers require it), whatever the rate and even after STOP."""
+
+
+def note_seen(rt: Runtime, member: Member) -> bool:
+    """Whether the member's phone (or address) counts as unseen, and mark it seen.
+
+    Unseen means not seen for ``pin_unseen_days``: a member with a PIN must then give it before publishing. Such
+    a phone stays unseen until the PIN is given (``pin``), so a harmless first command (``ETAT``) from a swapped
+    SIM cannot unlock publishing.
+    """
+    last = member.last_seen_at
+    unseen = last is None or utcnow() - last > timedelta(days=rt.settings.pin_unseen_days)
+    if not (member.pin_hash and unseen and last is not None):
+        member.last_seen_at = utcnow()
+    return unseen
+
+
+async def rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: InboundMessage) -> datetime | None:
+    """When more than ``sms_commands_per_hour`` commands (SMS and email) were acted on in the last hour: the
+    moment the owner may try again (the oldest of them leaves the hour), else None. Messages already refused
+    (ignored) do not count, so an owner who keeps writing is not locked out for longer."""
+    limit = rt.settings.sms_commands_per_hour
+    since = utcnow() - timedelta(hours=1)
+    times = list(
+        (
+            await s.execute(
+                select(col(InboundMessage.created_at))
+                .where(
+                    col(InboundMessage.member_id) == member.id,
+                    col(InboundMessage.created_at) >= since,
+                    col(InboundMessage.id) != inbound.id,
+                    col(InboundMessage.status) != InboundStatus.ignored.value,
+                )
+                .order_by(col(InboundMessage.created_at))
+            )
+        ).scalars()
+    )
+    if len(times) < limit:
+        return None
+    # One slot frees when the (len - limit + 1)-th oldest leaves the hour; round up to the next minute.
+    free = times[len(times) - limit] + timedelta(hours=1, minutes=1)
+    return free.replace(second=0, microsecond=0)
+
+
+async def refused(ctx: Ctx, cmd: p.ParseResult) -> str | None:
+    """Why ``cmd`` goes no further (a note, after the one answer if any), or None to hand it to its handler."""
+    if isinstance(cmd, ALWAYS):
+        return None
+    if ctx.member.opted_out:
+        ctx.inbound.status = InboundStatus.ignored.value
+        return "opted out: ignored until START"
+    if len(ctx.media) > ctx.rt.settings.sms_max_media:
+        await ctx.reply("too_many_media", count=len(ctx.media))
+        return "refused: too many media"
+    if isinstance(cmd, p.TooLong):
+        await ctx.reply("too_long", length=cmd.length)
+        return "refused: too long"
+    return None
