@@ -40,4 +40,9 @@ COMMANDS: dict[type, Handler] = {
     p.Alerts: mention_commands.alerts,
 }
 
-TABLE = CommandTable(handlers=COMMANDS, publish=post_commands.publish, dispatch=command_service.dispatch)
+TABLE = CommandTable(
+    handlers=COMMANDS,
+    publish=post_commands.publish,
+    dispatch=command_service.dispatch,
+    before_mentions=mention_commands.poll_before_digest,
+)

@@ -33,12 +33,14 @@ Handler = Callable[["Ctx", Any], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class CommandTable:
-    """The handlers, by the parser's result type (``app.command_table.COMMANDS``), and the publish a confirmed
-    question runs (``OUI`` or the PIN after ``Publier ce texte?``)."""
+    """The handlers, by the parser's result type (``app.command_table.COMMANDS``), the publish a confirmed
+    question runs (``OUI`` or the PIN after ``Publier ce texte?``), the pipeline's dispatch (for the text a
+    question held), and what the inbound job does before ``M`` (outside the write transaction)."""
 
     handlers: Mapping[type, Handler]
     publish: Callable[[Ctx, str], Awaitable[str]]
     dispatch: Callable[[Ctx, p.ParseResult], Awaitable[str]]
+    before_mentions: Callable[[Runtime, int], Awaitable[None]]  # M: fetch the business's latest mentions first
 
 
 @dataclass

@@ -11,10 +11,9 @@ from app.commands.context import CommandTable
 from app.commands.parser import Mentions, parse
 from app.commands.routing import route
 from app.kit.errors import PermanentError, RetryableError
-from app.mentions.tasks import poll_business
 from app.models import InboundMessage, InboundStatus
 from app.ocr import flow as ocr_flow
-from app.posts.tasks import _fetch_source, store_image
+from app.posts import service as post_service
 from app.runtime import Runtime
 from app.worker.runner import JobInfo, TaskFn
 
@@ -34,8 +33,8 @@ async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[
             out.append({"source_url": m["source_url"], "content_type": ctype})
             continue  # refused anyway; do not download
         try:
-            data, _real_type = await _fetch_source(rt, m["source_url"])
-            name = await store_image(rt, data)
+            data, _real_type = await post_service.fetch_media(rt, m["source_url"])
+            name = await post_service.store_image(rt, data)
         except PermanentError:
             failed = True
             continue
@@ -69,7 +68,7 @@ async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> Non
     if poll_first is not None:
         # "M" right after a fan's mention must show it: poll the business's accounts (bounded) before composing,
         # outside the write transaction (network calls, and the polls write what they find).
-        await poll_business(rt, poll_first, seconds=rt.settings.mention_command_poll_seconds)
+        await table.before_mentions(rt, poll_first)
     media: list[dict[str, str]] = []
     failed = False
     if inbound.media and member:  # a stranger's attachments are never downloaded

@@ -12,11 +12,19 @@ from app.commands.context import Ctx, needs_pin, zone
 from app.kit.time import utcnow
 from app.kit.when_fmt import fmt_date, fmt_times
 from app.mentions import service as mention_service
+from app.mentions import tasks as mention_tasks
 from app.mentions.digest import compose_sms_digest
 from app.posts import service as post_service
+from app.runtime import Runtime
 from app.worker import queue
 
 AUTHOR_PREFIXED = {"mastodon", "x"}
+
+
+async def poll_before_digest(rt: Runtime, business_id: int) -> None:
+    """``M`` right after a fan's mention must show it: poll the business's accounts (bounded) before composing,
+    outside the write transaction (network calls, and the polls write what they find)."""
+    await mention_tasks.poll_business(rt, business_id, seconds=rt.settings.mention_command_poll_seconds)
 
 
 async def mentions(ctx: Ctx, cmd: p.Mentions) -> str:

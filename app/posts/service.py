@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -13,6 +15,8 @@ from sqlmodel import col
 from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
+from app.kit import media as media_store
+from app.kit.errors import PermanentError
 from app.kit.textclean import strip_control
 from app.kit.time import utcnow
 from app.models import (
@@ -25,7 +29,10 @@ from app.models import (
     Post,
     PostStatus,
 )
+from app.runtime import Runtime
 from app.worker import queue
+
+log = structlog.get_logger("ardoise.posts")
 
 FINISHED = {DeliveryStatus.published.value, DeliveryStatus.failed.value, DeliveryStatus.skipped.value}
 REMOVED = {
@@ -34,6 +41,31 @@ REMOVED = {
     DeliveryStatus.failed.value,
     DeliveryStatus.skipped.value,
 }
+
+
+# --- media given by URL (an MMS, the API's media_urls) ----------------------------------------------
+
+
+async def fetch_media(rt: Runtime, url: str) -> tuple[bytes, str]:
+    """Download a media URL a tenant or an MMS gave, through the egress guard (app/kit/egress.py): public
+    addresses only, redirects re-checked, size and time capped, generic errors. Twilio's credentials go only
+    to Twilio's configured API host, by exact origin."""
+    limit = rt.settings.twilio_media_max_bytes
+    if rt.twilio is not None:
+        return await rt.twilio.fetch_media(url, limit, egress=rt.egress)
+    got = await rt.egress.fetch(url, max_bytes=limit)
+    return got.data, got.content_type
+
+
+async def store_image(rt: Runtime, data: bytes) -> str:
+    """Re-encode fetched bytes (app/kit/media.py: pixel cap from the header, EXIF dropped, fit for every
+    network) and store them; the file name. Whatever the source said its type was, only a decodable image
+    is kept."""
+    try:
+        return await asyncio.to_thread(media_store.store_image, rt.settings.media_dir, data)
+    except media_store.ImageRefused as exc:
+        log.info("media.refused", detail=str(exc))
+        raise PermanentError("media is not a readable image", code="not_image") from None
 
 
 def permalink(public_url: str, biz: Business, number: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from datetime import timedelta
@@ -61,28 +60,6 @@ def credentials(rt: Runtime, acct: NetworkAccount, biz: Business) -> NetworkCred
     return creds
 
 
-async def _fetch_source(rt: Runtime, url: str) -> tuple[bytes, str]:
-    """Download a media URL a tenant or an MMS gave, through the egress guard (app/kit/egress.py): public
-    addresses only, redirects re-checked, size and time capped, generic errors. Twilio's credentials go only
-    to Twilio's configured API host, by exact origin."""
-    limit = rt.settings.twilio_media_max_bytes
-    if rt.twilio is not None:
-        return await rt.twilio.fetch_media(url, limit, egress=rt.egress)
-    got = await rt.egress.fetch(url, max_bytes=limit)
-    return got.data, got.content_type
-
-
-async def store_image(rt: Runtime, data: bytes) -> str:
-    """Re-encode fetched bytes (app/kit/media.py: pixel cap from the header, EXIF dropped, fit for every
-    network) and store them; the file name. Whatever the source said its type was, only a decodable image
-    is kept."""
-    try:
-        return await asyncio.to_thread(media_store.store_image, rt.settings.media_dir, data)
-    except media_store.ImageRefused as exc:
-        log.info("media.refused", detail=str(exc))
-        raise PermanentError("media is not a readable image", code="not_image") from None
-
-
 async def ensure_media(rt: Runtime, post: Post) -> list[dict[str, str]]:
     """Download media given only as a URL (API ``media_urls``) into Ardoise's media store."""
     out: list[dict[str, str]] = []
@@ -91,8 +68,8 @@ async def ensure_media(rt: Runtime, post: Post) -> list[dict[str, str]]:
         if m.get("path") and media_store.safe_path(rt.settings.media_dir, m["path"]):
             out.append(m)
             continue
-        data, _ctype = await _fetch_source(rt, m["source_url"])
-        name = await store_image(rt, data)
+        data, _ctype = await post_service.fetch_media(rt, m["source_url"])
+        name = await post_service.store_image(rt, data)
         out.append({**m, "path": name, "url": f"{rt.settings.public_url}/media/{name}", "content_type": "image/jpeg"})
         changed = True
     if changed:
