@@ -57,6 +57,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.accounts.credentials import account_credentials, mark_account_broken
 from app.deps import RuntimeDep
 from app.errors import AppError, Forbidden
 from app.kit.crypto import same_text
@@ -66,7 +67,6 @@ from app.models import AccountStatus, Business, MentionRow, NetworkAccount
 from app.networks.base import Mention, ReplyTarget
 from app.networks.facebook import comment_mention, graph_obj, parse_graph_time
 from app.networks.instagram import comment_mention as ig_comment_mention
-from app.posts.tasks import credentials, mark_account_broken
 from app.runtime import Runtime
 from app.worker import queue
 from app.worker.runner import JobInfo
@@ -339,11 +339,12 @@ async def fetch_instagram_mention(rt: Runtime, job: JobInfo) -> None:
     if not hasattr(net, "mentioned"):
         return
     try:
-        mention = await net.mentioned(
-            credentials(rt, acct, biz),
-            media_id=str(job.payload.get("media_id") or ""),
-            comment_id=str(job.payload.get("comment_id") or ""),
-        )
+        async with account_credentials(rt, acct, biz) as creds:
+            mention = await net.mentioned(
+                creds,
+                media_id=str(job.payload.get("media_id") or ""),
+                comment_id=str(job.payload.get("comment_id") or ""),
+            )
     except AuthError as exc:
         async with rt.db.write() as s:
             a = await s.get(NetworkAccount, account_id)

@@ -9,7 +9,7 @@ is shared.
 Credentials (``NetworkCredentials.data``): ``handle``, ``app_password``, optional ``session`` (the SDK's
 exported session string, reused so we do not hit the ``createSession`` rate limit: 30 per 5 min, 300 per
 day and handle) and optional ``pds_url`` (a self-hosted PDS). When the session changes (created or
-refreshed) the whole credential mapping with the new ``session`` comes back in ``refreshed``.
+refreshed) the new ``session`` goes to ``creds.renewed``, whether the call then succeeds or fails.
 
 Exactly once: the record key is a TID made from the post's time and ``Post.idempotency_key``
 (:func:`record_key_for`), both fixed before the first attempt, and the post is written with
@@ -45,11 +45,9 @@ from app.kit.time import utcnow
 from app.networks.base import (
     AccountInfo,
     Mention,
-    MentionBatch,
     NetworkCredentials,
     Post,
     PublishResult,
-    Refreshed,
     ReplyTarget,
 )
 
@@ -351,12 +349,11 @@ class Bluesky:
                 pass
             return str(me.handle), str(me.did), display
 
-        (handle, did, display), refreshed = await self._run(creds, op)
+        handle, did, display = await self._run(creds, op)
         return AccountInfo(
             handle=handle,
             remote_id=did,
             display_name=display,
-            refreshed=refreshed,
             limits={"max_chars": MAX_GRAPHEMES, "max_images": MAX_IMAGES},
         )
 
@@ -386,8 +383,7 @@ class Bluesky:
                 record["langs"] = self.langs
             return await self._create(conn, POST_COLLECTION, rkey, record)
 
-        result, refreshed = await self._run(creds, op)
-        return PublishResult(remote_id=result.remote_id, url=result.url, refreshed=refreshed)
+        return await self._run(creds, op)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
         rkey = record_key_for(post.idempotency_key, post.created_at)
@@ -395,12 +391,9 @@ class Bluesky:
         async def op(conn: _Conn) -> PublishResult | None:
             return await self._get_post(conn, rkey)
 
-        result, refreshed = await self._run(creds, op)
-        if result is None:
-            return None
-        return PublishResult(remote_id=result.remote_id, url=result.url, refreshed=refreshed)
+        return await self._run(creds, op)
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
         repo, collection, rkey = parse_at_uri(remote_id)
 
         async def op(conn: _Conn) -> None:
@@ -414,8 +407,7 @@ class Bluesky:
                 if not _is_not_found(exc):
                     raise
 
-        _, refreshed = await self._run(creds, op)
-        return refreshed
+        await self._run(creds, op)
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         secrets = [creds.get("app_password"), creds.get("session")]
@@ -426,9 +418,8 @@ class Bluesky:
 
     # -- extra actions (mentions) --
 
-    async def like(self, uri: str, cid: str, creds: NetworkCredentials) -> tuple[str, Refreshed]:
-        """Like the record ``uri``/``cid``; returns the like's ``at://`` URI and a renewed session. Liking twice
-        keeps one like."""
+    async def like(self, uri: str, cid: str, creds: NetworkCredentials) -> str:
+        """Like the record ``uri``/``cid``; returns the like's ``at://`` URI. Liking twice keeps one like."""
         rkey = record_key_for("like:" + uri)
 
         async def op(conn: _Conn) -> str:
@@ -438,9 +429,8 @@ class Bluesky:
 
         return await self._run(creds, op)
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
-        _, refreshed = await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
-        return refreshed
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
 
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
         """Mentions, replies and quotes from ``listNotifications`` newer than ``cursor`` (the ``indexedAt`` of the
@@ -470,8 +460,7 @@ class Bluesky:
             found.reverse()
             return found, newest
 
-        (items, new_cursor), refreshed = await self._run(creds, op)
-        return MentionBatch(items, refreshed=refreshed), new_cursor
+        return await self._run(creds, op)
 
     def _mention(self, n: Any) -> Mention:
         record = n.record
@@ -507,10 +496,9 @@ class Bluesky:
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True) as http:
             yield http
 
-    async def _run(
-        self, creds: NetworkCredentials, op: Callable[[_Conn], Awaitable[T]]
-    ) -> tuple[T, dict[str, str] | None]:
-        """Log in (stored session first), run ``op``, classify failures, report a changed session."""
+    async def _run(self, creds: NetworkCredentials, op: Callable[[_Conn], Awaitable[T]]) -> T:
+        """Log in (stored session first), run ``op``, classify failures; a changed session goes to
+        ``creds.renewed`` (after a failure too: a fresh login must not be thrown away)."""
         stored = creds.get("session")
         async with self._http_scope() as http:
             client = AsyncClient(base_url=creds.get("pds_url") or self.base_url, request=_SharedRequest(http))
@@ -527,10 +515,10 @@ class Bluesky:
                     await self._password_login(client, creds)
                     result = await op(self._conn(client))
             except (atp_exc.AtProtocolError, httpx.TransportError, OSError) as exc:
+                _keep_session(client, creds, stored)
                 raise classify(exc) from exc
-            current = client.export_session_string()
-        refreshed = None if current == stored else {**creds.data, "session": current}
-        return result, refreshed
+            _keep_session(client, creds, stored)
+        return result
 
     @staticmethod
     def _conn(client: Any) -> _Conn:
@@ -635,6 +623,16 @@ class Bluesky:
                 entry["aspectRatio"] = {"width": ratio[0], "height": ratio[1]}
             embedded.append(entry)
         return {"$type": "app.bsky.embed.images", "images": embedded}
+
+
+def _keep_session(client: Any, creds: NetworkCredentials, stored: str) -> None:
+    """Report the SDK's session in ``creds.renewed`` when it changed (created or refreshed)."""
+    try:
+        current = client.export_session_string()
+    except (ValueError, AttributeError, atp_exc.AtProtocolError):
+        return  # never logged in: nothing to keep
+    if current and current != stored:
+        creds.renewed["session"] = current
 
 
 def _reply_ref(remote_id: str, extra: Mapping[str, str]) -> dict[str, Any]:

@@ -11,11 +11,10 @@ Credentials data (``NetworkCredentials.data``), as ``app.connect`` stores them:
   them (confidential clients authenticate the token call with HTTP Basic).
 
 Refresh: when the access token expires within ``refresh_margin`` (5 min), ``publish``/``verify``/``delete``
-refresh first and return the new tokens in ``PublishResult.refreshed`` / ``AccountInfo.refreshed``. When the
-call after the refresh fails, the new tokens ride on the exception (``exc.refreshed``), because the old refresh
-token is already dead. Two jobs of the same account refreshing at once would kill each other's token: a
-per-token lock and a short memory of "old refresh token -> new tokens" make the second one reuse the first one's
-result (inside one process).
+refresh first and write the new tokens to ``creds.renewed`` at once, so the caller stores them even when the call
+after the refresh fails (the old refresh token is already dead). Two jobs of the same account refreshing at once
+would kill each other's token: a per-token lock and a short memory of "old refresh token -> new tokens" make the
+second one reuse the first one's result (inside one process).
 
 Exactly once: X has no idempotency key. ``find_existing`` reads the account's 5 latest posts and matches the
 text (URLs compared as placeholders: X rewrites them to t.co) within ``find_window``.
@@ -29,10 +28,10 @@ are skipped. **API tier:** the mentions timeline is not in every X API access le
 account's fault, so ``fetch_mentions`` logs it once per account and process and returns no items with the cursor
 unchanged (the account is not marked broken; publishing still works). A 429 retries at ``x-rate-limit-reset``.
 
-The returned list is a :class:`MentionBatch` whose ``refreshed`` holds rotated tokens: X *rotates* refresh tokens,
-so the caller must store them (as it does for ``PublishResult.refreshed``) or the account breaks at the next
-refresh. Answers: ``publish`` with ``post.reply_to`` sets ``reply.in_reply_to_tweet_id``. ``like_item`` is
-``POST /2/users/{id}/likes`` with ``tweet_id`` (scope ``like.write``; liking twice answers ``liked: true``).
+Rotated tokens go to ``creds.renewed`` here too: X *rotates* refresh tokens, so the caller must store them or the
+account breaks at the next refresh. Answers: ``publish`` with ``post.reply_to`` sets
+``reply.in_reply_to_tweet_id``. ``like_item`` is ``POST /2/users/{id}/likes`` with ``tweet_id`` (scope
+``like.write``; liking twice answers ``liked: true``).
 """
 
 from __future__ import annotations
@@ -58,15 +57,13 @@ from app.networks.base import (
     AccountInfo,
     MediaItem,
     Mention,
-    MentionBatch,
     NetworkCredentials,
     Post,
     PublishResult,
-    Refreshed,
     ReplyTarget,
 )
 from app.networks.http import parse_retry_after, send_request
-from app.networks.oauth import RefreshMemo, attach_refreshed, expires_soon, oauth_error_message, token_fields
+from app.networks.oauth import RefreshMemo, expires_soon, oauth_error_message, token_fields
 from app.networks.text import shorten
 
 log = structlog.get_logger("ardoise.networks.x")
@@ -209,19 +206,16 @@ class X:
 
     async def verify(self, creds: NetworkCredentials) -> AccountInfo:
         """``GET /2/users/me`` (after a refresh when the token is about to expire)."""
-        token, refreshed = await self._token(creds)
-        try:
-            me = _data(await self._call("GET", "/2/users/me", token))
-        except AdapterError as exc:
-            raise attach_refreshed(exc, refreshed) from None
+        token = await self._token(creds)
+        me = _data(await self._call("GET", "/2/users/me", token))
         username = str(me.get("username") or "")
         user_id = str(me.get("id") or "")
-        extra = {"user_id": user_id, "username": username} if user_id else {}
+        if user_id:  # stored with the account: saves a /2/users/me call in find_existing and the mentions
+            creds.renewed.update({"user_id": user_id, "username": username})
         return AccountInfo(
             handle=f"@{username}" if username else user_id,
             remote_id=user_id,
             display_name=str(me.get("name") or ""),
-            refreshed={**(refreshed or {}), **extra} or None,
             limits={"max_characters": MAX_WEIGHTED},
         )
 
@@ -233,18 +227,15 @@ class X:
             raise PermanentError(
                 f"x takes at most {MAX_MEDIA} images per post, this one has {len(post.media)}", code="too_many_media"
             )
-        token, refreshed = await self._token(creds)
-        try:
-            media_ids = [await self._upload(token, item) for item in post.media]
-            body: dict[str, Any] = {"text": text}
-            if media_ids:
-                body["media"] = {"media_ids": media_ids}
-            if post.reply_to is not None:
-                body["reply"] = {"in_reply_to_tweet_id": post.reply_to.remote_id}
-            created = _data(await self._call("POST", "/2/tweets", token, json=body))
-        except AdapterError as exc:
-            raise attach_refreshed(exc, refreshed) from None
-        return self._result(created, creds, refreshed)
+        token = await self._token(creds)
+        media_ids = [await self._upload(token, item) for item in post.media]
+        body: dict[str, Any] = {"text": text}
+        if media_ids:
+            body["media"] = {"media_ids": media_ids}
+        if post.reply_to is not None:
+            body["reply"] = {"in_reply_to_tweet_id": post.reply_to.remote_id}
+        created = _data(await self._call("POST", "/2/tweets", token, json=body))
+        return self._result(created, creds)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
         """The post among the account's 5 latest, same text (URLs aside), made within ``find_window``."""
@@ -252,19 +243,14 @@ class X:
             wanted = _comparable(fit_text(post))
         except PermanentError:
             return None
-        token, refreshed = await self._token(creds)
-        try:
-            user_id = creds.get("user_id").strip() or str(
-                _data(await self._call("GET", "/2/users/me", token)).get("id")
-            )
-            resp = await self._call(
-                "GET",
-                f"/2/users/{quote(user_id, safe='')}/tweets",
-                token,
-                params=[("max_results", "5"), ("tweet.fields", "created_at,text"), ("exclude", "retweets")],
-            )
-        except AdapterError as exc:
-            raise attach_refreshed(exc, refreshed) from None
+        token = await self._token(creds)
+        user_id = creds.get("user_id").strip() or str(_data(await self._call("GET", "/2/users/me", token)).get("id"))
+        resp = await self._call(
+            "GET",
+            f"/2/users/{quote(user_id, safe='')}/tweets",
+            token,
+            params=[("max_results", "5"), ("tweet.fields", "created_at,text"), ("exclude", "retweets")],
+        )
         since = utcnow() - self._find_window
         items = _json_object(resp).get("data") or []
         for tweet in items if isinstance(items, list) else []:
@@ -274,22 +260,19 @@ class X:
             if created is not None and created < since:
                 continue
             if _comparable(str(tweet.get("text") or "")) == wanted:
-                return self._result(tweet, creds, refreshed)
-        # Nothing found. If the tokens rotated, ``publish`` (called next with the same, old credentials) gets the
-        # new ones from the refresh memo and returns them in its result.
+                return self._result(tweet, creds)
+        # Nothing found. If the tokens rotated, ``publish`` (called next with the same credentials) reads the new
+        # ones from ``creds.renewed``.
         return None
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
-        """``DELETE /2/tweets/{id}``; a 404 means it is already gone. Returns rotated tokens."""
-        token, refreshed = await self._token(creds)
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+        """``DELETE /2/tweets/{id}``; a 404 means it is already gone."""
+        token = await self._token(creds)
         try:
             await self._call("DELETE", f"/2/tweets/{quote(remote_id, safe='')}", token)
         except PermanentError as exc:
             if exc.code != "not_found":
-                raise attach_refreshed(exc, refreshed) from None
-        except AdapterError as exc:
-            raise attach_refreshed(exc, refreshed) from None
-        return refreshed
+                raise
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Access and refresh tokens, and a client secret stored with the account."""
@@ -300,67 +283,59 @@ class X:
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
         """Posts mentioning the account newer than ``cursor`` (a post id), oldest first, and the newest id seen.
         A 403 (the API tier has no mentions timeline) gives no items and the same cursor; see the module doc."""
-        token, refreshed = await self._token(creds)
-        try:
-            user_id = await self._user_id(creds, token)
-            found: dict[str, Mention] = {}
-            newest = cursor
-            page_token = ""
-            for _ in range(self._mention_max_pages):
-                params = [
-                    ("max_results", str(MENTION_PAGE_SIZE if cursor else MENTION_FIRST_PAGE)),
-                    ("expansions", "author_id"),
-                    ("user.fields", "username"),
-                    ("tweet.fields", _MENTION_FIELDS),
-                ]
-                if cursor:
-                    params.append(("since_id", cursor))
-                if page_token:
-                    params.append(("pagination_token", page_token))
-                url = f"{self._api}/2/users/{quote(user_id, safe='')}/mentions"
-                headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-                resp = await send_request(self._client, "GET", url, params=params, headers=headers, network="x")
-                if resp.status_code == 403:
-                    if user_id not in _tier_logged:
-                        _tier_logged.add(user_id)
-                        _, detail = _problem(resp)
-                        log.warning("x.mentions_forbidden", user_id=user_id, detail=detail[:200])
-                    return MentionBatch(refreshed=refreshed), cursor
-                if not resp.is_success:
-                    raise classify_response(resp, utcnow())
-                body = _json_object(resp)
-                users = _usernames(body)
-                rows = body.get("data")
-                for tweet in rows if isinstance(rows, list) else []:
-                    if isinstance(tweet, dict) and (m := _mention(tweet, users, user_id)) is not None:
-                        found[m.remote_id] = m
-                meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-                top = str(meta.get("newest_id") or "") if isinstance(meta, dict) else ""
-                if top and (newest is None or _id_key(top) > _id_key(newest)):
-                    newest = top
-                page_token = str(meta.get("next_token") or "") if isinstance(meta, dict) else ""
-                if not page_token or not cursor:
-                    break
-        except AdapterError as exc:
-            raise attach_refreshed(exc, refreshed) from None
+        token = await self._token(creds)
+        user_id = await self._user_id(creds, token)
+        found: dict[str, Mention] = {}
+        newest = cursor
+        page_token = ""
+        for _ in range(self._mention_max_pages):
+            params = [
+                ("max_results", str(MENTION_PAGE_SIZE if cursor else MENTION_FIRST_PAGE)),
+                ("expansions", "author_id"),
+                ("user.fields", "username"),
+                ("tweet.fields", _MENTION_FIELDS),
+            ]
+            if cursor:
+                params.append(("since_id", cursor))
+            if page_token:
+                params.append(("pagination_token", page_token))
+            url = f"{self._api}/2/users/{quote(user_id, safe='')}/mentions"
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            resp = await send_request(self._client, "GET", url, params=params, headers=headers, network="x")
+            if resp.status_code == 403:
+                if user_id not in _tier_logged:
+                    _tier_logged.add(user_id)
+                    _, detail = _problem(resp)
+                    log.warning("x.mentions_forbidden", user_id=user_id, detail=detail[:200])
+                return [], cursor
+            if not resp.is_success:
+                raise classify_response(resp, utcnow())
+            body = _json_object(resp)
+            users = _usernames(body)
+            rows = body.get("data")
+            for tweet in rows if isinstance(rows, list) else []:
+                if isinstance(tweet, dict) and (m := _mention(tweet, users, user_id)) is not None:
+                    found[m.remote_id] = m
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            top = str(meta.get("newest_id") or "") if isinstance(meta, dict) else ""
+            if top and (newest is None or _id_key(top) > _id_key(newest)):
+                newest = top
+            page_token = str(meta.get("next_token") or "") if isinstance(meta, dict) else ""
+            if not page_token or not cursor:
+                break
         for remote_id in found:
             if newest is None or _id_key(remote_id) > _id_key(newest):
                 newest = remote_id
         items = sorted(found.values(), key=lambda m: _id_key(m.remote_id))
-        return MentionBatch(items, refreshed=refreshed), newest
+        return items, newest
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
-        """``POST /2/users/{id}/likes`` with ``{"tweet_id": …}``. Returns rotated tokens (on a failure they ride
-        on the exception)."""
-        token, refreshed = await self._token(creds)
-        try:
-            user_id = await self._user_id(creds, token)
-            await self._call(
-                "POST", f"/2/users/{quote(user_id, safe='')}/likes", token, json={"tweet_id": target.remote_id}
-            )
-        except AdapterError as exc:
-            raise attach_refreshed(exc, refreshed) from None
-        return refreshed
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """``POST /2/users/{id}/likes`` with ``{"tweet_id": …}``."""
+        token = await self._token(creds)
+        user_id = await self._user_id(creds, token)
+        await self._call(
+            "POST", f"/2/users/{quote(user_id, safe='')}/likes", token, json={"tweet_id": target.remote_id}
+        )
 
     async def _user_id(self, creds: NetworkCredentials, token: str) -> str:
         user_id = creds.get("user_id").strip()
@@ -374,16 +349,17 @@ class X:
 
     # --- tokens ----------------------------------------------------------------------------------------
 
-    async def _token(self, creds: NetworkCredentials) -> tuple[str, dict[str, str] | None]:
-        """The access token to use, and the rotated credentials when it had to be refreshed."""
+    async def _token(self, creds: NetworkCredentials) -> str:
+        """The access token to use, refreshed first when due (the rotated tokens go to ``creds.renewed``)."""
         token = creds.get("access_token").strip()
         refresh_token = creds.get("refresh_token").strip()
         if refresh_token and (not token or expires_soon(creds, self._margin)):
-            refreshed = await self.refresh(creds)
-            return refreshed["access_token"], refreshed
+            tokens = await self.refresh(creds)
+            creds.renewed.update(tokens)
+            return tokens["access_token"]
         if not token:
             raise AuthError("x account has no access token")
-        return token, None
+        return token
 
     async def refresh(self, creds: NetworkCredentials) -> dict[str, str]:
         """``POST /2/oauth2/token`` with ``grant_type=refresh_token``: new access *and* refresh tokens."""
@@ -472,15 +448,13 @@ class X:
                 pass  # the image without its description beats no post
         return media_id
 
-    def _result(
-        self, tweet: Mapping[str, Any], creds: NetworkCredentials, refreshed: dict[str, str] | None
-    ) -> PublishResult:
+    def _result(self, tweet: Mapping[str, Any], creds: NetworkCredentials) -> PublishResult:
         tweet_id = str(tweet.get("id") or "")
         if not tweet_id:
-            raise attach_refreshed(RetryableError("x answered a post without an id", code="bad_response"), refreshed)
+            raise RetryableError("x answered a post without an id", code="bad_response")
         username = creds.get("username").strip().lstrip("@")
         url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
-        return PublishResult(remote_id=tweet_id, url=url, refreshed=refreshed)
+        return PublishResult(remote_id=tweet_id, url=url)
 
 
 # --- response classification ---------------------------------------------------------------------------

@@ -147,9 +147,8 @@ async def test_a_refreshed_token_comes_back_with_the_items(gbp: Google, api: res
     api.post(TOKEN_URL).respond(200, json={"access_token": "ya29.new", "expires_in": 3599, "token_type": "Bearer"})
     api.get(f"{API}/{LOC}/reviews").respond(200, json={"averageRating": 0, "totalReviewCount": 0})
     stale = NetworkCredentials({**CREDS.data, "expires_at": "1"})
-    items, _ = await gbp.fetch_mentions(stale, None)
-    assert getattr(items, "refreshed", None) is not None
-    assert items.refreshed["access_token"] == "ya29.new"  # type: ignore[attr-defined]
+    await gbp.fetch_mentions(stale, None)
+    assert stale.renewed["access_token"] == "ya29.new"
 
 
 @pytest.mark.parametrize(

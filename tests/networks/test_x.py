@@ -154,7 +154,7 @@ async def test_publish_text_and_reply(x: X, api: respx.MockRouter) -> None:
     result = await x.publish(post, CREDS)
     assert result.remote_id == "1445880548472328192"
     assert result.url == "https://x.com/bistro/status/1445880548472328192"
-    assert result.refreshed is None
+    assert CREDS.renewed == {}
     sent = route.calls.last.request
     assert sent.headers["Authorization"] == "Bearer at-1"
     assert json.loads(sent.content) == {
@@ -190,8 +190,8 @@ async def test_expiring_token_is_refreshed_first_and_returned(x: X, api: respx.M
     refresh = api.post("/2/oauth2/token").respond(200, json=TOKENS)
     tweet = api.post("/2/tweets").respond(201, json=CREATED)
     soon = NetworkCredentials({**CREDS.data, "expires_at": str(int(NOW.timestamp()) + 60)})
-    result = await x.publish(Post(text="x", idempotency_key="k"), soon)
-    assert result.refreshed == {"access_token": "at-2", "refresh_token": "rt-2", "expires_at": FRESH}
+    await x.publish(Post(text="x", idempotency_key="k"), soon)
+    assert soon.renewed == {"access_token": "at-2", "refresh_token": "rt-2", "expires_at": FRESH}
     assert tweet.calls.last.request.headers["Authorization"] == "Bearer at-2"
     sent = refresh.calls.last.request
     assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"cid:csecret").decode()
@@ -205,20 +205,21 @@ async def test_expiring_token_is_refreshed_first_and_returned(x: X, api: respx.M
 async def test_two_jobs_refreshing_at_once_share_one_refresh(x: X, api: respx.MockRouter) -> None:
     refresh = api.post("/2/oauth2/token").respond(200, json=TOKENS)
     api.post("/2/tweets").respond(201, json=CREATED)
-    soon = NetworkCredentials({**CREDS.data, "expires_at": str(int(NOW.timestamp()) + 60)})
-    first = await x.publish(Post(text="a", idempotency_key="k1"), soon)
-    second = await x.publish(Post(text="b", idempotency_key="k2"), soon)  # still holds the dead refresh token
+    data = {**CREDS.data, "expires_at": str(int(NOW.timestamp()) + 60)}
+    first, second = NetworkCredentials(data), NetworkCredentials(data)  # the second still holds the dead token
+    await x.publish(Post(text="a", idempotency_key="k1"), first)
+    await x.publish(Post(text="b", idempotency_key="k2"), second)
     assert refresh.call_count == 1
-    assert first.refreshed == second.refreshed
+    assert first.renewed == second.renewed
 
 
 async def test_failure_after_refresh_carries_the_new_tokens(x: X, api: respx.MockRouter) -> None:
     api.post("/2/oauth2/token").respond(200, json=TOKENS)
     api.post("/2/tweets").respond(503, json={"title": "Service Unavailable", "detail": "Service Unavailable"})
     soon = NetworkCredentials({**CREDS.data, "expires_at": ""})
-    with pytest.raises(RetryableError) as err:
+    with pytest.raises(RetryableError):
         await x.publish(Post(text="x", idempotency_key="k"), soon)
-    assert getattr(err.value, "refreshed", None) == {
+    assert soon.renewed == {
         "access_token": "at-2",
         "refresh_token": "rt-2",
         "expires_at": FRESH,

@@ -15,7 +15,7 @@ import respx
 from app.kit.errors import AuthError, RetryableError
 from app.kit.time import set_clock
 from app.networks import x as x_module
-from app.networks.base import MentionBatch, NetworkCredentials, Post, ReplyTarget
+from app.networks.base import NetworkCredentials, Post, ReplyTarget
 from app.networks.x import X
 
 API = "https://api.x.test"
@@ -188,10 +188,8 @@ async def test_rotated_tokens_come_back_with_the_items(xa: X, api: respx.MockRou
     )
     route = api.get(f"/2/users/{ME}/mentions").respond(200, json=EMPTY)
     stale = NetworkCredentials({**CREDS.data, "expires_at": "1"})
-    items, _ = await xa.fetch_mentions(stale, None)
-    assert isinstance(items, MentionBatch)
-    assert items.refreshed is not None
-    assert items.refreshed["refresh_token"] == "rt-2"
+    await xa.fetch_mentions(stale, None)
+    assert stale.renewed["refresh_token"] == "rt-2"
     assert route.calls.last.request.headers["Authorization"] == "Bearer at-2"
 
 
