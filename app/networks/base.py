@@ -96,7 +96,6 @@ class Network(Protocol):
     """One social network. ``name`` is the registry key, also stored in the DB and used in URLs."""
 
     name: ClassVar[str]
-    label: ClassVar[str]  # short display name used in SMS receipts ("Bsky", "Masto", "FB")
     max_chars: ClassVar[int]
 
     def measure(self, text: str) -> int:

@@ -18,7 +18,7 @@ from app.accounts import service as account_service
 from app.accounts.credentials import merge_credentials
 from app.kit.time import set_clock
 from app.models import Job, NetworkAccount
-from app.networks.x import X
+from app.networks.x.adapter import X
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.helpers import drain

@@ -20,19 +20,13 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Response
 
 from app.kit.errors import AuthError, PermanentError, RetryableError
+from app.kit.media import image_size
 from app.kit.time import utcnow
 from app.networks.base import MediaItem, NetworkCredentials, Post, ReplyTarget
-from app.networks.bluesky import (
-    Bluesky,
-    build_facets,
-    classify,
-    fit_text,
-    grapheme_len,
-    image_size,
-    mention_handles,
-    parse_at_uri,
-    record_key_for,
-)
+from app.networks.bluesky.adapter import Bluesky
+from app.networks.bluesky.errors import classify
+from app.networks.bluesky.records import parse_at_uri, record_key_for
+from app.networks.bluesky.text import build_facets, fit_text, grapheme_len, mention_handles
 
 if TYPE_CHECKING:
     from tests.bsky_support import BskyAccount, BskyNet

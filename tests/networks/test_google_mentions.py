@@ -4,7 +4,7 @@ tests whose bodies follow the My Business API v4 reference."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ import respx
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import NetworkCredentials, Post, ReplyTarget
-from app.networks.google import Google
+from app.networks.google.adapter import Google
 
 API = "https://gbp.test/v4"
 TOKEN_URL = "https://oauth.test/token"
@@ -87,20 +87,8 @@ EXHAUSTED = {"error": {"code": 429, "message": "Quota exceeded", "status": "RESO
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def gbp(http: httpx.AsyncClient) -> Google:
     return Google(http, api_url=API, token_url=TOKEN_URL, client_id="cid", client_secret="secret")
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture(autouse=True)

@@ -114,7 +114,6 @@ class Google:
     """The Google Business Profile adapter. See the module docstring for the credentials it reads."""
 
     name: ClassVar[str] = "google"
-    label: ClassVar[str] = "Google"
     max_chars: ClassVar[int] = MAX_SUMMARY
 
     def __init__(

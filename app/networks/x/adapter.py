@@ -38,20 +38,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import html
-import re
-import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
-import regex
 import structlog
 
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.networks.base import (
     AccountInfo,
@@ -62,15 +58,24 @@ from app.networks.base import (
     PublishResult,
     ReplyTarget,
 )
-from app.networks.http import parse_retry_after, send_request
+from app.networks.http import send_request
 from app.networks.oauth import RefreshMemo, expires_soon, oauth_error_message, token_fields
-from app.networks.text import shorten
+from app.networks.x.api import (
+    API_URL,
+    TOKEN_URL,
+    classify_response,
+    data_of,
+    id_key,
+    json_object,
+    mention_of,
+    parse_time,
+    problem_of,
+    usernames,
+)
+from app.networks.x.text import MAX_WEIGHTED, comparable, fit_text, weighted_length
 
 log = structlog.get_logger("ardoise.networks.x")
 
-API_URL = "https://api.x.com"
-TOKEN_URL = "https://api.x.com/2/oauth2/token"
-MAX_WEIGHTED = 280
 MAX_MEDIA = 4
 ALT_TEXT_LIMIT = 1000
 ELLIPSIS = "…"
@@ -79,99 +84,11 @@ MENTION_FIRST_PAGE = 20
 _MENTION_FIELDS = "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,author_id"
 _tier_logged: set[str] = set()  # accounts whose "mentions not in this API tier" 403 was already logged
 
-# twitter-text v3 configuration (the one X uses for the 280 limit): every code point weighs 200 (= 2 characters)
-# except these ranges, which weigh 100 (= 1); the total is divided by 100. URLs weigh 23 whatever their length,
-# an emoji sequence weighs 2, and the text is NFC-normalized before counting.
-_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-_URL_WEIGHT = 23
-# twitter-text also links bare domains (``ardoise.ca/menu``). The real extractor knows every TLD; this list covers
-# what a small business in Canada or France writes. Counting a missed bare domain by its length can only be
-# shorter than 23 for short domains, so the common ones matter most.
-_TLDS = (
-    "com|net|org|ca|fr|qc|info|biz|io|co|app|be|ch|us|uk|eu|shop|store|online|site|restaurant|cafe|bar|quebec|"
-    "paris|bzh|me|tv|ly|gl|gg|ai|dev"
-)
-_URL_RE = re.compile(
-    rf"(?:https?://[^\s<>\"]+|(?<![\w@./-])(?:www\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?)",
-    re.IGNORECASE,
-)
-_URL_TRAILING = ".,;:!?'\")]}»…"
-_EMOJI_RE = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}|[\u20e3\ufe0f]")
-
-
-def _urls(text: str) -> list[tuple[int, int]]:
-    spans = []
-    for match in _URL_RE.finditer(text):
-        url = match.group(0)
-        kept = url.rstrip(_URL_TRAILING)
-        if "://" not in kept and "." not in kept.strip("."):
-            continue
-        spans.append((match.start(), match.start() + len(kept)))
-    return spans
-
-
-def _code_point_weight(char: str) -> int:
-    cp = ord(char)
-    return 1 if any(lo <= cp <= hi for lo, hi in _LIGHT_RANGES) else 2
-
-
-def _plain_weight(text: str) -> int:
-    total = 0
-    for grapheme in regex.findall(r"\X", text):
-        if _EMOJI_RE.search(grapheme):
-            total += 2  # a whole emoji sequence (ZWJ family, flag, keycap, skin tone) counts as one heavy char
-        else:
-            total += sum(_code_point_weight(char) for char in grapheme)
-    return total
-
-
-def weighted_length(text: str) -> int:
-    """Length of ``text`` as X counts it against the 280 limit (twitter-text v3 weighting).
-
-    Latin, accented Latin, Greek, Cyrillic, Hebrew, Arabic... count 1 per code point; CJK, Hangul and most other
-    scripts count 2; an emoji (even a multi-code-point sequence) counts 2; a URL counts 23.
-    """
-    text = unicodedata.normalize("NFC", text)
-    total, pos = 0, 0
-    for start, end in _urls(text):
-        total += _plain_weight(text[pos:start]) + _URL_WEIGHT
-        pos = end
-    return total + _plain_weight(text[pos:])
-
-
-def fit_text(post: Post, limit: int = MAX_WEIGHTED) -> str:
-    """The text ``publish`` sends: ``post.text`` when it fits, else its beginning + ``… <link>`` (the hashtags that
-    fell in the cut part follow when they fit). Without a link to the full text that is a PermanentError."""
-    text = post.text.strip()
-    length = weighted_length(text)
-    if length <= limit:
-        return text
-    if not post.link:
-        raise PermanentError(
-            f"text is {length} weighted characters, x takes {limit}, and there is no link to the full text",
-            code="too_long",
-        )
-    return shorten(text, limit, post.link, weighted_length)
-
-
-def _comparable(text: str) -> str:
-    """Text reduced for comparing what we sent with what X shows: X escapes ``&<>`` as HTML entities and
-    rewrites every link to t.co."""
-    text = html.unescape(text)
-    out, pos = [], 0
-    for start, end in _urls(text):
-        out.append(text[pos:start])
-        out.append("<url>")
-        pos = end
-    out.append(text[pos:])
-    return " ".join("".join(out).split())
-
 
 class X:
     """The X adapter. See the module docstring for the credentials it reads."""
 
     name: ClassVar[str] = "x"
-    label: ClassVar[str] = "X"
     max_chars: ClassVar[int] = MAX_WEIGHTED
 
     def __init__(
@@ -207,7 +124,7 @@ class X:
     async def verify(self, creds: NetworkCredentials) -> AccountInfo:
         """``GET /2/users/me`` (after a refresh when the token is about to expire)."""
         token = await self._token(creds)
-        me = _data(await self._call("GET", "/2/users/me", token))
+        me = data_of(await self._call("GET", "/2/users/me", token))
         username = str(me.get("username") or "")
         user_id = str(me.get("id") or "")
         if user_id:  # stored with the account: saves a /2/users/me call in find_existing and the mentions
@@ -234,17 +151,17 @@ class X:
             body["media"] = {"media_ids": media_ids}
         if post.reply_to is not None:
             body["reply"] = {"in_reply_to_tweet_id": post.reply_to.remote_id}
-        created = _data(await self._call("POST", "/2/tweets", token, json=body))
+        created = data_of(await self._call("POST", "/2/tweets", token, json=body))
         return self._result(created, creds)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
         """The post among the account's 5 latest, same text (URLs aside), made within ``find_window``."""
         try:
-            wanted = _comparable(fit_text(post))
+            wanted = comparable(fit_text(post))
         except PermanentError:
             return None
         token = await self._token(creds)
-        user_id = creds.get("user_id").strip() or str(_data(await self._call("GET", "/2/users/me", token)).get("id"))
+        user_id = creds.get("user_id").strip() or str(data_of(await self._call("GET", "/2/users/me", token)).get("id"))
         resp = await self._call(
             "GET",
             f"/2/users/{quote(user_id, safe='')}/tweets",
@@ -252,14 +169,14 @@ class X:
             params=[("max_results", "5"), ("tweet.fields", "created_at,text"), ("exclude", "retweets")],
         )
         since = utcnow() - self._find_window
-        items = _json_object(resp).get("data") or []
+        items = json_object(resp).get("data") or []
         for tweet in items if isinstance(items, list) else []:
             if not isinstance(tweet, dict):
                 continue
-            created = _parse_time(tweet.get("created_at"))
+            created = parse_time(tweet.get("created_at"))
             if created is not None and created < since:
                 continue
-            if _comparable(str(tweet.get("text") or "")) == wanted:
+            if comparable(str(tweet.get("text") or "")) == wanted:
                 return self._result(tweet, creds)
         # Nothing found. If the tokens rotated, ``publish`` (called next with the same credentials) reads the new
         # ones from ``creds.renewed``.
@@ -305,28 +222,28 @@ class X:
             if resp.status_code == 403:
                 if user_id not in _tier_logged:
                     _tier_logged.add(user_id)
-                    _, detail = _problem(resp)
+                    _, detail = problem_of(resp)
                     log.warning("x.mentions_forbidden", user_id=user_id, detail=detail[:200])
                 return [], cursor
             if not resp.is_success:
                 raise classify_response(resp, utcnow())
-            body = _json_object(resp)
-            users = _usernames(body)
+            body = json_object(resp)
+            users = usernames(body)
             rows = body.get("data")
             for tweet in rows if isinstance(rows, list) else []:
-                if isinstance(tweet, dict) and (m := _mention(tweet, users, user_id)) is not None:
+                if isinstance(tweet, dict) and (m := mention_of(tweet, users, user_id)) is not None:
                     found[m.remote_id] = m
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             top = str(meta.get("newest_id") or "") if isinstance(meta, dict) else ""
-            if top and (newest is None or _id_key(top) > _id_key(newest)):
+            if top and (newest is None or id_key(top) > id_key(newest)):
                 newest = top
             page_token = str(meta.get("next_token") or "") if isinstance(meta, dict) else ""
             if not page_token or not cursor:
                 break
         for remote_id in found:
-            if newest is None or _id_key(remote_id) > _id_key(newest):
+            if newest is None or id_key(remote_id) > id_key(newest):
                 newest = remote_id
-        items = sorted(found.values(), key=lambda m: _id_key(m.remote_id))
+        items = sorted(found.values(), key=lambda m: id_key(m.remote_id))
         return items, newest
 
     async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
@@ -341,7 +258,7 @@ class X:
         user_id = creds.get("user_id").strip()
         if user_id:
             return user_id
-        me = _data(await self._call("GET", "/2/users/me", token))
+        me = data_of(await self._call("GET", "/2/users/me", token))
         user_id = str(me.get("id") or "")
         if not user_id:
             raise RetryableError("x /2/users/me answered without an id", code="bad_response")
@@ -383,7 +300,7 @@ class X:
                 raise AuthError(f"x refused to refresh the token: {oauth_error_message(resp)}")
             if not resp.is_success:
                 raise classify_response(resp, utcnow())
-            body = _json_object(resp)
+            body = json_object(resp)
             tokens = token_fields(body, keep_refresh=old)
             self._memo.remember(old, tokens)
             return tokens
@@ -433,7 +350,7 @@ class X:
             files={"media": (path.name, content, content_type)},
             request_timeout=self._upload_timeout,
         )
-        media_id = str(_data(resp).get("id") or "")
+        media_id = str(data_of(resp).get("id") or "")
         if not media_id:
             raise RetryableError("x media upload answered without an id", code="bad_response")
         if alt := item.alt.strip():
@@ -455,142 +372,3 @@ class X:
         username = creds.get("username").strip().lstrip("@")
         url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
         return PublishResult(remote_id=tweet_id, url=url)
-
-
-# --- response classification ---------------------------------------------------------------------------
-
-_AUTH_PROBLEMS = ("unsupported-authentication", "client-forbidden", "oauth")
-
-
-def classify_response(resp: httpx.Response, now: datetime) -> AdapterError:
-    """The error for a non-2xx answer of the X API (problem+json: ``title``, ``detail``, ``type``).
-
-    429 and 5xx retry at ``x-rate-limit-reset`` (epoch seconds) or ``Retry-After``; 401 is AuthError; a 403 about
-    the app or the token (``client-forbidden``, ``unsupported-authentication``) is AuthError, other 403 (duplicate
-    content, not allowed) PermanentError; 404 is ``not_found``; 400 carries X's message.
-    """
-    status = resp.status_code
-    where = f"x {resp.request.method} {urlsplit(str(resp.request.url)).path}"
-    problem_type, message = _problem(resp)
-    if status == 429 or status >= 500:
-        wait = _rate_reset(resp.headers, now)
-        code = "rate_limited" if status == 429 else f"http_{status}"
-        return RetryableError(f"{where}: {status} {message}", retry_after=wait, code=code)
-    if status == 401:
-        return AuthError(f"x refused the access token: {message}")
-    if status == 403:
-        lowered = f"{problem_type} {message}".lower()
-        if "duplicate" in lowered:
-            return PermanentError(f"x refused it: {message}", code="duplicate")
-        if any(marker in lowered for marker in _AUTH_PROBLEMS):
-            return AuthError(f"x refused the app or the account: {message}")
-        return PermanentError(f"x refused it: {message}", code="forbidden")
-    if status == 404:
-        return PermanentError(f"{where}: {message}", code="not_found")
-    return PermanentError(f"x refused it: {message}", code=f"http_{status}")
-
-
-def _rate_reset(headers: httpx.Headers, now: datetime) -> float | None:
-    waits: list[float] = []
-    for name in ("x-rate-limit-reset", "x-user-limit-24hour-reset", "x-app-limit-24hour-reset"):
-        raw = headers.get(name, "").strip()
-        remaining = headers.get(name.replace("-reset", "-remaining"), "").strip()
-        if not raw or (name != "x-rate-limit-reset" and remaining not in ("", "0")):
-            continue
-        try:
-            waits.append(max(0.0, float(raw) - now.timestamp()))
-        except ValueError:
-            continue
-    if (after := parse_retry_after(headers.get("Retry-After", ""), now)) is not None:
-        waits.append(after)
-    return max(waits) if waits else None
-
-
-def _problem(resp: httpx.Response) -> tuple[str, str]:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        problem_type = str(body.get("type") or "")
-        detail = body.get("detail") or body.get("title")
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            first = errors[0]
-            detail = detail or first.get("message") or first.get("detail")
-            problem_type = problem_type or str(first.get("type") or "")
-        if detail:
-            return problem_type, str(detail)
-    text = " ".join(resp.text.split())[:200] if resp.content else ""
-    return "", text or resp.reason_phrase or f"HTTP {resp.status_code}"
-
-
-# --- helpers ---------------------------------------------------------------------------------------------
-
-
-def _json_object(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        path = urlsplit(str(resp.request.url)).path
-        raise RetryableError(f"{path} answered {resp.status_code} without a JSON object", code="bad_response")
-    return body
-
-
-def _data(resp: httpx.Response) -> dict[str, Any]:
-    data = _json_object(resp).get("data")
-    if not isinstance(data, dict):
-        path = urlsplit(str(resp.request.url)).path
-        raise RetryableError(f"x {path} answered without data", code="bad_response")
-    return data
-
-
-def _id_key(post_id: str) -> tuple[int, str]:
-    """X ids are 64-bit integers sent as strings: compare by length, then text."""
-    return (len(post_id), post_id)
-
-
-def _usernames(body: Mapping[str, Any]) -> dict[str, str]:
-    includes = body.get("includes")
-    users = includes.get("users") if isinstance(includes, dict) else None
-    out: dict[str, str] = {}
-    for user in users if isinstance(users, list) else []:
-        if isinstance(user, dict) and user.get("id"):
-            out[str(user["id"])] = str(user.get("username") or "")
-    return out
-
-
-def _mention(tweet: Mapping[str, Any], users: Mapping[str, str], user_id: str) -> Mention | None:
-    tweet_id = str(tweet.get("id") or "")
-    author_id = str(tweet.get("author_id") or "")
-    if not tweet_id or author_id == user_id:
-        return None
-    refs = tweet.get("referenced_tweets")
-    types = {str(r.get("type")) for r in refs if isinstance(r, dict)} if isinstance(refs, list) else set()
-    to_us = str(tweet.get("in_reply_to_user_id") or "") == user_id
-    kind = "reply" if to_us else "quote" if "quoted" in types else "mention"
-    username = users.get(author_id, "")
-    url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
-    extra = {"conversation_id": str(tweet["conversation_id"])} if tweet.get("conversation_id") else {}
-    return Mention(
-        remote_id=tweet_id,
-        kind=kind,
-        author=f"@{username}" if username else author_id,
-        text=html.unescape(str(tweet.get("text") or "")),
-        target=ReplyTarget(remote_id=tweet_id, extra=extra),
-        url=url,
-        created_at=_parse_time(tweet.get("created_at")),
-        is_reply_to_us=to_us,
-    )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
