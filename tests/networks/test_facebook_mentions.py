@@ -16,6 +16,7 @@ from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import NetworkCredentials, Post, ReplyTarget
 from app.networks.facebook.adapter import Facebook
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 GRAPH = "https://graph.test/v23.0"
 API_BASE = GRAPH  # the ``api`` router's base (tests/networks/conftest.py)
@@ -192,23 +193,24 @@ async def test_nothing_new_keeps_the_cursor(fb: Facebook, api: respx.MockRouter)
     assert await fb.fetch_mentions(CREDS, "2026-05-01T09:00:00+00:00") == ([], "2026-05-01T09:00:00+00:00")
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "expected", "code"),
-    [
-        pytest.param(400, EXPIRED, AuthError, "auth", id="expired-token"),
-        pytest.param(403, APP_LIMIT, RetryableError, "rate_limited", id="rate-limit"),
-        pytest.param(
-            500, {"error": {"message": "An unknown error has occurred.", "code": 1}}, RetryableError, "http_500"
-        ),
-    ],
-)
-async def test_poll_failures_are_classified(
-    fb: Facebook, api: respx.MockRouter, status: int, body: dict[str, Any], expected: type[Exception], code: str
-) -> None:
-    api.get(f"/{PAGE}/feed").respond(status, json=body)
-    with pytest.raises(expected) as err:
-        await fb.fetch_mentions(CREDS, None)
-    assert getattr(err.value, "code", None) == code
+# What the Graph API answers a poll with, and what the adapter makes of it (harness.py).
+POLL_ANSWERS = [
+    Answer("expired-token", 400, EXPIRED, AuthError, "auth", retry_after=ANY_WAIT),
+    Answer("rate-limit", 403, APP_LIMIT, RetryableError, "rate_limited", retry_after=ANY_WAIT),
+    Answer(
+        "unknown-1",
+        500,
+        {"error": {"message": "An unknown error has occurred.", "code": 1}},
+        RetryableError,
+        "http_500",
+        retry_after=ANY_WAIT,
+    ),
+]
+
+
+@pytest.mark.parametrize("row", rows(POLL_ANSWERS))
+async def test_poll_failures_are_classified(fb: Facebook, api: respx.MockRouter, row: Answer) -> None:
+    await check_answer(api.get(f"/{PAGE}/feed"), row, lambda: fb.fetch_mentions(CREDS, None))
 
 
 async def test_a_missing_comment_permission_does_not_break_the_account(fb: Facebook, api: respx.MockRouter) -> None:

@@ -16,6 +16,7 @@ from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import NetworkCredentials, Post, ReplyTarget
 from app.networks.google.adapter import Google
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 API = "https://gbp.test/v4"
 TOKEN_URL = "https://oauth.test/token"
@@ -139,17 +140,16 @@ async def test_a_refreshed_token_comes_back_with_the_items(gbp: Google, api: res
     assert stale.renewed["access_token"] == "ya29.new"
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "expected"),
-    [(429, EXHAUSTED, RetryableError), (503, None, RetryableError)],
-    ids=["quota", "outage"],
-)
-async def test_poll_failures(
-    gbp: Google, api: respx.MockRouter, status: int, body: dict[str, Any] | None, expected: type[Exception]
-) -> None:
-    api.get(f"{API}/{LOC}/reviews").respond(status, json=body)
-    with pytest.raises(expected):
-        await gbp.fetch_mentions(CREDS, None)
+# What the Business Profile API answers a reviews poll with, and what the adapter makes of it (harness.py).
+POLL_ANSWERS = [
+    Answer("quota", 429, EXHAUSTED, RetryableError, "", retry_after=ANY_WAIT),
+    Answer("outage", 503, None, RetryableError, "", retry_after=ANY_WAIT),
+]
+
+
+@pytest.mark.parametrize("row", rows(POLL_ANSWERS))
+async def test_poll_failures(gbp: Google, api: respx.MockRouter, row: Answer) -> None:
+    await check_answer(api.get(f"{API}/{LOC}/reviews"), row, lambda: gbp.fetch_mentions(CREDS, None))
 
 
 async def test_a_revoked_token_is_an_auth_error(gbp: Google, api: respx.MockRouter) -> None:

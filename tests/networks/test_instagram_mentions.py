@@ -16,6 +16,7 @@ from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import NetworkCredentials, Post, ReplyTarget
 from app.networks.instagram.adapter import Instagram
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 GRAPH = "https://graph.test/v23.0"
 API_BASE = GRAPH  # the ``api`` router's base (tests/networks/conftest.py)
@@ -134,17 +135,17 @@ async def test_tags_are_paged_while_new(ig: Instagram, api: respx.MockRouter) ->
     assert cursor == "2026-05-01T10:00:00+00:00"
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "expected"),
-    [(400, EXPIRED, AuthError), (400, APP_LIMIT, RetryableError), (503, None, RetryableError)],
-    ids=["expired-token", "rate-limit", "outage"],
-)
-async def test_poll_failures(
-    ig: Instagram, api: respx.MockRouter, status: int, body: dict[str, Any] | None, expected: type[Exception]
-) -> None:
-    api.get(f"/{IG}/media").respond(status, json=body)
-    with pytest.raises(expected):
-        await ig.fetch_mentions(CREDS, None)
+# What the Graph API answers a media poll with, and what the adapter makes of it (harness.py).
+POLL_ANSWERS = [
+    Answer("expired-token", 400, EXPIRED, AuthError, "", retry_after=ANY_WAIT),
+    Answer("rate-limit", 400, APP_LIMIT, RetryableError, "", retry_after=ANY_WAIT),
+    Answer("outage", 503, None, RetryableError, "", retry_after=ANY_WAIT),
+]
+
+
+@pytest.mark.parametrize("row", rows(POLL_ANSWERS))
+async def test_poll_failures(ig: Instagram, api: respx.MockRouter, row: Answer) -> None:
+    await check_answer(api.get(f"/{IG}/media"), row, lambda: ig.fetch_mentions(CREDS, None))
 
 
 async def test_no_likes_on_instagram(ig: Instagram) -> None:
