@@ -38,14 +38,7 @@ from atproto_client.request import AsyncRequest, RequestBase
 from app.kit.errors import AuthError, PermanentError
 from app.kit.media import image_size
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    Mention,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    ReplyTarget,
-)
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.bluesky.errors import classify, is_not_found, is_session_error
 from app.networks.bluesky.records import parse_at_uri, record_key_for
 from app.networks.bluesky.text import MAX_GRAPHEMES, build_facets, fit_text, grapheme_len, mention_handles

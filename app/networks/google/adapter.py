@@ -43,14 +43,7 @@ import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    Mention,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    ReplyTarget,
-)
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.http import parse_retry_after, send_request
 from app.networks.oauth import RefreshMemo, expires_soon, oauth_error_message, token_fields
 from app.networks.text import shorten

@@ -28,15 +28,7 @@ import httpx
 
 from app.kit.errors import AdapterError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    MediaItem,
-    Mention,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    ReplyTarget,
-)
+from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.http import send_request
 from app.networks.mastodon.api import (
     MentionItem,

@@ -13,10 +13,7 @@ import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import (
-    NetworkCredentials,
-    PublishResult,
-)
+from app.networks.base import NetworkCredentials, PublishResult
 from app.networks.http import parse_retry_after
 from app.networks.mastodon.text import html_to_text
 

@@ -49,15 +49,7 @@ import structlog
 
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    MediaItem,
-    Mention,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    ReplyTarget,
-)
+from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.http import send_request
 from app.networks.oauth import RefreshMemo, expires_soon, oauth_error_message, token_fields
 from app.networks.x.api import (

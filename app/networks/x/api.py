@@ -11,10 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
-from app.networks.base import (
-    Mention,
-    ReplyTarget,
-)
+from app.networks.base import Mention, ReplyTarget
 from app.networks.http import parse_retry_after
 
 API_URL = "https://api.x.com"

@@ -9,9 +9,7 @@ import unicodedata
 import regex
 
 from app.kit.errors import PermanentError
-from app.networks.base import (
-    Post,
-)
+from app.networks.base import Post
 from app.networks.text import shorten
 
 MAX_WEIGHTED = 280
