@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+# Network names in receipts (four of them must fit one GSM-7 segment) come from the one table, the registry's.
+from app.networks.registry import label as label
+
 Lang = Literal["fr", "en"]
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -246,27 +249,12 @@ SEGMENTS: dict[str, int] = {
     "scheduled_list": 2,
 }
 
-# Short network names for receipts: four of them must fit one GSM-7 segment.
-NETWORK_LABELS: dict[str, str] = {
-    "page": "Page",
-    "bluesky": "Bluesky",
-    "mastodon": "Mastodon",
-    "facebook": "Facebook",
-    "instagram": "Instagram",
-    "google": "Google",
-    "x": "X",
-}
-
 
 def t(key: str, lang: str, **values: object) -> str:
     """The message ``key`` in ``lang`` (French when the language is unknown), filled with ``values``."""
     entry = MESSAGES[key]
     template = entry.get(lang) or entry["fr"]
     return template.format(**values)
-
-
-def label(network: str) -> str:
-    return NETWORK_LABELS.get(network, network.capitalize())
 
 
 MESSAGES.update(

@@ -202,7 +202,7 @@ async def twilio_check(settings: Settings, http: httpx.AsyncClient) -> Check:
 
 
 async def account_checks(settings: Settings, accounts: list[tuple[NetworkAccount, Business]]) -> list[Check]:
-    from app.posts.tasks import credentials
+    from app.accounts.credentials import credentials
     from app.runtime import build_runtime
 
     out: list[Check] = []

@@ -73,7 +73,18 @@ def build_runtime(settings: Settings, *, db: Database | None = None, sms: SmsPro
         vault=Vault(settings.secret_keys()),
         http=http,
         sms=provider,
-        networks=build_networks(http, settings, egress=egress.client),
+        networks=build_networks(http, network_options(settings), egress=egress.client),
         twilio=twilio,
         egress=egress,
     )
+
+
+def network_options(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What the adapters take from the settings (the registry imports no settings): the OAuth clients."""
+    return {
+        "google": {
+            "client_id": settings.google_client_id,
+            "client_secret": settings.google_client_secret.get_secret_value(),
+        },
+        "x": {"client_id": settings.x_client_id, "client_secret": settings.x_client_secret.get_secret_value()},
+    }

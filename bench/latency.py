@@ -66,7 +66,7 @@ TARGET_P95_S = 2.0
 
 @dataclass
 class MastoStub:
-    """A Mastodon-compatible instance on loopback: what ``app/networks/mastodon.py`` calls, with timestamps.
+    """A Mastodon-compatible instance on loopback: what ``app/networks/mastodon/adapter.py`` calls, with timestamps.
 
     With ``hang`` set, every request is read and then never answered (the connection stays open until the stub
     stops), like an instance whose load balancer accepts connections but whose backend is stuck.

@@ -14,13 +14,16 @@ from datetime import date, time
 
 import pytest
 
-from app.catalogue import MESSAGES, NETWORK_LABELS, SEGMENTS, t
+from app.catalogue import MESSAGES, SEGMENTS, t
 from app.kit.sms_text import fits, is_gsm7, segment_info, to_gsm7
 from app.kit.when_fmt import fmt_date, fmt_time, fmt_times
 from app.messages.service import compose_sms
 from app.models import Delivery, DeliveryStatus
+from app.networks.registry import NETWORKS
 from app.ocr.flow import fit_reading
 from app.posts.service import failure_error, receipt_parts
+
+NETWORK_LABELS = {name: entry.label for name, entry in NETWORKS.items()}  # the registry's labels
 
 LANGS = ("fr", "en")
 BIG_NUMBER = 9999  # four-digit post numbers: a busy business after a few years

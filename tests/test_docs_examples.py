@@ -21,10 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from app.catalogue import MESSAGES, NETWORK_LABELS
+from app.catalogue import MESSAGES
 from app.kit.sms_text import to_gsm7
 from app.kit.when_fmt import _EN_MONTHS, _FR_MONTHS  # the formats' own month names
-from app.mentions.digest import _SMS_LABELS, _TEXTS  # the digest's own words: no second copy here
+from app.mentions.digest import _TEXTS  # the digest's own words: no second copy here
+from app.networks.registry import NETWORKS
+
+NETWORK_LABELS = {name: entry.label for name, entry in NETWORKS.items()}  # the registry's labels
+SHORT_LABELS = {name: entry.short_label for name, entry in NETWORKS.items()}  # the digest's, from the registry
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FILES = ("commands.md", "mentions.md")
@@ -73,7 +77,7 @@ def _templates() -> list[tuple[str, re.Pattern[str]]]:
 
 
 def _digest_pattern() -> re.Pattern[str]:
-    labels = _alternation(set(_SMS_LABELS.values()))
+    labels = _alternation(set(SHORT_LABELS.values()))
     hints = "|".join(re.escape(h).replace(r"\{number\}", r"\d+") for h in _TEXTS["reply_hint"].values())
     return re.compile(
         rf"\d+ mentions?(?: p\d+)?:\n(?:#\d+ {labels}(?: [^:\n]+)?(?:: [^\n]+)?\n)+(?:\+\d+: M\d+\n)?(?:{hints})"

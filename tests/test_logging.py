@@ -71,7 +71,7 @@ async def main() -> None:
     log = structlog.get_logger("ardoise.test")
     log.warning("deliberate", token=twilio, keys=[secret, old], nested={"header": f"Bearer {secret}"})
     phase("account")
-    from app.posts.tasks import credentials
+    from app.accounts.credentials import credentials
     credentials(rt, acct, biz)  # a job decrypts the account's credentials, as before any call to the network
     log.warning("deliberate", error=f"mastodon refused {masto}")
     phase("stdlib")

@@ -36,11 +36,12 @@ async def link_account(body: AccountCreate, biz: ReadBusinessDep, who: Principal
     if body.network not in rt.networks:
         raise Unprocessable(f"unknown network {body.network!r}; known: {', '.join(sorted(rt.networks))}")
     net = rt.network(body.network)
-    add_secrets(net.redact(NetworkCredentials(data=body.credentials)))
+    given = NetworkCredentials(data=body.credentials)
+    add_secrets(net.redact(given))
     # The answer never carries what the remote server said (its body, status, port): the URL may be a
     # tenant's probe of some other host. The reason goes to the log for the operator.
     try:
-        info = await net.verify(NetworkCredentials(data=body.credentials))
+        info = await net.verify(given)
     except AuthError as exc:
         log.info("account.link_refused", network=body.network, reason=exc.reason[:300])
         raise Unprocessable(f"{body.network} refused these credentials") from None
@@ -49,9 +50,7 @@ async def link_account(body: AccountCreate, biz: ReadBusinessDep, who: Principal
         raise BadGateway(
             f"{body.network} could not be reached to verify the account, or did not answer as it should"
         ) from None
-    creds = dict(body.credentials)
-    if info.refreshed:
-        creds.update(info.refreshed)
+    creds = {**body.credentials, **given.renewed}  # what verify renewed or learned (a session, the user id)
     assert biz.id is not None
     async with rt.db.write() as session:
         acct = await account_service.link(

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.accounts.credentials import account_credentials, mark_account_broken
 from app.accounts.schemas import AccountRead, AccountTest
 from app.audit import service as audit
 from app.errors import NotFound
@@ -65,19 +66,6 @@ async def link(
     return acct
 
 
-def merge_credentials(
-    vault: Vault, acct: NetworkAccount, refreshed: Mapping[str, str] | None, session: AsyncSession
-) -> None:
-    """Store credentials an adapter renewed during a call (a Bluesky session, rotated OAuth tokens) on ``acct``.
-    X replaces its refresh token at every refresh: dropping the new one would break the account at its next use."""
-    if not refreshed:
-        return
-    data = vault.decrypt(acct.credentials) if acct.credentials else {}
-    data.update(refreshed)
-    acct.credentials = vault.encrypt(data)
-    session.add(acct)
-
-
 def lane_of(acct: NetworkAccount) -> str:
     """The job lane of work on this account (its network; for Mastodon, its instance)."""
     return queue.network_lane(acct.network, acct.handle)
@@ -106,16 +94,14 @@ async def test(rt: Runtime, *, business: Business, account_id: int, actor: str) 
     that was broken is active again; refused credentials (revoked, expired) mark it broken as a failed delivery
     would, with the owner and the operator told once. A network that is down changes nothing. Opens its own
     sessions: the network call must not hold SQLite's write lock."""
-    # posts.tasks imports this module (lanes): import it here, not at the top, to keep the import graph acyclic.
-    from app.posts.tasks import credentials, mark_account_broken
-
     async with rt.db.read() as session:
         acct = await session.get(NetworkAccount, account_id)
     if acct is None or acct.business_id != business.id:
         raise NotFound(f"no account {account_id} in business {business.id}")
     refused = False
     try:
-        info = await rt.network(acct.network).verify(credentials(rt, acct, business))
+        async with account_credentials(rt, acct, business) as creds:
+            info = await rt.network(acct.network).verify(creds)
         ok, detail, handle = True, "ok", info.handle
     except AdapterError as exc:
         # the tenant sees the kind of failure, never the remote answer (it goes to the log)

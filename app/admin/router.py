@@ -216,10 +216,7 @@ async def business_page(
         biz=profile,
         members=members,
         accounts=sorted(accounts, key=lambda a: (a.status != "broken", a.id or 0)),
-        connect=[
-            (n, connect_service.LABELS[n], connect_service.configured(rt, connect_service.PROVIDERS[n]))
-            for n in connect_service.NETWORKS
-        ],
+        connect=[(n, connect_service.LABELS[n], connect_service.configured(rt, n)) for n in connect_service.NETWORKS],
         inbound=inbound,
         outbound=outbound,
         posts=posts,
@@ -242,8 +239,7 @@ async def connect_link(
 ) -> Response:
     """A signed, expiring link that starts OAuth linking for the owner (shown once; it is not stored)."""
     biz = await business_of(rt, op, business_id)
-    provider = connect_service.PROVIDERS.get(network)
-    if provider is None or not connect_service.configured(rt, provider):
+    if network not in connect_service.PROVIDERS or not connect_service.configured(rt, network):
         raise NotFound(f"linking {network!r} is not configured on this server")
     url, expires = connect_service.start_link(rt, business=biz, network=network)
     async with rt.db.write() as session:

@@ -153,10 +153,10 @@ async def connect_link(
 ) -> ConnectLinkRead:
     """A signed, expiring link that starts OAuth linking of ``network`` for this business (send it to the owner)."""
     provider = connect_service.PROVIDERS[body.network]
-    if not connect_service.configured(rt, provider):
+    if not connect_service.configured(rt, body.network):
         raise Unprocessable(
-            f"{body.network} linking is not configured: set ARDOISE_{provider.client_id_setting.upper()} "
-            f"and ARDOISE_{provider.client_secret_setting.upper()}"
+            f"{body.network} linking is not configured: set ARDOISE_{provider.client_settings[0].upper()} "
+            f"and ARDOISE_{provider.client_settings[1].upper()}"
         )
     url, expires = connect_service.start_link(rt, business=biz, network=body.network)
     await audit.record(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -103,3 +104,39 @@ def safe_path(media_dir: Path, name: str) -> Path | None:
         return None
     path = media_dir / name
     return path if path.is_file() else None
+
+
+def _chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """JPEG segments after SOI: (marker, payload)."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i : i + 2]
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        yield marker, data[i + 4 : i + 2 + length]
+        i += 2 + length
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, JPEG, GIF or WebP from its header; ``None`` when unknown.
+
+    Bluesky gets it as ``aspectRatio`` so its app lays the image out without cropping it.
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data.startswith(b"\xff\xd8"):
+        for marker, payload in _chunks(data):
+            if marker[1] in (0xC0, 0xC1, 0xC2) and len(payload) >= 5:
+                return int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big")
+        return None
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        kind = data[12:16]
+        if kind == b"VP8X":
+            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+        if kind == b"VP8 ":
+            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+        if kind == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None

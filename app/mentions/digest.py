@@ -41,6 +41,8 @@ from typing import Final, Literal
 
 from app.kit.sms_text import ELLIPSIS, Encoding, fits, segment_info, to_gsm7, truncate_to_segments
 from app.kit.when_fmt import fmt_date, fmt_time
+from app.networks.registry import label as network_label
+from app.networks.registry import short_label
 
 __all__ = [
     "AUTHOR_MAX",
@@ -124,27 +126,6 @@ class Digest:
     segments: int
     encoding: Encoding = Encoding.GSM7
 
-
-# Short labels: every septet of a label is paid on every line of every digest.
-_SMS_LABELS: Final[dict[str, str]] = {
-    "bluesky": "Bsky",
-    "mastodon": "Masto",
-    "facebook": "FB",
-    "page": "FB",
-    "instagram": "IG",
-    "google": "Google",
-    "x": "X",
-}
-
-_EMAIL_LABELS: Final[dict[str, str]] = {
-    "bluesky": "Bluesky",
-    "mastodon": "Mastodon",
-    "facebook": "Facebook",
-    "page": "Facebook",
-    "instagram": "Instagram",
-    "google": "Google",
-    "x": "X",
-}
 
 _TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "reply_hint": {"fr": "Répondre: R {number} texte", "en": "Reply: R {number} text"},
@@ -449,7 +430,8 @@ class _Entry:
 
 
 def _entry(item: DigestItem, lang: Lang, own: re.Pattern[str] | None = None) -> _Entry:
-    label = _SMS_LABELS.get(item.network) or to_gsm7(item.network.capitalize())[:8]
+    # the registry's short label: every septet of a label is paid on every line of every digest
+    label = to_gsm7(short_label(item.network))[:8]
     who = f"{item.rating}*" if item.kind == "review" and item.rating is not None else _short_author(item.author)
     head = " ".join(part for part in (f"#{item.number}", label, who) if part)
     floor = MIN_GIST_QUESTION if is_question(item.text) else MIN_GIST
@@ -631,7 +613,7 @@ def cost_as_is(items: Sequence[DigestItem]) -> int:
     """
     total = 0
     for item in items:
-        label = _EMAIL_LABELS.get(item.network, item.network.capitalize())
+        label = network_label(item.network)
         total += segment_info(f"#{item.number} {label} {item.author}: {item.text}").segments
     return total
 
@@ -660,7 +642,7 @@ def compose_email_digest(items: Sequence[DigestItem], lang: Lang, business_name:
     blocks = [texts["email_intro"].format(count=count, business=business, number=ordered[0].number)]
     for item in ordered:
         facts = [
-            f"#{item.number} {_EMAIL_LABELS.get(item.network, item.network.capitalize())}",
+            f"#{item.number} {network_label(item.network)}",
             texts["email_by"].format(kind=_KIND_WORDS[item.kind][lang], author=_one_line(item.author) or "?"),
         ]
         if item.rating is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ import structlog
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.accounts import service as account_service
+from app.accounts.credentials import account_credentials, mark_account_broken
 from app.catalogue import label, t
 from app.db import insert_for
 from app.email.digest import DigestItem as EmailDigestItem
@@ -34,7 +33,6 @@ from app.models import (
     NetworkAccount,
 )
 from app.networks.base import ReplyTarget
-from app.posts.tasks import credentials, mark_account_broken, store_refreshed
 from app.runtime import Runtime
 from app.worker import queue
 from app.worker.runner import JobInfo
@@ -134,27 +132,26 @@ async def poll_account(rt: Runtime, account_id: int) -> None:
     if not hasattr(net, "fetch_mentions"):
         return
     try:
-        async with within(rt.settings.network_timeout_seconds, label(acct.network)):
-            items, new_cursor = await net.fetch_mentions(credentials(rt, acct, biz), cur.cursor if cur else None)
+        # tokens renewed during the poll are stored on the way out, failure or not (X rotates its refresh token at
+        # every refresh)
+        async with (
+            account_credentials(rt, acct, biz) as creds,
+            within(rt.settings.network_timeout_seconds, label(acct.network)),
+        ):
+            items, new_cursor = await net.fetch_mentions(creds, cur.cursor if cur else None)
     except AuthError as exc:
         async with rt.db.write() as s:
             a = await s.get(NetworkAccount, account_id)
             if a is not None:
-                account_service.merge_credentials(rt.vault, a, getattr(exc, "refreshed", None), s)
                 await mark_account_broken(rt, s, a, biz, exc.reason)
         return
     except (RetryableError, PermanentError) as exc:
         async with rt.db.write() as s:
-            # tokens renewed before the failure are kept (X rotates its refresh token at every refresh)
-            a = await s.get(NetworkAccount, account_id)
-            if a is not None:
-                account_service.merge_credentials(rt.vault, a, getattr(exc, "refreshed", None), s)
             await _save_cursor(s, account_id, cur.cursor if cur else None, error=exc.reason)
         if isinstance(exc, RetryableError):
             raise  # a network outage delays collection; the cursor is untouched, nothing is lost
         return
-    refreshed = getattr(items, "refreshed", None)
-    if not items and not refreshed:
+    if not items:
         # Nothing new (almost every poll): one statement, the time of the poll and the cursor.
         async with rt.db.write(durable=False) as s:
             await _save_cursor(s, account_id, new_cursor, error=None)
@@ -163,7 +160,6 @@ async def poll_account(rt: Runtime, account_id: int) -> None:
         a = await s.get(NetworkAccount, account_id)
         if a is None:
             return
-        account_service.merge_credentials(rt.vault, a, refreshed, s)
         new = await mention_service.store(s, account=a, items=items)
         await _save_cursor(s, account_id, new_cursor, error=None)
         urgent = [m for m in new if m.is_question or (m.rating is not None and m.rating <= 3)]
@@ -439,31 +435,24 @@ async def like(rt: Runtime, job: JobInfo) -> None:
         return
     net: Any = rt.networks.get(acct.network)
     key, values = "like_done", {"number": m.number, "network": label(acct.network)}
-    refreshed: Mapping[str, str] | None = None
     if not hasattr(net, "like_item"):
         key = "like_unsupported"
     elif m.liked_at is None:
         target = dict(m.target)
         try:
-            async with within(rt.settings.network_timeout_seconds, label(acct.network)):
-                refreshed = await net.like_item(
-                    ReplyTarget(remote_id=target.pop("remote_id", m.remote_id), extra=target),
-                    credentials(rt, acct, biz),
-                )
-        except RetryableError as exc:
-            refreshed = getattr(exc, "refreshed", None)
+            async with (
+                account_credentials(rt, acct, biz) as creds,
+                within(rt.settings.network_timeout_seconds, label(acct.network)),
+            ):
+                await net.like_item(ReplyTarget(remote_id=target.pop("remote_id", m.remote_id), extra=target), creds)
+        except RetryableError:
             if not job.last_attempt:
-                await store_refreshed(rt, acct.id, refreshed)
                 raise
             key, values["reason"] = "like_failed", UNAVAILABLE[_lang(member)]
         except PermanentError as exc:
-            refreshed = getattr(exc, "refreshed", None)
             key, values["reason"] = "like_failed", exc.reason[:40]
     inbound_id = job.payload.get("inbound_id")
     async with rt.db.write() as s:
-        a = await s.get(NetworkAccount, acct.id)
-        if a is not None:
-            account_service.merge_credentials(rt.vault, a, refreshed, s)
         row = await s.get(MentionRow, mention_id)
         if row is not None and key == "like_done":
             row.liked_at = row.liked_at or utcnow()

@@ -17,7 +17,7 @@ else, so a signed payload we cannot use is logged and acknowledged. Handled:
   a visitor post on the Page (kind ``mention``);
 - ``object=instagram``, field ``comments``: a comment on the account's media (the account's own are skipped);
 - ``object=instagram``, field ``mentions``: ids only, so a ``mentions.instagram_mention`` job reads the item
-  (:meth:`app.networks.instagram.Instagram.mentioned`) and stores it.
+  (:meth:`app.networks.instagram.adapter.Instagram.mentioned`) and stores it.
 
 Finding the account: Meta sends the Page id / Instagram account id; they live in the encrypted credentials
 (``page_id`` / ``ig_user_id``), so the active accounts of that network are decrypted and compared. That is one
@@ -39,34 +39,29 @@ Bodies over 1 MB are refused with 413 before any parsing.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.accounts.credentials import account_credentials, mark_account_broken
 from app.deps import RuntimeDep
 from app.errors import AppError, Forbidden
 from app.kit.crypto import same_text
 from app.kit.errors import AuthError, PermanentError
 from app.mentions import service as mention_service
 from app.models import AccountStatus, Business, MentionRow, NetworkAccount
-from app.networks.base import Mention, ReplyTarget
-from app.networks.facebook import comment_mention, graph_obj, parse_graph_time
-from app.networks.instagram import comment_mention as ig_comment_mention
-from app.posts.tasks import credentials, mark_account_broken
+from app.networks import registry
+from app.networks.base import Mention
+from app.networks.facebook.webhook import MetaChange, meta_changes, meta_signature_ok
+from app.networks.google.webhook import REVIEW_TYPES, GoogleNotification, google_notification, location_id
 from app.runtime import Runtime
 from app.worker import queue
 from app.worker.runner import JobInfo
@@ -75,8 +70,6 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = structlog.get_logger("ardoise.mentions.webhooks")
 
 MAX_BODY = 1_000_000
-GOOGLE_REVIEW_TYPES = frozenset({"NEW_REVIEW", "UPDATED_REVIEW"})
-_FEED_POST_ITEMS = frozenset({"status", "post", "photo", "video"})
 INSTAGRAM_MENTION_TASK = "mentions.instagram_mention"
 
 
@@ -84,25 +77,9 @@ class TooLarge(AppError):
     status_code, code, title = 413, "too_large", "Payload too large"
 
 
-def setting(rt: Runtime, name: str) -> str:
-    """A setting as plain text, "" when the settings do not have it (yet) or it is empty."""
-    value = getattr(rt.settings, name, "")
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return str(value or "")
-
-
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time comparison; an empty expected value never matches (the endpoint is disabled)."""
     return bool(expected) and same_text(given, expected)
-
-
-def meta_signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
-    """``X-Hub-Signature-256`` is ``sha256=`` + hex HMAC-SHA256 of the raw body keyed with the app secret."""
-    if not app_secret or not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return same_text(header.removeprefix("sha256=").strip().lower(), expected)
 
 
 async def limited_body(request: Request) -> bytes:
@@ -130,93 +107,10 @@ async def meta_verify(
     verify_token: Annotated[str, Query(alias="hub.verify_token")] = "",
     challenge: Annotated[str, Query(alias="hub.challenge", max_length=200)] = "",
 ) -> PlainTextResponse:
-    if mode != "subscribe" or not same_secret(verify_token, setting(rt, "meta_verify_token")):
+    if mode != "subscribe" or not same_secret(verify_token, rt.settings.meta_verify_token):
         log.warning("meta.verify_refused", mode=mode[:20])
         raise Forbidden("webhook verification refused")
     return PlainTextResponse(challenge)
-
-
-@dataclass(frozen=True, slots=True)
-class MetaChange:
-    """One usable change of a signed Meta notification."""
-
-    network: str  # facebook | instagram
-    owner_id: str  # the Page id / the Instagram professional account id (``entry.id``)
-    field: str  # feed | comments | mentions
-    value: Mapping[str, Any]
-    time: datetime | None = None
-
-
-def meta_changes(payload: Any) -> list[MetaChange]:
-    """The changes of a Meta notification that may carry mentions, in order."""
-    if not isinstance(payload, dict):
-        return []
-    network = {"page": "facebook", "instagram": "instagram"}.get(str(payload.get("object") or ""))
-    entries = payload.get("entry")
-    if network is None or not isinstance(entries, list):
-        return []
-    out: list[MetaChange] = []
-    for entry in entries:
-        if not isinstance(entry, dict) or not entry.get("id"):
-            continue
-        changes = entry.get("changes")
-        # Instagram (Business Login) examples put ``field`` / ``value`` on the entry itself.
-        listed = changes if isinstance(changes, list) else [entry] if "field" in entry else []
-        for change in listed:
-            if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
-                continue
-            name = str(change.get("field") or "")
-            if (network, name) in (("facebook", "feed"), ("instagram", "comments"), ("instagram", "mentions")):
-                out.append(MetaChange(network, str(entry["id"]), name, change["value"], _epoch(entry.get("time"))))
-    return out
-
-
-def facebook_mention(change: MetaChange) -> Mention | None:
-    """A ``feed`` change as a Mention: a new comment, or a new visitor post; None for anything else."""
-    value = change.value
-    if value.get("verb") != "add":
-        return None
-    author = graph_obj(value.get("from"))
-    created = _epoch(value.get("created_time")) or parse_graph_time(value.get("created_time")) or change.time
-    item = str(value.get("item") or "")
-    if item == "comment":
-        return comment_mention(
-            comment_id=str(value.get("comment_id") or ""),
-            post_id=str(value.get("post_id") or ""),
-            parent_id=str(value.get("parent_id") or ""),
-            author_id=str(author.get("id") or ""),
-            author=str(author.get("name") or ""),
-            text=str(value.get("message") or ""),
-            created_at=created,
-            page_id=change.owner_id,
-        )
-    post_id = str(value.get("post_id") or "")
-    if item in _FEED_POST_ITEMS and post_id and str(author.get("id") or "") not in ("", change.owner_id):
-        return Mention(
-            remote_id=post_id,
-            kind="mention",
-            author=str(author.get("name") or "Facebook"),
-            text=str(value.get("message") or ""),
-            target=ReplyTarget(remote_id=post_id),
-            url=str(value.get("link") or f"https://www.facebook.com/{post_id}"),
-            created_at=created,
-        )
-    return None
-
-
-def instagram_mention(change: MetaChange, own_username: str) -> Mention | None:
-    """A ``comments`` change as a Mention (the account's own comments give None)."""
-    value = change.value
-    media = graph_obj(value.get("media"))
-    mention = ig_comment_mention(
-        value,
-        media_id=str(media.get("id") or ""),
-        parent_id=str(value.get("parent_id") or ""),
-        own=(change.owner_id, own_username.strip().lstrip("@").lower()),
-    )
-    if mention is None or mention.created_at is not None or change.time is None:
-        return mention
-    return replace(mention, created_at=change.time)
 
 
 @dataclass
@@ -269,7 +163,9 @@ async def store_and_alert(s: AsyncSession, acct: NetworkAccount, items: Sequence
 @router.post("/meta")
 async def meta_event(request: Request, rt: RuntimeDep) -> Response:
     body = await limited_body(request)
-    if not meta_signature_ok(setting(rt, "facebook_app_secret"), body, request.headers.get("x-hub-signature-256")):
+    if not meta_signature_ok(
+        rt.settings.facebook_app_secret.get_secret_value(), body, request.headers.get("x-hub-signature-256")
+    ):
         log.warning("meta.forged", has_signature="x-hub-signature-256" in request.headers, size=len(body))
         raise Forbidden("invalid X-Hub-Signature-256")
     try:
@@ -290,9 +186,8 @@ async def handle_meta_changes(rt: Runtime, changes: Sequence[MetaChange]) -> int
     stored = 0
     async with rt.db.write() as s:
         known: dict[str, dict[str, list[_Account]]] = {}
-        for network, key in (("facebook", "page_id"), ("instagram", "ig_user_id")):
-            if any(c.network == network for c in changes):
-                known[network] = await accounts_by_remote_id(s, rt, network, key)
+        for network in dict.fromkeys(c.network for c in changes):
+            known[network] = await accounts_by_remote_id(s, rt, network, registry.NETWORKS[network].remote_key)
         for change in changes:
             targets = known.get(change.network, {}).get(change.owner_id, [])
             if not targets:
@@ -302,10 +197,8 @@ async def handle_meta_changes(rt: Runtime, changes: Sequence[MetaChange]) -> int
                 if change.field == "mentions":
                     await _enqueue_instagram_mention(s, acct, change.value)
                     continue
-                if change.network == "facebook":
-                    mention = facebook_mention(change)
-                else:
-                    mention = instagram_mention(change, target.data.get("username", ""))
+                parse = registry.webhook_parser(change.network)
+                mention = parse(change, target.data) if parse is not None else None
                 if mention is not None:
                     stored += len(await store_and_alert(s, acct, [mention]))
     return stored
@@ -339,11 +232,12 @@ async def fetch_instagram_mention(rt: Runtime, job: JobInfo) -> None:
     if not hasattr(net, "mentioned"):
         return
     try:
-        mention = await net.mentioned(
-            credentials(rt, acct, biz),
-            media_id=str(job.payload.get("media_id") or ""),
-            comment_id=str(job.payload.get("comment_id") or ""),
-        )
+        async with account_credentials(rt, acct, biz) as creds:
+            mention = await net.mentioned(
+                creds,
+                media_id=str(job.payload.get("media_id") or ""),
+                comment_id=str(job.payload.get("comment_id") or ""),
+            )
     except AuthError as exc:
         async with rt.db.write() as s:
             a = await s.get(NetworkAccount, account_id)
@@ -364,59 +258,11 @@ async def fetch_instagram_mention(rt: Runtime, job: JobInfo) -> None:
 # --- Google Business Profile through Pub/Sub push --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class GoogleNotification:
-    type: str
-    location: str  # accounts/{a}/locations/{l} (or locations/{l})
-    review: str  # accounts/{a}/locations/{l}/reviews/{r}, "" when absent
-    message_id: str
-
-
-def google_notification(envelope: Any) -> GoogleNotification | None:
-    """The notification inside a Pub/Sub push envelope; None when it cannot be read. The Business Profile
-    notification names its fields ``location_name`` / ``review_name`` (camelCase in JSON); the type may also come
-    as a message attribute."""
-    message = envelope.get("message") if isinstance(envelope, dict) else None
-    if not isinstance(message, dict):
-        return None
-    attributes = graph_obj(message.get("attributes"))
-    data: Any = {}
-    if raw := message.get("data"):
-        try:
-            data = json.loads(base64.b64decode(str(raw), validate=False))
-        except (ValueError, binascii.Error):
-            return None
-    if not isinstance(data, dict):
-        return None
-
-    def pick(*names: str) -> str:
-        for source in (data, attributes):
-            for name in names:
-                if value := source.get(name):
-                    return str(value)
-        return ""
-
-    review = pick("reviewName", "review_name", "review")
-    location = pick("locationName", "location_name", "location") or review.partition("/reviews/")[0]
-    return GoogleNotification(
-        type=pick("notificationType", "notification_type", "type"),
-        location=location,
-        review=review,
-        message_id=str(message.get("messageId") or message.get("message_id") or ""),
-    )
-
-
-def _location_id(name: str) -> str:
-    """``accounts/1/locations/2`` or ``locations/2`` → ``2``."""
-    _, _, rest = name.partition("locations/")
-    return rest.split("/", 1)[0]
-
-
 @router.post("/google/pubsub", status_code=204)
 async def google_pubsub(
     request: Request, rt: RuntimeDep, token: Annotated[str, Query(max_length=200)] = ""
 ) -> Response:
-    if not same_secret(token, setting(rt, "google_pubsub_token")):
+    if not same_secret(token, rt.settings.google_pubsub_token.get_secret_value()):
         log.warning("pubsub.forged", has_token=bool(token))
         raise Forbidden("invalid push token")
     body = await limited_body(request)
@@ -428,7 +274,7 @@ async def google_pubsub(
     if note is None:
         log.warning("pubsub.unreadable", size=len(body))
         return Response(status_code=204)
-    if note.type not in GOOGLE_REVIEW_TYPES or not _location_id(note.location):
+    if note.type not in REVIEW_TYPES or not location_id(note.location):
         log.info("pubsub.ignored", type=note.type)
         return Response(status_code=204)
     polled = await enqueue_review_polls(rt, note)
@@ -439,10 +285,10 @@ async def google_pubsub(
 async def enqueue_review_polls(rt: Runtime, note: GoogleNotification) -> int:
     """An immediate ``mentions.poll`` for every active Google account on that location (same job, once per review
     and type; an update also keys on the Pub/Sub message id, since a review can be edited more than once)."""
-    wanted = _location_id(note.location)
+    wanted = location_id(note.location)
     count = 0
     async with rt.db.write() as s:
-        accounts = await accounts_by_remote_id(s, rt, "google", "location_id")
+        accounts = await accounts_by_remote_id(s, rt, "google", registry.NETWORKS["google"].remote_key)
         for target in _flatten(v for k, v in accounts.items() if k.removeprefix("locations/") == wanted):
             key = f"gbp:{target.account.id}:{note.type}:{note.review or note.location}"
             if note.type == "UPDATED_REVIEW":
@@ -465,17 +311,6 @@ async def enqueue_review_polls(rt: Runtime, note: GoogleNotification) -> int:
 
 def _flatten(groups: Iterable[list[_Account]]) -> list[_Account]:
     return [item for group in groups for item in group]
-
-
-def _epoch(value: Any) -> datetime | None:
-    """Meta ``time`` / ``created_time`` as epoch seconds (or milliseconds)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    seconds = value / 1000 if value > 100_000_000_000 else value
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 __all__ = [

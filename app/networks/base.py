@@ -56,45 +56,46 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class NetworkCredentials:
-    """Decrypted credentials and identifiers of one linked account (handle, token, instance URL...)."""
+    """Decrypted credentials and identifiers of one linked account (handle, token, instance URL...).
+
+    ``renewed`` is the one way an adapter reports credentials it renewed during a call (a Bluesky session, rotated
+    OAuth tokens): it writes the new values there as soon as it has them, whether the call then succeeds or fails
+    (X's old refresh token is dead once rotated), and the caller stores them back
+    (``app.accounts.credentials.account_credentials``). ``get`` reads renewed values first, so a second call with
+    the same credentials uses the new tokens."""
 
     data: Mapping[str, str]
+    renewed: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str, default: str = "") -> str:
+        if key in self.renewed:
+            return self.renewed[key]
         return self.data.get(key, default)
 
 
 @dataclass(frozen=True, slots=True)
 class AccountInfo:
-    """What ``verify`` learned about the account. ``refreshed`` holds credentials to store back."""
+    """What ``verify`` learned about the account (identifiers it learned go to ``NetworkCredentials.renewed``)."""
 
     handle: str
     remote_id: str = ""
     display_name: str = ""
-    refreshed: Mapping[str, str] | None = None
     limits: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class PublishResult:
-    """Where the post landed. ``refreshed`` holds credentials to store back (a renewed session)."""
+    """Where the post landed."""
 
     remote_id: str
     url: str = ""
-    refreshed: Mapping[str, str] | None = None
     skipped: str | None = None  # a reason when the network cannot take this post (e.g. Instagram, text only)
-
-
-Refreshed = Mapping[str, str] | None
-"""Credentials an adapter renewed during a call (a Bluesky session, rotated OAuth tokens), for the caller to
-store back; ``None`` when nothing changed. On a failure they ride on the exception as ``exc.refreshed``."""
 
 
 class Network(Protocol):
     """One social network. ``name`` is the registry key, also stored in the DB and used in URLs."""
 
     name: ClassVar[str]
-    label: ClassVar[str]  # short display name used in SMS receipts ("Bsky", "Masto", "FB")
     max_chars: ClassVar[int]
 
     def measure(self, text: str) -> int:
@@ -113,8 +114,8 @@ class Network(Protocol):
         """Before a retry: did an earlier attempt with this idempotency key already reach the network?"""
         ...
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
-        """Remove a published post. Deleting something already gone is a success. Returns renewed credentials."""
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
+        """Remove a published post. Deleting something already gone is a success."""
         ...
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
@@ -138,23 +139,13 @@ class Mention:
     is_reply_to_us: bool = False
 
 
-class MentionBatch(list[Mention]):
-    """What ``fetch_mentions`` returns: the items, plus ``refreshed`` (credentials renewed during the poll, to
-    store back as with ``PublishResult.refreshed``; X rotates its refresh token at every refresh)."""
-
-    def __init__(self, items: Sequence[Mention] = (), *, refreshed: Mapping[str, str] | None = None) -> None:
-        super().__init__(items)
-        self.refreshed: dict[str, str] | None = dict(refreshed) if refreshed else None
-
-
 class MentionSource(Protocol):
     """A network Ardoise can collect mentions from and answer on (optional beside ``Network``)."""
 
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
-        """New items since ``cursor`` (None: only the latest page), oldest first, and the cursor to store. The
-        list may be a :class:`MentionBatch` carrying renewed credentials."""
+        """New items since ``cursor`` (None: only the latest page), oldest first, and the cursor to store."""
         ...
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
-        """Like or favourite the item. Liking twice is not an error. Returns renewed credentials."""
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        """Like or favourite the item. Liking twice is not an error."""
         ...

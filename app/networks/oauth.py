@@ -1,6 +1,6 @@
 """OAuth 2.0 token handling shared by the adapters linked through /connect (X, Google; Facebook's long-lived
-page tokens need none of it): refresh when due, one refresh per rotating token at a time, credentials to store
-from a token answer, and rotated credentials carried on a failure."""
+page tokens need none of it): refresh when due, one refresh per rotating token at a time, and credentials to
+store from a token answer (the adapters put them in ``NetworkCredentials.renewed``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from app.kit.errors import AdapterError, RetryableError
+from app.kit.errors import RetryableError
 from app.kit.time import utcnow
 from app.networks.base import NetworkCredentials
 
@@ -56,13 +56,6 @@ def expires_soon(creds: NetworkCredentials, margin: float) -> bool:
     except ValueError:
         return True
     return expires_at - utcnow().timestamp() <= margin
-
-
-def attach_refreshed(exc: AdapterError, refreshed: Mapping[str, str] | None) -> AdapterError:
-    """Put rotated credentials on a failure so the caller can store them even though the call failed."""
-    if refreshed:
-        exc.refreshed = dict(refreshed)  # type: ignore[attr-defined]
-    return exc
 
 
 def oauth_error_message(resp: httpx.Response) -> str:

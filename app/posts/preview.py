@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.kit.errors import PermanentError
-from app.networks import bluesky, google, instagram, x
 from app.networks.base import Network, NetworkCredentials, Post
-from app.networks.facebook import Facebook
-from app.networks.mastodon import Mastodon
+from app.networks.bluesky import text as bluesky
+from app.networks.facebook.adapter import Facebook
+from app.networks.google import adapter as google
+from app.networks.instagram import adapter as instagram
+from app.networks.mastodon.adapter import Mastodon
+from app.networks.x import text as x
 
 Fitter = Callable[[Network, Post, NetworkCredentials], str]
 

@@ -109,10 +109,10 @@ async def _post(session: SessionDep, biz: Business, post_id: Id) -> Post:
 @router.post("/preview", response_model=PreviewResponse)
 async def preview_post(body: PreviewRequest, biz: BusinessDep, session: SessionDep, rt: RuntimeDep) -> PreviewResponse:
     """The text each linked network would get (adapted to its limit, never silently cut). Nothing is posted."""
+    from app.accounts.credentials import credentials
     from app.networks.base import MediaItem
     from app.networks.base import Post as NetPost
     from app.posts.preview import preview
-    from app.posts.tasks import credentials
 
     accounts = (
         await session.execute(

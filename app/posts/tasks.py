@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,18 +11,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.accounts import service as account_service
+from app.accounts.credentials import account_credentials, mark_account_broken
 from app.catalogue import label, t
 from app.kit import media as media_store
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
-from app.logging import add_secrets
 from app.messages import outbox
-from app.messages import service as sms_service
 from app.messages.outbox import ChannelName
 from app.metrics import DELIVERIES
 from app.models import (
-    AccountStatus,
     Business,
     Delivery,
     DeliveryStatus,
@@ -38,7 +33,7 @@ from app.models import (
     Post,
     PostStatus,
 )
-from app.networks.base import MediaItem, NetworkCredentials, ReplyTarget
+from app.networks.base import MediaItem, ReplyTarget
 from app.networks.base import Post as NetPost
 from app.posts import service as post_service
 from app.runtime import Runtime
@@ -46,18 +41,6 @@ from app.worker import queue
 from app.worker.runner import JobInfo
 
 log = structlog.get_logger("ardoise.posts")
-
-
-def credentials(rt: Runtime, acct: NetworkAccount, biz: Business) -> NetworkCredentials:
-    data = rt.vault.decrypt(acct.credentials) if acct.credentials else {}
-    data.setdefault("slug", biz.slug)
-    data.setdefault("business_phone", biz.phone or "")
-    data.setdefault("public_url", rt.settings.public_url)
-    creds = NetworkCredentials(data=data)
-    net = rt.networks.get(acct.network)
-    if net is not None:
-        add_secrets(net.redact(creds))  # whatever logs later, these never appear in clear
-    return creds
 
 
 async def ensure_media(rt: Runtime, post: Post) -> list[dict[str, str]]:
@@ -105,16 +88,6 @@ def net_post(
     )
 
 
-async def store_refreshed(rt: Runtime, account_id: int | None, refreshed: Mapping[str, str] | None) -> None:
-    """Keep credentials renewed during a call that failed afterwards (they ride on the exception)."""
-    if not refreshed or account_id is None:
-        return
-    async with rt.db.write() as s:
-        acct = await s.get(NetworkAccount, account_id)
-        if acct is not None:
-            account_service.merge_credentials(rt.vault, acct, refreshed, s)
-
-
 async def _reply_target(rt: Runtime, post: Post) -> ReplyTarget | None:
     """For an answer to a mention (R n): what it answers on the network."""
     if post.reply_to_mention_id is None:
@@ -157,19 +130,18 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
         s.add(d)
         earlier_attempts = d.attempts > 1
     net = rt.network(acct.network)
-    creds = credentials(rt, acct, biz)
     bound = log.bind(delivery_id=delivery_id, network=acct.network, post=post.number, attempt=job.attempt)
     try:
-        media = await ensure_media(rt, post)
-        npost = net_post(rt, post, biz, d, media, await _reply_target(rt, post))
-        async with within(rt.settings.network_timeout_seconds, label(acct.network)):
-            result = await net.find_existing(npost, creds) if earlier_attempts else None
-            if result is None:
-                result = await net.publish(npost, creds)
+        # Tokens the adapter renewed are stored on the way out, even when the call then failed (X replaces its
+        # refresh token on every refresh): see app/accounts/credentials.py.
+        async with account_credentials(rt, acct, biz) as creds:
+            media = await ensure_media(rt, post)
+            npost = net_post(rt, post, biz, d, media, await _reply_target(rt, post))
+            async with within(rt.settings.network_timeout_seconds, label(acct.network)):
+                result = await net.find_existing(npost, creds) if earlier_attempts else None
+                if result is None:
+                    result = await net.publish(npost, creds)
     except AdapterError as exc:
-        # A call can fail after the adapter rotated the tokens (X replaces its refresh token on every
-        # refresh): keep the new ones whatever happens next, or the account breaks on its next use.
-        await store_refreshed(rt, acct.id, getattr(exc, "refreshed", None))
         if isinstance(exc, AuthError):
             bound.warning("delivery.auth_failed", error=exc.reason)
             DELIVERIES.labels(network=acct.network, outcome="auth_failed").inc()
@@ -204,7 +176,6 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
             d.status = (DeliveryStatus.skipped if result.skipped else DeliveryStatus.published).value
             d.published_at = utcnow()
         s.add(d)
-        account_service.merge_credentials(rt.vault, acct, result.refreshed, s)
         await _after_change(rt, s, post)
     DELIVERIES.labels(network=acct.network, outcome="skipped" if result.skipped else "published").inc()
     bound.info("delivery.published", remote_id=result.remote_id, skipped=result.skipped)
@@ -257,57 +228,6 @@ async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "",
         await _after_change(rt, s, post)
 
 
-async def mark_account_broken(
-    rt: Runtime,
-    s: AsyncSession,
-    acct: NetworkAccount,
-    biz: Business,
-    reason: str,
-    *,
-    told_by_receipt: int | None = None,
-) -> None:
-    """Mark the account broken and tell the owners (one SMS each) and the operator, once per breakage.
-
-    ``told_by_receipt`` is the member whose pending receipt will name the disconnected account: no second SMS.
-    """
-    if acct.status == AccountStatus.broken.value:
-        return
-    acct.status = AccountStatus.broken.value
-    acct.status_reason = reason[:500]
-    acct.last_checked_at = utcnow()
-    s.add(acct)
-    owners = (
-        (await s.execute(select(Member).where(col(Member.business_id) == biz.id, col(Member.role) == "owner")))
-        .scalars()
-        .all()
-    )
-    for m in owners:
-        if m.phone and m.id != told_by_receipt:
-            await sms_service.queue_sms(
-                s,
-                rt.settings,
-                to=m.phone,
-                business_id=biz.id,
-                member=m,
-                kind="account_broken",
-                text=t("account_broken", m.language, network=label(acct.network)),
-                dedup_key=f"broken:{acct.id}:{m.id}:{utcnow().date().isoformat()}",
-            )
-    await queue.enqueue(
-        s,
-        "ops.notify_operator",
-        {
-            "event": "account.broken",
-            "business": biz.slug,
-            "account_id": acct.id,
-            "network": acct.network,
-            "reason": reason[:300],
-        },
-        business_id=biz.id,
-        lane="operator-webhook",
-    )
-
-
 async def remove(rt: Runtime, job: JobInfo) -> None:
     """Remove one delivery's post from its network. Something already gone counts as removed."""
     delivery_id = int(job.payload["delivery_id"])
@@ -334,26 +254,24 @@ async def remove(rt: Runtime, job: JobInfo) -> None:
                 return
             raise RetryableError("delivery in flight", retry_after=5)
     net = rt.network(acct.network)
-    refreshed: Mapping[str, str] | None = None
     try:
-        async with within(rt.settings.network_timeout_seconds, label(acct.network)):
-            refreshed = await net.delete(d.remote_id, credentials(rt, acct, biz))
+        async with (
+            account_credentials(rt, acct, biz) as creds,
+            within(rt.settings.network_timeout_seconds, label(acct.network)),
+        ):
+            await net.delete(d.remote_id, creds)
         status, error = DeliveryStatus.deleted.value, None
     except RetryableError as exc:
-        refreshed = getattr(exc, "refreshed", None)
         if not job.last_attempt:
-            await store_refreshed(rt, acct.id, refreshed)
             raise
         status, error = DeliveryStatus.delete_failed.value, exc.reason
     except PermanentError as exc:
-        refreshed = getattr(exc, "refreshed", None)
         status, error = DeliveryStatus.delete_failed.value, exc.reason
     async with rt.db.write() as s:
         loaded = await _load(s, delivery_id)
         if loaded is None:
             return
         d, post, acct, biz = loaded
-        account_service.merge_credentials(rt.vault, acct, refreshed, s)
         d.status = status
         d.last_error = error
         d.updated_at = utcnow()
@@ -479,4 +397,4 @@ async def notify_operator(rt: Runtime, job: JobInfo) -> None:
         raise PermanentError(f"operator webhook {r.status_code}")
 
 
-__all__ = ["deliver", "mark_account_broken", "notify_operator", "receipt", "remove", "timedelta", "undo_receipt"]
+__all__ = ["deliver", "notify_operator", "receipt", "remove", "undo_receipt"]

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from app.accounts.service import link
 from app.catalogue import MESSAGES, t
 from app.commands.context import quote
 from app.commands.parser import CommandName
@@ -33,7 +32,7 @@ from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import PUBLIC_URL, TWILIO_TOKEN, drain, make_business, send_sms, twilio_form
-from tests.worker.mastodon_stub import MastodonStub, running_stub
+from tests.worker.mastodon_stub import MastodonStub, link_account, running_stub
 
 NUMBER = "+15817000001"
 OWNER = "+14185550120"
@@ -519,16 +518,7 @@ async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
 ) -> None:
     with running_stub() as stub:
         async with rt.db.write() as s:
-            await link(
-                s,
-                business_id=biz["id"],
-                network="mastodon",
-                handle="@bistro@masto.test",
-                credentials=stub.credentials(),
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            await link_account(s, rt.vault, biz["id"], stub.credentials())
         await _set_pin(client, auth, biz, "4821")
         assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
         assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publié #1: Page OK, Mastodon OK"
@@ -597,16 +587,7 @@ async def test_a_reply_from_an_unseen_phone_needs_the_pin(
     clock.advance(days=31)
     with running_stub() as stub:
         async with rt.db.write() as s:
-            acct = await link(
-                s,
-                business_id=biz["id"],
-                network="mastodon",
-                handle="@bistro@masto.test",
-                credentials=stub.credentials(),
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            acct = await link_account(s, rt.vault, biz["id"], stub.credentials())
             mention = Mention(
                 remote_id="9001",
                 kind="mention",
@@ -931,16 +912,7 @@ async def test_receipt_at_the_deadline_says_pending_and_a_later_failure_sends_on
 ) -> None:
     with running_stub(MastodonStub(status_http_error=503)) as stub:
         async with rt.db.write() as s:
-            await link(
-                s,
-                business_id=biz["id"],
-                network="mastodon",
-                handle="@bistro@masto.test",
-                credentials=stub.credentials(),
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            await link_account(s, rt.vault, biz["id"], stub.credentials())
         assert await chat.say("PUBLIER Menu du jour") == [], "a receipt before the deadline with Mastodon pending"
         assert stub.status_requests >= 1
         clock.advance(seconds=30)
@@ -971,16 +943,7 @@ async def test_a_disconnected_account_is_said_once_in_the_receipt(
     disconnect notice to the author, never a bare ECHEC), and so does the next post's."""
     with running_stub(MastodonStub()) as stub:
         async with rt.db.write() as s:
-            await link(
-                s,
-                business_id=biz["id"],
-                network="mastodon",
-                handle="@bistro@masto.test",
-                credentials={**stub.credentials(), "access_token": "revoked"},
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            await link_account(s, rt.vault, biz["id"], {**stub.credentials(), "access_token": "revoked"})
         receipt = one_sms(await chat.say("PUBLIER Menu du jour"))
         assert receipt == "Publié #1: Page OK, Mastodon déconnecté (conseiller avisé)"
         assert (is_gsm7(receipt), segment_info(receipt).segments) == (True, 1)
@@ -998,16 +961,7 @@ async def test_receipt_waits_for_a_slow_network_that_then_succeeds(
 ) -> None:
     with running_stub(MastodonStub(status_http_error=503)) as stub:
         async with rt.db.write() as s:
-            await link(
-                s,
-                business_id=biz["id"],
-                network="mastodon",
-                handle="@bistro@masto.test",
-                credentials=stub.credentials(),
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            await link_account(s, rt.vault, biz["id"], stub.credentials())
         assert await chat.say("PUBLIER Menu du jour") == []
         stub.status_http_error = None
         clock.advance(seconds=5)

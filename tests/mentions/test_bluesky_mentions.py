@@ -20,7 +20,7 @@ import pytest
 
 from app.models import NetworkAccount
 from app.networks.base import Post, ReplyTarget
-from app.networks.bluesky import Bluesky
+from app.networks.bluesky.adapter import Bluesky
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.bsky_support import BskyAccount, BskyNet, wait_until

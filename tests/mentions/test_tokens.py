@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.accounts import service as account_service
+from app.accounts.credentials import merge_credentials
 from app.kit.time import set_clock
 from app.models import Job, NetworkAccount
-from app.networks.x import X
+from app.networks.x.adapter import X
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.helpers import drain
@@ -135,7 +136,7 @@ async def test_a_like_stores_the_rotated_tokens(x_world: World, api: respx.MockR
     async with x_world.rt.db.write() as s:
         acct = await s.get(NetworkAccount, x_world.accounts["x"])
         assert acct is not None
-        account_service.merge_credentials(x_world.rt.vault, acct, {"expires_at": "1"}, s)
+        merge_credentials(x_world.rt.vault, acct, {"expires_at": "1"}, s)
     api.post("/2/oauth2/token").respond(200, json={**ROTATED, "access_token": "at-3", "refresh_token": "rt-3"})
     like = api.post(f"/2/users/{ME}/likes").respond(200, json={"data": {"liked": True}})
 

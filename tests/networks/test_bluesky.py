@@ -20,19 +20,13 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Response
 
 from app.kit.errors import AuthError, PermanentError, RetryableError
+from app.kit.media import image_size
 from app.kit.time import utcnow
 from app.networks.base import MediaItem, NetworkCredentials, Post, ReplyTarget
-from app.networks.bluesky import (
-    Bluesky,
-    build_facets,
-    classify,
-    fit_text,
-    grapheme_len,
-    image_size,
-    mention_handles,
-    parse_at_uri,
-    record_key_for,
-)
+from app.networks.bluesky.adapter import Bluesky
+from app.networks.bluesky.errors import classify
+from app.networks.bluesky.records import parse_at_uri, record_key_for
+from app.networks.bluesky.text import build_facets, fit_text, grapheme_len, mention_handles
 
 if TYPE_CHECKING:
     from tests.bsky_support import BskyAccount, BskyNet
@@ -303,12 +297,12 @@ def rkey_of(uri: str) -> str:
 
 @pytest.mark.bsky
 async def test_verify_with_app_password(bsky: Bluesky, bsky_account: BskyAccount) -> None:
-    info = await bsky.verify(bsky_account.creds())
+    creds = bsky_account.creds()
+    info = await bsky.verify(creds)
     assert info.handle == bsky_account.handle
     assert info.remote_id == bsky_account.did
-    assert info.refreshed is not None
-    assert info.refreshed["session"]
-    assert info.refreshed["app_password"] == bsky_account.app_password
+    assert creds.renewed["session"]  # the new session only: the rest of the credentials is already stored
+    assert set(creds.renewed) == {"session"}
     assert info.limits["max_chars"] == 300
 
 
@@ -472,32 +466,34 @@ async def test_delete_removes_the_post_and_deleting_again_succeeds(
 async def test_stored_session_is_reused_without_create_session(
     bsky: Bluesky, bsky_account: BskyAccount, counter: Counter
 ) -> None:
-    first = await bsky.publish(new_post("Premier"), bsky_account.creds())
+    first = bsky_account.creds()
+    await bsky.publish(new_post("Premier"), first)
     assert counter.count("com.atproto.server.createSession") == 1
-    assert first.refreshed is not None
-    stored = dict(first.refreshed)
+    assert first.renewed["session"]
+    stored = {**first.data, **first.renewed}
 
-    second = await bsky.publish(new_post("Deuxième"), NetworkCredentials(stored))
-    info = await bsky.verify(NetworkCredentials(stored))
+    second, third = NetworkCredentials(stored), NetworkCredentials(stored)
+    await bsky.publish(new_post("Deuxième"), second)
+    await bsky.verify(third)
     assert counter.count("com.atproto.server.createSession") == 1  # no new login
-    assert second.refreshed is None  # session unchanged: nothing to store
-    assert info.refreshed is None
+    assert second.renewed == {}  # session unchanged: nothing to store
+    assert third.renewed == {}
 
 
 @pytest.mark.bsky
 async def test_broken_stored_session_falls_back_to_app_password(
     bsky: Bluesky, bsky_account: BskyAccount, counter: Counter
 ) -> None:
-    first = await bsky.publish(new_post("Premier"), bsky_account.creds())
-    assert first.refreshed is not None
-    handle, did, _access, _refresh, pds = first.refreshed["session"].split(":::")
+    first = bsky_account.creds()
+    await bsky.publish(new_post("Premier"), first)
+    handle, did, _access, _refresh, pds = first.renewed["session"].split(":::")
     fake = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDAsInN1YiI6ImRpZDp4In0.c2ln"  # exp 2100, bad signature
     broken = bsky_account.creds(session=":::".join([handle, did, fake, fake, pds]))
 
-    result = await bsky.publish(new_post("Deuxième"), broken)
+    stored_session = broken.get("session")
+    await bsky.publish(new_post("Deuxième"), broken)
     assert counter.count("com.atproto.server.createSession") == 2
-    assert result.refreshed is not None
-    assert result.refreshed["session"] != broken.get("session")
+    assert broken.renewed["session"] != stored_session
 
 
 @pytest.mark.bsky
@@ -515,8 +511,9 @@ async def test_reply_and_like(bsky: Bluesky, bsky_net: BskyNet, bsky_account: Bs
         assert reply["value"]["reply"][ref]["uri"] == question.remote_id
         assert reply["value"]["reply"][ref]["cid"] == stored["cid"]
 
-    like, session = await bsky.like(question.remote_id, stored["cid"], bsky_account.creds())
-    assert session is not None  # logged in with the app password: the new session comes back to be stored
-    assert (await bsky.like(question.remote_id, stored["cid"], bsky_account.creds()))[0] == like  # once
+    creds = bsky_account.creds()
+    like = await bsky.like(question.remote_id, stored["cid"], creds)
+    assert creds.renewed["session"]  # logged in with the app password: the new session comes back to be stored
+    assert await bsky.like(question.remote_id, stored["cid"], bsky_account.creds()) == like  # once
     likes = bsky_net.list_records(bsky_account.did, "app.bsky.feed.like")
     assert [r["uri"] for r in likes] == [like]

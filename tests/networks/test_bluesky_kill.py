@@ -41,7 +41,7 @@ from app import migrate
 from app.accounts.service import link
 from app.config import Settings
 from app.models import Delivery, Job, JobState, Post
-from app.networks.bluesky import record_key_for
+from app.networks.bluesky.records import record_key_for
 from app.runtime import Runtime
 from tests.helpers import make_business
 

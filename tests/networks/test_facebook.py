@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -12,12 +13,15 @@ import httpx
 import pytest
 import respx
 
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import MediaItem, NetworkCredentials, Post
-from app.networks.facebook import Facebook, meta_retry_after
+from app.networks.facebook.adapter import Facebook
+from app.networks.facebook.graph import meta_retry_after
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 GRAPH = "https://graph.test/v23.0"
+API_BASE = GRAPH  # the ``api`` router's base (tests/networks/conftest.py)
 PAGE = "1234567890"
 TOKEN = "EAAG-page-token"
 CREDS = NetworkCredentials({"page_id": PAGE, "page_access_token": TOKEN})
@@ -56,20 +60,8 @@ GONE = graph_error(
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def fb(http: httpx.AsyncClient) -> Facebook:
     return Facebook(http, base_url="https://graph.test", graph_version="v23.0")
-
-
-@pytest.fixture
-def graph() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=GRAPH, assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture
@@ -92,10 +84,10 @@ def image(n: int = 1, alt: str = "") -> MediaItem:
 # --- publishing ------------------------------------------------------------------------------------------
 
 
-async def test_text_goes_to_the_feed_with_the_page_token(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_text_goes_to_the_feed_with_the_page_token(fb: Facebook, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/pages-api/posts : POST /{page-id}/feed → {"id": "{page-id}_{post-id}"}
     # (success shape from that guide; it was not found in the local docs index when these tests were written)
-    route = graph.post(f"/{PAGE}/feed").respond(200, json={"id": f"{PAGE}_555"})
+    route = api.post(f"/{PAGE}/feed").respond(200, json={"id": f"{PAGE}_555"})
     result = await fb.publish(Post(text="Soupe du jour : courge ! #midi", idempotency_key="k1"), CREDS)
     assert result.remote_id == f"{PAGE}_555"
     assert result.url == f"https://www.facebook.com/{PAGE}_555"
@@ -104,10 +96,10 @@ async def test_text_goes_to_the_feed_with_the_page_token(fb: Facebook, graph: re
     assert form(sent) == {"message": "Soupe du jour : courge ! #midi"}
 
 
-async def test_one_photo_goes_to_photos_by_public_url(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_one_photo_goes_to_photos_by_public_url(fb: Facebook, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/pages-api/posts : POST /{page-id}/photos → {"id": photo, "post_id": post}
     # (same caveat as above; ``alt_text_custom`` is the Photo node's custom alt text field)
-    route = graph.post(f"/{PAGE}/photos").respond(200, json={"id": "777", "post_id": f"{PAGE}_778"})
+    route = api.post(f"/{PAGE}/photos").respond(200, json={"id": "777", "post_id": f"{PAGE}_778"})
     result = await fb.publish(Post(text="Nouveau menu", idempotency_key="k", media=[image(alt="Le menu")]), CREDS)
     assert result.remote_id == f"{PAGE}_778"  # the story, which is what a reader sees and what UNDO deletes
     assert form(route.calls.last.request) == {
@@ -117,11 +109,11 @@ async def test_one_photo_goes_to_photos_by_public_url(fb: Facebook, graph: respx
     }
 
 
-async def test_several_photos_are_unpublished_then_attached(fb: Facebook, graph: respx.MockRouter) -> None:
-    photos = graph.post(f"/{PAGE}/photos").mock(
+async def test_several_photos_are_unpublished_then_attached(fb: Facebook, api: respx.MockRouter) -> None:
+    photos = api.post(f"/{PAGE}/photos").mock(
         side_effect=[httpx.Response(200, json={"id": "901"}), httpx.Response(200, json={"id": "902"})]
     )
-    feed = graph.post(f"/{PAGE}/feed").respond(200, json={"id": f"{PAGE}_903"})
+    feed = api.post(f"/{PAGE}/feed").respond(200, json={"id": f"{PAGE}_903"})
     result = await fb.publish(Post(text="Deux photos", idempotency_key="k", media=[image(1), image(2)]), CREDS)
     assert result.remote_id == f"{PAGE}_903"
     assert [form(c.request)["published"] for c in photos.calls] == ["false", "false"]
@@ -146,42 +138,29 @@ def test_long_text_is_kept_whole_up_to_the_page_limit(fb: Facebook) -> None:
 # --- failures --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "headers", "expected", "code"),
-    [
-        pytest.param(400, EXPIRED, {}, AuthError, "auth", id="expired-token-190"),
-        pytest.param(403, PERMISSION, {}, AuthError, "permission", id="permission-200"),
-        pytest.param(400, PERMISSION_10, {}, AuthError, "permission", id="permission-10"),
-        pytest.param(400, APP_LIMIT, {}, RetryableError, "rate_limited", id="app-limit-4"),
-        pytest.param(400, USER_LIMIT, {}, RetryableError, "rate_limited", id="user-limit-17"),
-        pytest.param(400, PAGE_LIMIT, {}, RetryableError, "rate_limited", id="page-limit-32"),
-        pytest.param(500, UNKNOWN, {}, RetryableError, "http_500", id="unknown-1"),
-        pytest.param(503, None, {}, RetryableError, "http_503", id="5xx-no-body"),
-        pytest.param(400, DUPLICATE, {}, PermanentError, "duplicate", id="duplicate-506"),
-        pytest.param(400, INVALID, {}, PermanentError, "graph_100", id="invalid-parameter"),
-    ],
-)
-async def test_errors_are_classified(
-    fb: Facebook,
-    graph: respx.MockRouter,
-    status: int,
-    body: dict[str, Any] | None,
-    headers: dict[str, str],
-    expected: type[AdapterError],
-    code: str,
-) -> None:
-    answer = httpx.Response(status, json=body, headers=headers) if body else httpx.Response(status, text="Unavailable")
-    graph.post(f"/{PAGE}/feed").mock(return_value=answer)
-    with pytest.raises(AdapterError) as err:
-        await fb.publish(Post(text="x", idempotency_key="k"), CREDS)
-    assert type(err.value) is expected
-    assert err.value.code == code
-    if body:
-        assert body["error"]["message"][:20] in err.value.reason
+# What the Graph API answers a publish with, and what the adapter makes of it (the network's table; harness.py).
+ANSWERS = [
+    Answer("expired-token-190", 400, EXPIRED, AuthError, "auth", retry_after=ANY_WAIT),
+    Answer("permission-200", 403, PERMISSION, AuthError, "permission", retry_after=ANY_WAIT),
+    Answer("permission-10", 400, PERMISSION_10, AuthError, "permission", retry_after=ANY_WAIT),
+    Answer("app-limit-4", 400, APP_LIMIT, RetryableError, "rate_limited", retry_after=ANY_WAIT),
+    Answer("user-limit-17", 400, USER_LIMIT, RetryableError, "rate_limited", retry_after=ANY_WAIT),
+    Answer("page-limit-32", 400, PAGE_LIMIT, RetryableError, "rate_limited", retry_after=ANY_WAIT),
+    Answer("unknown-1", 500, UNKNOWN, RetryableError, "http_500", retry_after=ANY_WAIT),
+    Answer("5xx-no-body", 503, None, RetryableError, "http_503", retry_after=ANY_WAIT),
+    Answer("duplicate-506", 400, DUPLICATE, PermanentError, "duplicate", retry_after=ANY_WAIT),
+    Answer("invalid-parameter", 400, INVALID, PermanentError, "graph_100", retry_after=ANY_WAIT),
+]
+
+
+@pytest.mark.parametrize("row", rows(ANSWERS))
+async def test_errors_are_classified(fb: Facebook, api: respx.MockRouter, row: Answer) -> None:
+    row = replace(row, reason_has=row.body["error"]["message"][:20] if row.body else "")
+    await check_answer(api.post(f"/{PAGE}/feed"), row, lambda: fb.publish(Post(text="x", idempotency_key="k"), CREDS))
 
 
 async def test_rate_limit_waits_for_the_business_use_case_estimate(
-    fb: Facebook, graph: respx.MockRouter, frozen: datetime
+    fb: Facebook, api: respx.MockRouter, frozen: datetime
 ) -> None:
     # https://developers.facebook.com/docs/graph-api/overview/rate-limiting : X-Business-Use-Case-Usage header
     buc = {
@@ -195,7 +174,7 @@ async def test_rate_limit_waits_for_the_business_use_case_estimate(
             }
         ]
     }
-    graph.post(f"/{PAGE}/feed").respond(400, json=PAGE_LIMIT, headers={"X-Business-Use-Case-Usage": json.dumps(buc)})
+    api.post(f"/{PAGE}/feed").respond(400, json=PAGE_LIMIT, headers={"X-Business-Use-Case-Usage": json.dumps(buc)})
     with pytest.raises(RetryableError) as err:
         await fb.publish(Post(text="x", idempotency_key="k"), CREDS)
     assert err.value.retry_after == 17 * 60
@@ -207,8 +186,8 @@ def test_app_usage_at_100_percent_gives_a_default_wait() -> None:
     assert meta_retry_after(httpx.Headers({"X-App-Usage": '{"call_count": 12}'}), NOW) is None
 
 
-async def test_timeouts_are_retryable(fb: Facebook, graph: respx.MockRouter) -> None:
-    graph.post(f"/{PAGE}/feed").mock(side_effect=httpx.ReadTimeout("slow"))
+async def test_timeouts_are_retryable(fb: Facebook, api: respx.MockRouter) -> None:
+    api.post(f"/{PAGE}/feed").mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(RetryableError) as err:
         await fb.publish(Post(text="x", idempotency_key="k"), CREDS)
     assert err.value.code == "timeout"
@@ -222,18 +201,18 @@ async def test_missing_token_is_an_auth_error(fb: Facebook) -> None:
 # --- verify, find_existing, delete ------------------------------------------------------------------------
 
 
-async def test_verify_reads_the_page(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_verify_reads_the_page(fb: Facebook, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/graph-api/reference/page : fields id, name, username
-    graph.get(f"/{PAGE}", params={"fields": "id,name,username"}).respond(
+    api.get(f"/{PAGE}", params={"fields": "id,name,username"}).respond(
         200, json={"id": PAGE, "name": "Bistro Ardoise", "username": "bistroardoise"}
     )
     info = await fb.verify(CREDS)
     assert (info.handle, info.remote_id, info.display_name) == ("bistroardoise", PAGE, "Bistro Ardoise")
 
 
-async def test_find_existing_matches_recent_message(fb: Facebook, graph: respx.MockRouter, frozen: datetime) -> None:
+async def test_find_existing_matches_recent_message(fb: Facebook, api: respx.MockRouter, frozen: datetime) -> None:
     # https://developers.facebook.com/docs/graph-api/reference/page/feed : data[] of {id, message, created_time}
-    graph.get(f"/{PAGE}/feed").respond(
+    api.get(f"/{PAGE}/feed").respond(
         200,
         json={
             "data": [
@@ -259,15 +238,15 @@ async def test_find_existing_matches_recent_message(fb: Facebook, graph: respx.M
     ],
 )
 async def test_delete_succeeds_when_gone(
-    fb: Facebook, graph: respx.MockRouter, status: int, body: dict[str, Any]
+    fb: Facebook, api: respx.MockRouter, status: int, body: dict[str, Any]
 ) -> None:
-    route = graph.delete(f"/{PAGE}_999").respond(status, json=body)
+    route = api.delete(f"/{PAGE}_999").respond(status, json=body)
     await fb.delete(f"{PAGE}_999", CREDS)
     assert route.called
 
 
-async def test_delete_with_expired_token_is_an_auth_error(fb: Facebook, graph: respx.MockRouter) -> None:
-    graph.delete(f"/{PAGE}_999").respond(400, json=EXPIRED)
+async def test_delete_with_expired_token_is_an_auth_error(fb: Facebook, api: respx.MockRouter) -> None:
+    api.delete(f"/{PAGE}_999").respond(400, json=EXPIRED)
     with pytest.raises(AuthError):
         await fb.delete(f"{PAGE}_999", CREDS)
 

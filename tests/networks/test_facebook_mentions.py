@@ -3,7 +3,7 @@ bodies follow Meta's Graph API reference."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,9 +15,11 @@ import respx
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import NetworkCredentials, Post, ReplyTarget
-from app.networks.facebook import Facebook
+from app.networks.facebook.adapter import Facebook
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 GRAPH = "https://graph.test/v23.0"
+API_BASE = GRAPH  # the ``api`` router's base (tests/networks/conftest.py)
 PAGE = "1234567890"
 TOKEN = "EAAG-page-token"
 CREDS = NetworkCredentials({"page_id": PAGE, "page_access_token": TOKEN})
@@ -90,20 +92,8 @@ APP_LIMIT = {"error": {"message": "(#4) Application request limit reached", "typ
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def fb(http: httpx.AsyncClient) -> Facebook:
     return Facebook(http, base_url="https://graph.test", graph_version="v23.0", mention_max_pages=3)
-
-
-@pytest.fixture
-def graph() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=GRAPH, assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +115,7 @@ def form(request: httpx.Request) -> dict[str, str]:
 
 
 async def test_first_poll_reads_comments_and_tags_skips_the_page_and_orders_oldest_first(
-    fb: Facebook, graph: respx.MockRouter
+    fb: Facebook, api: respx.MockRouter
 ) -> None:
     comments = listing(
         [
@@ -134,8 +124,8 @@ async def test_first_poll_reads_comments_and_tags_skips_the_page_and_orders_olde
             comment("1", "2026-05-01T08:00:00+0000", "Vous êtes ouverts ce soir ?"),
         ]
     )
-    feed_route = graph.get(f"/{PAGE}/feed").respond(200, json=feed(comments))
-    tagged_route = graph.get(f"/{PAGE}/tagged").respond(200, json=TAGGED)
+    feed_route = api.get(f"/{PAGE}/feed").respond(200, json=feed(comments))
+    tagged_route = api.get(f"/{PAGE}/tagged").respond(200, json=TAGGED)
 
     items, cursor = await fb.fetch_mentions(CREDS, None)
 
@@ -161,7 +151,7 @@ async def test_first_poll_reads_comments_and_tags_skips_the_page_and_orders_olde
     assert tagged_route.called
 
 
-async def test_with_a_cursor_it_pages_until_it_reaches_known_items(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_with_a_cursor_it_pages_until_it_reaches_known_items(fb: Facebook, api: respx.MockRouter) -> None:
     cursor = "2026-05-01T09:00:00+00:00"
     first_page = listing(
         [
@@ -177,9 +167,9 @@ async def test_with_a_cursor_it_pages_until_it_reaches_known_items(fb: Facebook,
         ],
         after="AFTER2",
     )
-    graph.get(f"/{PAGE}/feed").respond(200, json=feed(first_page))
-    more = graph.get(f"/{POST_ID}/comments").respond(200, json=second_page)
-    tagged = graph.get(f"/{PAGE}/tagged").mock(
+    api.get(f"/{PAGE}/feed").respond(200, json=feed(first_page))
+    more = api.get(f"/{POST_ID}/comments").respond(200, json=second_page)
+    tagged = api.get(f"/{PAGE}/tagged").mock(
         side_effect=[
             httpx.Response(200, json=listing([], after="TAG2")),
             httpx.Response(200, json=listing([])),
@@ -197,34 +187,35 @@ async def test_with_a_cursor_it_pages_until_it_reaches_known_items(fb: Facebook,
     assert params(tagged.calls[1].request)["after"] == "TAG2"
 
 
-async def test_nothing_new_keeps_the_cursor(fb: Facebook, graph: respx.MockRouter) -> None:
-    graph.get(f"/{PAGE}/feed").respond(200, json={"data": []})
-    graph.get(f"/{PAGE}/tagged").respond(200, json={"data": []})
+async def test_nothing_new_keeps_the_cursor(fb: Facebook, api: respx.MockRouter) -> None:
+    api.get(f"/{PAGE}/feed").respond(200, json={"data": []})
+    api.get(f"/{PAGE}/tagged").respond(200, json={"data": []})
     assert await fb.fetch_mentions(CREDS, "2026-05-01T09:00:00+00:00") == ([], "2026-05-01T09:00:00+00:00")
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "expected", "code"),
-    [
-        pytest.param(400, EXPIRED, AuthError, "auth", id="expired-token"),
-        pytest.param(403, APP_LIMIT, RetryableError, "rate_limited", id="rate-limit"),
-        pytest.param(
-            500, {"error": {"message": "An unknown error has occurred.", "code": 1}}, RetryableError, "http_500"
-        ),
-    ],
-)
-async def test_poll_failures_are_classified(
-    fb: Facebook, graph: respx.MockRouter, status: int, body: dict[str, Any], expected: type[Exception], code: str
-) -> None:
-    graph.get(f"/{PAGE}/feed").respond(status, json=body)
-    with pytest.raises(expected) as err:
-        await fb.fetch_mentions(CREDS, None)
-    assert getattr(err.value, "code", None) == code
+# What the Graph API answers a poll with, and what the adapter makes of it (harness.py).
+POLL_ANSWERS = [
+    Answer("expired-token", 400, EXPIRED, AuthError, "auth", retry_after=ANY_WAIT),
+    Answer("rate-limit", 403, APP_LIMIT, RetryableError, "rate_limited", retry_after=ANY_WAIT),
+    Answer(
+        "unknown-1",
+        500,
+        {"error": {"message": "An unknown error has occurred.", "code": 1}},
+        RetryableError,
+        "http_500",
+        retry_after=ANY_WAIT,
+    ),
+]
 
 
-async def test_a_missing_comment_permission_does_not_break_the_account(fb: Facebook, graph: respx.MockRouter) -> None:
-    graph.get(f"/{PAGE}/feed").respond(200, json={"data": []})
-    graph.get(f"/{PAGE}/tagged").respond(400, json=NO_PERMISSION)
+@pytest.mark.parametrize("row", rows(POLL_ANSWERS))
+async def test_poll_failures_are_classified(fb: Facebook, api: respx.MockRouter, row: Answer) -> None:
+    await check_answer(api.get(f"/{PAGE}/feed"), row, lambda: fb.fetch_mentions(CREDS, None))
+
+
+async def test_a_missing_comment_permission_does_not_break_the_account(fb: Facebook, api: respx.MockRouter) -> None:
+    api.get(f"/{PAGE}/feed").respond(200, json={"data": []})
+    api.get(f"/{PAGE}/tagged").respond(400, json=NO_PERMISSION)
     with pytest.raises(PermanentError) as err:
         await fb.fetch_mentions(CREDS, None)
     assert not isinstance(err.value, AuthError), "publishing still works: the account must not be marked broken"
@@ -234,55 +225,55 @@ async def test_a_missing_comment_permission_does_not_break_the_account(fb: Faceb
 # --- answers and likes ---------------------------------------------------------------------------------------
 
 
-async def test_an_answer_is_a_comment_on_the_comment(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_an_answer_is_a_comment_on_the_comment(fb: Facebook, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/graph-api/reference/object/comments#publish : POST /{object-id}/comments
     # with ``message`` (``attachment_url`` for a photo) → {"id": "<comment id>"}
-    route = graph.post(f"/{POST_ID}_1/comments").respond(200, json={"id": f"{POST_ID}_4"})
+    route = api.post(f"/{POST_ID}_1/comments").respond(200, json={"id": f"{POST_ID}_4"})
     target = ReplyTarget(remote_id=f"{POST_ID}_1", extra={"post_id": POST_ID})
     result = await fb.publish(Post(text="Oui, jusqu’à 22 h !", idempotency_key="k", reply_to=target), CREDS)
     assert result.remote_id == f"{POST_ID}_4"
     assert form(route.calls.last.request) == {"message": "Oui, jusqu’à 22 h !"}
 
 
-async def test_an_answer_to_a_reply_goes_to_the_top_comment(fb: Facebook, graph: respx.MockRouter) -> None:
-    route = graph.post(f"/{POST_ID}_1/comments").respond(200, json={"id": f"{POST_ID}_5"})
+async def test_an_answer_to_a_reply_goes_to_the_top_comment(fb: Facebook, api: respx.MockRouter) -> None:
+    route = api.post(f"/{POST_ID}_1/comments").respond(200, json={"id": f"{POST_ID}_5"})
     target = ReplyTarget(remote_id=f"{POST_ID}_2", extra={"post_id": POST_ID, "reply_to": f"{POST_ID}_1"})
     await fb.publish(Post(text="Le dimanche aussi.", idempotency_key="k", reply_to=target), CREDS)
     assert route.called
 
 
-async def test_a_retried_answer_finds_the_pages_earlier_comment(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_a_retried_answer_finds_the_pages_earlier_comment(fb: Facebook, api: respx.MockRouter) -> None:
     earlier = listing(
         [
             comment("4", "2026-05-01T11:59:00+0000", "Oui, jusqu’à 22 h !", who=(PAGE, "Bistro Ardoise")),
             comment("3", "2026-05-01T11:58:00+0000", "Oui, jusqu’à 22 h !"),  # same words, someone else
         ]
     )
-    graph.get(f"/{POST_ID}_1/comments").respond(200, json=earlier)
+    api.get(f"/{POST_ID}_1/comments").respond(200, json=earlier)
     target = ReplyTarget(remote_id=f"{POST_ID}_1")
     found = await fb.find_existing(Post(text="Oui, jusqu’à 22 h !", idempotency_key="k", reply_to=target), CREDS)
     assert found is not None
     assert found.remote_id == f"{POST_ID}_4"
 
 
-async def test_like_is_a_like_on_the_object(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_like_is_a_like_on_the_object(fb: Facebook, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/graph-api/reference/object/likes : POST /{object-id}/likes → success
-    route = graph.post(f"/{POST_ID}_1/likes").respond(200, json={"success": True})
+    route = api.post(f"/{POST_ID}_1/likes").respond(200, json={"success": True})
     await fb.like_item(ReplyTarget(remote_id=f"{POST_ID}_1"), CREDS)
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-async def test_like_without_the_engagement_permission_is_permanent(fb: Facebook, graph: respx.MockRouter) -> None:
-    graph.post(f"/{POST_ID}_1/likes").respond(403, json={"error": {"message": "(#200) Permissions error", "code": 200}})
+async def test_like_without_the_engagement_permission_is_permanent(fb: Facebook, api: respx.MockRouter) -> None:
+    api.post(f"/{POST_ID}_1/likes").respond(403, json={"error": {"message": "(#200) Permissions error", "code": 200}})
     with pytest.raises(PermanentError) as err:
         await fb.like_item(ReplyTarget(remote_id=f"{POST_ID}_1"), CREDS)
     assert err.value.code == "permission"
     assert not isinstance(err.value, AuthError)
 
 
-async def test_subscribe_webhooks_installs_the_app_on_the_page(fb: Facebook, graph: respx.MockRouter) -> None:
+async def test_subscribe_webhooks_installs_the_app_on_the_page(fb: Facebook, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/pages-api/webhooks-for-pages : POST /{page-id}/subscribed_apps
     # ?subscribed_fields=feed → {"success": "true"}
-    route = graph.post(f"/{PAGE}/subscribed_apps").respond(200, json={"success": "true"})
+    route = api.post(f"/{PAGE}/subscribed_apps").respond(200, json={"success": "true"})
     await fb.subscribe_webhooks(CREDS)
     assert params(route.calls.last.request) == {"subscribed_fields": "feed"}

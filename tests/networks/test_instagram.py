@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
 
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import MediaItem, NetworkCredentials, Post
-from app.networks.instagram import MAX_CAPTION, SKIPPED_NO_PHOTO, Instagram, fit_caption
+from app.networks.instagram.adapter import MAX_CAPTION, SKIPPED_NO_PHOTO, Instagram, fit_caption
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 GRAPH = "https://graph.test/v23.0"
+API_BASE = GRAPH  # the ``api`` router's base (tests/networks/conftest.py)
 IG = "17841405822304914"
 TOKEN = "EAAG-page-token"
 CREDS = NetworkCredentials({"ig_user_id": IG, "access_token": TOKEN})
@@ -57,20 +57,8 @@ LIMIT = {
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def ig(http: httpx.AsyncClient) -> Instagram:
     return Instagram(http, base_url="https://graph.test", graph_version="v23.0", container_wait=1.0, poll_interval=0.01)
-
-
-@pytest.fixture
-def graph() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=GRAPH, assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 def form(request: httpx.Request) -> dict[str, str]:
@@ -83,36 +71,36 @@ def image(n: int = 1, alt: str = "") -> MediaItem:
     )
 
 
-def mock_publish_path(graph: respx.MockRouter, *, statuses: list[str] | None = None) -> dict[str, respx.Route]:
+def mock_publish_path(api: respx.MockRouter, *, statuses: list[str] | None = None) -> dict[str, respx.Route]:
     routes = {
-        "quota": graph.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_OK),
+        "quota": api.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_OK),
         # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media
-        "media": graph.post(f"/{IG}/media").respond(200, json={"id": "17889455560051444"}),
+        "media": api.post(f"/{IG}/media").respond(200, json={"id": "17889455560051444"}),
         # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-container
-        "status": graph.get("/17889455560051444").mock(
+        "status": api.get("/17889455560051444").mock(
             side_effect=[
                 httpx.Response(200, json={"status_code": s, "id": "17889455560051444"})
                 for s in (statuses or ["FINISHED"])
             ]
         ),
         # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media_publish
-        "publish": graph.post(f"/{IG}/media_publish").respond(200, json={"id": "17920238422030506"}),
-        "permalink": graph.get("/17920238422030506").respond(
+        "publish": api.post(f"/{IG}/media_publish").respond(200, json={"id": "17920238422030506"}),
+        "permalink": api.get("/17920238422030506").respond(
             200, json={"permalink": "https://www.instagram.com/p/Cabc123/", "id": "17920238422030506"}
         ),
     }
     return routes
 
 
-async def test_text_only_is_skipped_not_failed(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_text_only_is_skipped_not_failed(ig: Instagram, api: respx.MockRouter) -> None:
     result = await ig.publish(Post(text="Pas de photo aujourd'hui", idempotency_key="k"), CREDS)
     assert result.skipped == SKIPPED_NO_PHOTO
     assert result.remote_id == ""
-    assert not graph.calls
+    assert not api.calls
 
 
-async def test_one_photo_container_is_polled_then_published(ig: Instagram, graph: respx.MockRouter) -> None:
-    routes = mock_publish_path(graph, statuses=["IN_PROGRESS", "FINISHED"])
+async def test_one_photo_container_is_polled_then_published(ig: Instagram, api: respx.MockRouter) -> None:
+    routes = mock_publish_path(api, statuses=["IN_PROGRESS", "FINISHED"])
     post = Post(text="Croissants chauds #boulangerie", idempotency_key="k", media=[image(alt="Des croissants")])
     result = await ig.publish(post, CREDS)
     assert result.remote_id == "17920238422030506"
@@ -128,15 +116,15 @@ async def test_one_photo_container_is_polled_then_published(ig: Instagram, graph
     assert published.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-async def test_carousel_for_several_photos(ig: Instagram, graph: respx.MockRouter) -> None:
-    graph.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_OK)
-    media = graph.post(f"/{IG}/media").mock(
+async def test_carousel_for_several_photos(ig: Instagram, api: respx.MockRouter) -> None:
+    api.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_OK)
+    media = api.post(f"/{IG}/media").mock(
         side_effect=[httpx.Response(200, json={"id": cid}) for cid in ("c1", "c2", "parent")]
     )
     for cid in ("c1", "c2", "parent"):
-        graph.get(f"/{cid}").respond(200, json={"status_code": "FINISHED", "id": cid})
-    graph.post(f"/{IG}/media_publish").respond(200, json={"id": "m1"})
-    graph.get("/m1").respond(200, json={"permalink": "https://www.instagram.com/p/X/", "id": "m1"})
+        api.get(f"/{cid}").respond(200, json={"status_code": "FINISHED", "id": cid})
+    api.post(f"/{IG}/media_publish").respond(200, json={"id": "m1"})
+    api.get("/m1").respond(200, json={"permalink": "https://www.instagram.com/p/X/", "id": "m1"})
     result = await ig.publish(Post(text="Deux", idempotency_key="k", media=[image(1), image(2)]), CREDS)
     assert result.remote_id == "m1"
     sent = [form(c.request) for c in media.calls]
@@ -144,48 +132,47 @@ async def test_carousel_for_several_photos(ig: Instagram, graph: respx.MockRoute
     assert sent[2] == {"media_type": "CAROUSEL", "children": "c1,c2", "caption": "Deux"}
 
 
-async def test_daily_limit_reached_is_retryable_in_an_hour(ig: Instagram, graph: respx.MockRouter) -> None:
-    graph.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_FULL)
-    container = graph.post(f"/{IG}/media")
+async def test_daily_limit_reached_is_retryable_in_an_hour(ig: Instagram, api: respx.MockRouter) -> None:
+    api.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_FULL)
+    container = api.post(f"/{IG}/media")
     with pytest.raises(RetryableError) as err:
         await ig.publish(Post(text="x", idempotency_key="k", media=[image()]), CREDS)
     assert (err.value.code, err.value.retry_after) == ("quota", 3600.0)
     assert not container.called
 
 
-async def test_container_error_is_permanent(ig: Instagram, graph: respx.MockRouter) -> None:
-    routes = mock_publish_path(graph, statuses=["ERROR"])
+async def test_container_error_is_permanent(ig: Instagram, api: respx.MockRouter) -> None:
+    routes = mock_publish_path(api, statuses=["ERROR"])
     with pytest.raises(PermanentError) as err:
         await ig.publish(Post(text="x", idempotency_key="k", media=[image()]), CREDS)
     assert err.value.code == "media_rejected"
     assert not routes["publish"].called
 
 
-async def test_container_still_processing_is_retryable(ig: Instagram, graph: respx.MockRouter) -> None:
-    mock_publish_path(graph, statuses=["IN_PROGRESS"] * 200)
+async def test_container_still_processing_is_retryable(ig: Instagram, api: respx.MockRouter) -> None:
+    mock_publish_path(api, statuses=["IN_PROGRESS"] * 200)
     with pytest.raises(RetryableError) as err:
         await ig.publish(Post(text="x", idempotency_key="k", media=[image()]), CREDS)
     assert err.value.code == "media_processing"
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "expected", "code"),
-    [
-        pytest.param(400, EXPIRED, AuthError, "auth", id="expired-token-190"),
-        pytest.param(403, PERMISSION, AuthError, "permission", id="permission-10"),
-        pytest.param(400, LIMIT, RetryableError, "rate_limited", id="app-limit-4"),
-        pytest.param(502, {"error": {"message": "Bad gateway", "code": 2}}, RetryableError, "http_502", id="5xx"),
-    ],
-)
-async def test_errors_are_classified(
-    ig: Instagram, graph: respx.MockRouter, status: int, body: dict[str, Any], expected: type[AdapterError], code: str
-) -> None:
-    graph.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_OK)
-    graph.post(f"/{IG}/media").respond(status, json=body)
-    with pytest.raises(AdapterError) as err:
-        await ig.publish(Post(text="x", idempotency_key="k", media=[image()]), CREDS)
-    assert type(err.value) is expected
-    assert err.value.code == code
+# What the Graph API answers a media container with, and what the adapter makes of it (harness.py).
+ANSWERS = [
+    Answer("expired-token-190", 400, EXPIRED, AuthError, "auth", retry_after=ANY_WAIT),
+    Answer("permission-10", 403, PERMISSION, AuthError, "permission", retry_after=ANY_WAIT),
+    Answer("app-limit-4", 400, LIMIT, RetryableError, "rate_limited", retry_after=ANY_WAIT),
+    Answer(
+        "5xx", 502, {"error": {"message": "Bad gateway", "code": 2}}, RetryableError, "http_502", retry_after=ANY_WAIT
+    ),
+]
+
+
+@pytest.mark.parametrize("row", rows(ANSWERS))
+async def test_errors_are_classified(ig: Instagram, api: respx.MockRouter, row: Answer) -> None:
+    api.get(f"/{IG}/content_publishing_limit").respond(200, json=QUOTA_OK)
+    await check_answer(
+        api.post(f"/{IG}/media"), row, lambda: ig.publish(Post(text="x", idempotency_key="k", media=[image()]), CREDS)
+    )
 
 
 def test_caption_keeps_30_hashtags_and_2200_characters() -> None:
@@ -200,11 +187,11 @@ def test_caption_keeps_30_hashtags_and_2200_characters() -> None:
         fit_caption(Post(text="a" * 3000, idempotency_key="k"))
 
 
-async def test_find_existing_matches_recent_caption(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_find_existing_matches_recent_caption(ig: Instagram, api: respx.MockRouter) -> None:
     set_clock(lambda: NOW)
     try:
         # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media
-        graph.get(f"/{IG}/media").respond(
+        api.get(f"/{IG}/media").respond(
             200,
             json={
                 "data": [
@@ -221,18 +208,18 @@ async def test_find_existing_matches_recent_caption(ig: Instagram, graph: respx.
         set_clock(None)
 
 
-async def test_verify_reads_the_account(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_verify_reads_the_account(ig: Instagram, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user
-    graph.get(f"/{IG}").respond(200, json={"id": IG, "username": "bistro.ardoise", "name": "Bistro"})
+    api.get(f"/{IG}").respond(200, json={"id": IG, "username": "bistro.ardoise", "name": "Bistro"})
     info = await ig.verify(CREDS)
     assert (info.handle, info.remote_id) == ("@bistro.ardoise", IG)
 
 
-async def test_delete_is_not_supported(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_delete_is_not_supported(ig: Instagram, api: respx.MockRouter) -> None:
     with pytest.raises(PermanentError) as err:
         await ig.delete("17920238422030506", CREDS)
     assert "does not allow deleting" in err.value.reason
-    assert not graph.calls
+    assert not api.calls
 
 
 def test_redact_lists_the_token(ig: Instagram) -> None:

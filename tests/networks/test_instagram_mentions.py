@@ -3,7 +3,7 @@ mentions edge, no likes. respx contract tests whose bodies follow Meta's Instagr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,9 +15,11 @@ import respx
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import NetworkCredentials, Post, ReplyTarget
-from app.networks.instagram import Instagram
+from app.networks.instagram.adapter import Instagram
+from tests.networks.harness import ANY_WAIT, Answer, check_answer, rows
 
 GRAPH = "https://graph.test/v23.0"
+API_BASE = GRAPH  # the ``api`` router's base (tests/networks/conftest.py)
 IG = "17841405822304914"
 TOKEN = "EAAG-page-token"
 CREDS = NetworkCredentials({"ig_user_id": IG, "access_token": TOKEN, "username": "bistro.ardoise"})
@@ -84,20 +86,8 @@ APP_LIMIT = {"error": {"message": "(#4) Application request limit reached", "typ
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def ig(http: httpx.AsyncClient) -> Instagram:
     return Instagram(http, base_url="https://graph.test", graph_version="v23.0")
-
-
-@pytest.fixture
-def graph() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=GRAPH, assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture(autouse=True)
@@ -111,9 +101,9 @@ def form(request: httpx.Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
 
 
-async def test_comments_replies_and_tags_oldest_first_without_our_own(ig: Instagram, graph: respx.MockRouter) -> None:
-    media = graph.get(f"/{IG}/media").respond(200, json=MEDIA)
-    graph.get(f"/{IG}/tags").respond(200, json=TAGS)
+async def test_comments_replies_and_tags_oldest_first_without_our_own(ig: Instagram, api: respx.MockRouter) -> None:
+    media = api.get(f"/{IG}/media").respond(200, json=MEDIA)
+    api.get(f"/{IG}/tags").respond(200, json=TAGS)
     items, cursor = await ig.fetch_mentions(CREDS, None)
     assert [m.remote_id for m in items] == ["17870913679156914", "17870913679156916", "18027939643107654"]
     top, reply, tag = items
@@ -130,14 +120,14 @@ async def test_comments_replies_and_tags_oldest_first_without_our_own(ig: Instag
     assert "comments.limit(50)" in media.calls.last.request.url.params["fields"]
 
 
-async def test_tags_are_paged_while_new(ig: Instagram, graph: respx.MockRouter) -> None:
-    graph.get(f"/{IG}/media").respond(200, json={"data": []})
+async def test_tags_are_paged_while_new(ig: Instagram, api: respx.MockRouter) -> None:
+    api.get(f"/{IG}/media").respond(200, json={"data": []})
     newer = {**TAGS, "paging": {"cursors": {"after": "NEXT"}, "next": f"{GRAPH}/{IG}/tags?after=NEXT"}}
     older = {
         "data": [{"id": "1", "caption": "vieux", "timestamp": "2026-04-01T10:00:00+0000", "username": "x"}],
         "paging": {"cursors": {"after": "MORE"}, "next": f"{GRAPH}/{IG}/tags?after=MORE"},
     }
-    tags = graph.get(f"/{IG}/tags").mock(side_effect=[httpx.Response(200, json=newer), httpx.Response(200, json=older)])
+    tags = api.get(f"/{IG}/tags").mock(side_effect=[httpx.Response(200, json=newer), httpx.Response(200, json=older)])
     items, cursor = await ig.fetch_mentions(CREDS, "2026-04-30T00:00:00+00:00")
     assert [m.remote_id for m in items] == ["18027939643107654"]
     assert tags.call_count == 2, "the second page reached the cursor: no third call"
@@ -145,17 +135,17 @@ async def test_tags_are_paged_while_new(ig: Instagram, graph: respx.MockRouter) 
     assert cursor == "2026-05-01T10:00:00+00:00"
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "expected"),
-    [(400, EXPIRED, AuthError), (400, APP_LIMIT, RetryableError), (503, None, RetryableError)],
-    ids=["expired-token", "rate-limit", "outage"],
-)
-async def test_poll_failures(
-    ig: Instagram, graph: respx.MockRouter, status: int, body: dict[str, Any] | None, expected: type[Exception]
-) -> None:
-    graph.get(f"/{IG}/media").respond(status, json=body)
-    with pytest.raises(expected):
-        await ig.fetch_mentions(CREDS, None)
+# What the Graph API answers a media poll with, and what the adapter makes of it (harness.py).
+POLL_ANSWERS = [
+    Answer("expired-token", 400, EXPIRED, AuthError, "", retry_after=ANY_WAIT),
+    Answer("rate-limit", 400, APP_LIMIT, RetryableError, "", retry_after=ANY_WAIT),
+    Answer("outage", 503, None, RetryableError, "", retry_after=ANY_WAIT),
+]
+
+
+@pytest.mark.parametrize("row", rows(POLL_ANSWERS))
+async def test_poll_failures(ig: Instagram, api: respx.MockRouter, row: Answer) -> None:
+    await check_answer(api.get(f"/{IG}/media"), row, lambda: ig.fetch_mentions(CREDS, None))
 
 
 async def test_no_likes_on_instagram(ig: Instagram) -> None:
@@ -165,10 +155,10 @@ async def test_no_likes_on_instagram(ig: Instagram) -> None:
     assert "instagram" in err.value.reason
 
 
-async def test_answer_to_a_comment_is_a_reply(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_answer_to_a_comment_is_a_reply(ig: Instagram, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/instagram-platform/comment-moderation : POST /<IG_COMMENT_ID>/replies
     # ?message=… → {"id": "<reply id>"}
-    route = graph.post("/17870913679156914/replies").respond(200, json={"id": "17870913679156999"})
+    route = api.post("/17870913679156914/replies").respond(200, json={"id": "17870913679156999"})
     target = ReplyTarget(remote_id="17870913679156916", extra={"reply_to": "17870913679156914"})
     result = await ig.publish(Post(text="Oui, de 10 h à 14 h.", idempotency_key="k", reply_to=target), CREDS)
     assert result.remote_id == "17870913679156999"
@@ -176,17 +166,17 @@ async def test_answer_to_a_comment_is_a_reply(ig: Instagram, graph: respx.MockRo
     assert form(route.calls.last.request) == {"message": "Oui, de 10 h à 14 h."}
 
 
-async def test_answer_to_a_tag_goes_through_the_mentions_edge(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_answer_to_a_tag_goes_through_the_mentions_edge(ig: Instagram, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/mentions :
     # POST /{ig-user-id}/mentions with media_id (and comment_id) and message → {"id"}
-    route = graph.post(f"/{IG}/mentions").respond(200, json={"id": "17911111111111111"})
+    route = api.post(f"/{IG}/mentions").respond(200, json={"id": "17911111111111111"})
     target = ReplyTarget(remote_id="18027939643107654", extra={"type": "tag", "media_id": "18027939643107654"})
     await ig.publish(Post(text="Merci !", idempotency_key="k", reply_to=target), CREDS)
     assert form(route.calls.last.request) == {"media_id": "18027939643107654", "message": "Merci !"}
 
 
-async def test_a_retried_answer_is_found(ig: Instagram, graph: respx.MockRouter) -> None:
-    graph.get("/17870913679156914/replies").respond(
+async def test_a_retried_answer_is_found(ig: Instagram, api: respx.MockRouter) -> None:
+    api.get("/17870913679156914/replies").respond(
         200, json={"data": [ig_comment("555", "2026-05-01T11:59:00+0000", "Oui, de 10 h à 14 h.", "bistro.ardoise")]}
     )
     target = ReplyTarget(remote_id="17870913679156914")
@@ -195,9 +185,9 @@ async def test_a_retried_answer_is_found(ig: Instagram, graph: respx.MockRouter)
     assert found.remote_id == "555"
 
 
-async def test_mentioned_comment_from_a_webhook(ig: Instagram, graph: respx.MockRouter) -> None:
+async def test_mentioned_comment_from_a_webhook(ig: Instagram, api: respx.MockRouter) -> None:
     # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/mentioned_comment
-    route = graph.get(f"/{IG}").respond(
+    route = api.get(f"/{IG}").respond(
         200,
         json={
             "mentioned_comment": {

@@ -28,7 +28,9 @@ from mastodon_mock.testing.server import MockServer
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import MediaItem, NetworkCredentials, Post, ReplyTarget
-from app.networks.mastodon import Mastodon, MentionItem, measure_text, parse_rate_limit_reset
+from app.networks.mastodon.adapter import Mastodon
+from app.networks.mastodon.api import MentionItem, parse_rate_limit_reset
+from app.networks.mastodon.text import measure_text
 
 # A 1×1 transparent PNG.
 PNG = bytes.fromhex(

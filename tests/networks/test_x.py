@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
 
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import set_clock
 from app.networks.base import MediaItem, NetworkCredentials, Post, ReplyTarget
-from app.networks.x import X, fit_text, weighted_length
+from app.networks.x.adapter import X
+from app.networks.x.text import fit_text, weighted_length
+from tests.networks.harness import Answer, check_answer, rows
 
 API = "https://api.x.test"
+API_BASE = API  # the ``api`` router's base (tests/networks/conftest.py)
 TOKEN_URL = "https://api.x.test/2/oauth2/token"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 FRESH = str(int(NOW.timestamp()) + 7200)
@@ -125,20 +127,8 @@ def test_cjk_text_is_cut_at_140_characters() -> None:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def x(http: httpx.AsyncClient) -> X:
     return X(http, api_url=API, token_url=TOKEN_URL, client_id="cid", client_secret="csecret")
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=API, assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +144,7 @@ async def test_publish_text_and_reply(x: X, api: respx.MockRouter) -> None:
     result = await x.publish(post, CREDS)
     assert result.remote_id == "1445880548472328192"
     assert result.url == "https://x.com/bistro/status/1445880548472328192"
-    assert result.refreshed is None
+    assert CREDS.renewed == {}
     sent = route.calls.last.request
     assert sent.headers["Authorization"] == "Bearer at-1"
     assert json.loads(sent.content) == {
@@ -190,8 +180,8 @@ async def test_expiring_token_is_refreshed_first_and_returned(x: X, api: respx.M
     refresh = api.post("/2/oauth2/token").respond(200, json=TOKENS)
     tweet = api.post("/2/tweets").respond(201, json=CREATED)
     soon = NetworkCredentials({**CREDS.data, "expires_at": str(int(NOW.timestamp()) + 60)})
-    result = await x.publish(Post(text="x", idempotency_key="k"), soon)
-    assert result.refreshed == {"access_token": "at-2", "refresh_token": "rt-2", "expires_at": FRESH}
+    await x.publish(Post(text="x", idempotency_key="k"), soon)
+    assert soon.renewed == {"access_token": "at-2", "refresh_token": "rt-2", "expires_at": FRESH}
     assert tweet.calls.last.request.headers["Authorization"] == "Bearer at-2"
     sent = refresh.calls.last.request
     assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"cid:csecret").decode()
@@ -205,20 +195,21 @@ async def test_expiring_token_is_refreshed_first_and_returned(x: X, api: respx.M
 async def test_two_jobs_refreshing_at_once_share_one_refresh(x: X, api: respx.MockRouter) -> None:
     refresh = api.post("/2/oauth2/token").respond(200, json=TOKENS)
     api.post("/2/tweets").respond(201, json=CREATED)
-    soon = NetworkCredentials({**CREDS.data, "expires_at": str(int(NOW.timestamp()) + 60)})
-    first = await x.publish(Post(text="a", idempotency_key="k1"), soon)
-    second = await x.publish(Post(text="b", idempotency_key="k2"), soon)  # still holds the dead refresh token
+    data = {**CREDS.data, "expires_at": str(int(NOW.timestamp()) + 60)}
+    first, second = NetworkCredentials(data), NetworkCredentials(data)  # the second still holds the dead token
+    await x.publish(Post(text="a", idempotency_key="k1"), first)
+    await x.publish(Post(text="b", idempotency_key="k2"), second)
     assert refresh.call_count == 1
-    assert first.refreshed == second.refreshed
+    assert first.renewed == second.renewed
 
 
 async def test_failure_after_refresh_carries_the_new_tokens(x: X, api: respx.MockRouter) -> None:
     api.post("/2/oauth2/token").respond(200, json=TOKENS)
     api.post("/2/tweets").respond(503, json={"title": "Service Unavailable", "detail": "Service Unavailable"})
     soon = NetworkCredentials({**CREDS.data, "expires_at": ""})
-    with pytest.raises(RetryableError) as err:
+    with pytest.raises(RetryableError):
         await x.publish(Post(text="x", idempotency_key="k"), soon)
-    assert getattr(err.value, "refreshed", None) == {
+    assert soon.renewed == {
         "access_token": "at-2",
         "refresh_token": "rt-2",
         "expires_at": FRESH,
@@ -236,42 +227,28 @@ async def test_revoked_refresh_token_is_an_auth_error(x: X, api: respx.MockRoute
     assert "Value passed for the token was invalid" in err.value.reason
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "headers", "expected", "code", "retry_after"),
-    [
-        pytest.param(401, UNAUTHORIZED, {}, AuthError, "auth", None, id="expired-401"),
-        pytest.param(
-            429,
-            TOO_MANY,
-            {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(NOW.timestamp()) + 900)},
-            RetryableError,
-            "rate_limited",
-            900.0,
-            id="rate-limited-reset-epoch",
-        ),
-        pytest.param(403, DUPLICATE, {}, PermanentError, "duplicate", None, id="duplicate-403"),
-        pytest.param(403, CLIENT_FORBIDDEN, {}, AuthError, "auth", None, id="permission-client-forbidden"),
-        pytest.param(400, INVALID, {}, PermanentError, "http_400", None, id="invalid-400"),
-        pytest.param(500, {"title": "Internal Server Error"}, {}, RetryableError, "http_500", None, id="5xx"),
-    ],
-)
-async def test_errors_are_classified(
-    x: X,
-    api: respx.MockRouter,
-    status: int,
-    body: dict[str, Any],
-    headers: dict[str, str],
-    expected: type[AdapterError],
-    code: str,
-    retry_after: float | None,
-) -> None:
-    api.post("/2/tweets").respond(status, json=body, headers=headers)
-    with pytest.raises(AdapterError) as err:
-        await x.publish(Post(text="x", idempotency_key="k"), CREDS)
-    assert type(err.value) is expected
-    assert err.value.code == code
-    if isinstance(err.value, RetryableError):
-        assert err.value.retry_after == retry_after
+# What the X API answers a post with, and what the adapter makes of it (harness.py).
+ANSWERS = [
+    Answer("expired-401", 401, UNAUTHORIZED, AuthError, "auth"),
+    Answer(
+        "rate-limited-reset-epoch",
+        429,
+        TOO_MANY,
+        RetryableError,
+        "rate_limited",
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(NOW.timestamp()) + 900)},
+        retry_after=900.0,
+    ),
+    Answer("duplicate-403", 403, DUPLICATE, PermanentError, "duplicate"),
+    Answer("permission-client-forbidden", 403, CLIENT_FORBIDDEN, AuthError, "auth"),
+    Answer("invalid-400", 400, INVALID, PermanentError, "http_400"),
+    Answer("5xx", 500, {"title": "Internal Server Error"}, RetryableError, "http_500"),
+]
+
+
+@pytest.mark.parametrize("row", rows(ANSWERS))
+async def test_errors_are_classified(x: X, api: respx.MockRouter, row: Answer) -> None:
+    await check_answer(api.post("/2/tweets"), row, lambda: x.publish(Post(text="x", idempotency_key="k"), CREDS))
 
 
 async def test_too_many_images_is_permanent(x: X) -> None:

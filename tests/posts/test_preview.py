@@ -3,8 +3,8 @@ from __future__ import annotations
 import httpx
 
 from app.accounts import service as account_service
-from app.networks.bluesky import grapheme_len
-from app.networks.x import weighted_length
+from app.networks.bluesky.text import grapheme_len
+from app.networks.x.text import weighted_length
 from app.runtime import Runtime
 from tests.helpers import make_business
 

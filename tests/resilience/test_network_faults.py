@@ -24,7 +24,7 @@ from sqlmodel import col
 from app.main import create_app, make_runner
 from app.models import Delivery, OutboundMessage, Post
 from app.networks.registry import build_networks
-from app.runtime import build_runtime
+from app.runtime import build_runtime, network_options
 from tests.resilience.cluster import (
     PUBLIC_URL,
     TWILIO_TOKEN,
@@ -53,7 +53,7 @@ async def test_network_500_429_and_hang_then_recovery(tmp_path: Path, sqlite_tem
     rt = build_runtime(settings)
     await rt.http.aclose()
     rt.http = httpx.AsyncClient(timeout=httpx.Timeout(1.5, connect=1.0))
-    rt.networks = build_networks(rt.http, settings, egress=rt.egress.client)
+    rt.networks = build_networks(rt.http, network_options(settings), egress=rt.egress.client)
     stub = FaultyMastodon(hang_seconds=4.0)
     stub.plans = {
         RECOVERS: ["500", "500", f"429:{RETRY_AFTER}", "hang", "hang"],  # then it works

@@ -1,7 +1,7 @@
 """A tiny Mastodon instance on loopback (a real HTTP server in a thread), for tests that need a network to
 be slow, blocked, down or idempotent while a real worker (maybe another process) talks to it.
 
-It implements what ``app/networks/mastodon.py`` calls: ``GET /api/v1/accounts/verify_credentials``,
+It implements what ``app/networks/mastodon/adapter.py`` calls: ``GET /api/v1/accounts/verify_credentials``,
 ``GET /api/v2/instance``, ``GET /api/v1/accounts/{id}/statuses``, ``GET /api/v1/notifications`` (always empty),
 ``POST /api/v1/statuses`` (honouring ``Idempotency-Key`` like Mastodon: the same key gives back the same status)
 and ``DELETE /api/v1/statuses/{id}``. tests/resilience/mastodon_stub.py extends it with programmable faults.
@@ -20,9 +20,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.service import link
+from app.kit.crypto import Vault
+from app.models import NetworkAccount
+
 ACCOUNT_ID = "109000000000000001"
 TOKEN = "stub-token"
 Reply = tuple[int, Any, dict[str, str]]  # status code, JSON body, extra headers
+
+
+async def link_account(
+    session: AsyncSession, vault: Vault, business_id: int, credentials: dict[str, str]
+) -> NetworkAccount:
+    """The business's Mastodon account ``@bistro@masto.test`` with ``credentials`` (usually the stub's), stored as
+    the accounts API would after verifying it (encrypted)."""
+    return await link(
+        session,
+        business_id=business_id,
+        network="mastodon",
+        handle="@bistro@masto.test",
+        credentials=credentials,
+        settings={},
+        vault=vault,
+        actor="test",
+    )
 
 
 @dataclass

@@ -12,8 +12,8 @@ Credentials data (``NetworkCredentials.data``), as ``app.connect`` stores them:
 - ``language`` (optional): ``languageCode`` of the posts, ``fr`` by default.
 
 Refresh: when the access token expires within ``refresh_margin`` (5 min), or an API call answers 401, the adapter
-refreshes once at ``oauth2.googleapis.com/token`` and returns the new token in ``refreshed`` (on a failure after a
-refresh, on the exception as ``exc.refreshed``).
+refreshes once at ``oauth2.googleapis.com/token`` and writes the new token to ``creds.renewed`` at once (the caller
+stores it whether the call then succeeds or fails).
 
 Text: ``summary`` holds at most 1,500 characters; past that, its beginning + ``… <post.link>``. One photo (the
 first) goes in ``media`` as ``sourceUrl`` (the image's public URL on Ardoise): a standard post shows one photo.
@@ -26,7 +26,6 @@ Reviews (``fetch_mentions``): ``GET …/locations/{l}/reviews?orderBy=updateTime
 Mention of kind ``review`` with ``rating`` from ``starRating`` (``ONE``..``FIVE``), ``remote_id`` the ``reviewId``
 (an edited review is not stored again) and ``target.remote_id`` the review's resource name. Reviews that already have
 an owner reply are skipped. Pub/Sub push (``NEW_REVIEW``) only triggers an immediate poll (``app.mentions.webhooks``).
-The returned list is a :class:`app.networks.base.MentionBatch` carrying a refreshed access token (``.refreshed``).
 
 Answers: a ``Post`` with ``reply_to`` is ``PUT …/reviews/{id}/reply`` with ``comment`` (4,096 characters at most).
 A PUT replaces the reply, so a retry cannot make a second one (``find_existing`` returns None for answers). Google
@@ -44,18 +43,9 @@ import httpx
 
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    Mention,
-    MentionBatch,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    Refreshed,
-    ReplyTarget,
-)
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
 from app.networks.http import parse_retry_after, send_request
-from app.networks.oauth import RefreshMemo, attach_refreshed, expires_soon, oauth_error_message, token_fields
+from app.networks.oauth import RefreshMemo, expires_soon, oauth_error_message, token_fields
 from app.networks.text import shorten
 
 API_URL = "https://mybusiness.googleapis.com/v4"
@@ -117,7 +107,6 @@ class Google:
     """The Google Business Profile adapter. See the module docstring for the credentials it reads."""
 
     name: ClassVar[str] = "google"
-    label: ClassVar[str] = "Google"
     max_chars: ClassVar[int] = MAX_SUMMARY
 
     def __init__(
@@ -159,7 +148,6 @@ class Google:
             handle=title or _location(creds),
             remote_id=_location(creds),
             display_name=title,
-            refreshed=session.refreshed,
             limits={"max_characters": MAX_SUMMARY},
         )
 
@@ -182,7 +170,7 @@ class Google:
             body["callToAction"] = {"actionType": "CALL"}
         session = _Session(self, creds)
         created = await session.call("POST", f"{_location(creds)}/localPosts", json=body)
-        return _result(created, session.refreshed)
+        return _result(created)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
         """The post among the location's 10 latest local posts: same summary, made within ``find_window``.
@@ -204,10 +192,10 @@ class Google:
             if created is not None and created < since:
                 continue
             if " ".join(str(local.get("summary") or "").split()) == wanted:
-                return _result(local, session.refreshed)
+                return _result(local)
         return None
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
         """``DELETE …/localPosts/{id}`` (``remote_id`` is the post's full resource name); a 404 is a success."""
         name = remote_id.strip("/")
         if not name.startswith("accounts/"):
@@ -218,7 +206,6 @@ class Google:
         except PermanentError as exc:
             if exc.code != "not_found":
                 raise
-        return session.refreshed
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         """Access and refresh tokens, and a client secret stored with the account."""
@@ -258,9 +245,9 @@ class Google:
                 break
         found.sort(key=lambda m: (m.created_at or datetime.min.replace(tzinfo=UTC), m.remote_id))
         new_cursor = newest.astimezone(UTC).isoformat() if newest is not None else cursor
-        return MentionBatch(found, refreshed=session.refreshed), new_cursor
+        return found, new_cursor
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
         """Not possible: reviews cannot be liked."""
         raise PermanentError(NO_LIKES, code="unsupported")
 
@@ -274,7 +261,7 @@ class Google:
             text = text[: MAX_REPLY - 1].rstrip() + "…"
         session = _Session(self, creds)
         await session.call("PUT", f"{name}/reply", json={"comment": text})
-        return PublishResult(remote_id=f"{name}/reply", refreshed=session.refreshed)
+        return PublishResult(remote_id=f"{name}/reply")
 
     # --- tokens ----------------------------------------------------------------------------------------
 
@@ -321,21 +308,26 @@ class Google:
 
 
 class _Session:
-    """The calls of one adapter operation: refresh up front when due, once more on a 401, and remember the
-    rotated credentials for the result (or the exception)."""
+    """The calls of one adapter operation: refresh up front when due, once more on a 401; the new token goes to
+    ``creds.renewed`` as soon as it is known."""
 
     def __init__(self, adapter: Google, creds: NetworkCredentials) -> None:
         self.adapter = adapter
         self.creds = creds
-        self.refreshed: dict[str, str] | None = None
+        self.refreshed = False
+
+    async def _refresh(self) -> str:
+        tokens = await self.adapter.refresh(self.creds)
+        self.creds.renewed.update(tokens)
+        self.refreshed = True
+        return tokens["access_token"]
 
     async def token(self) -> str:
-        if self.refreshed:
-            return self.refreshed["access_token"]
         token = self.creds.get("access_token").strip()
+        if self.refreshed:
+            return token
         if self.creds.get("refresh_token") and (not token or expires_soon(self.creds, self.adapter._margin)):
-            self.refreshed = await self.adapter.refresh(self.creds)
-            return self.refreshed["access_token"]
+            return await self._refresh()
         if not token:
             raise AuthError("google account has no access token")
         return token
@@ -348,32 +340,29 @@ class _Session:
         params: list[tuple[str, str]] | None = None,
         json: Any = None,
     ) -> dict[str, Any]:
-        try:
-            for attempt in (1, 2):
-                token = await self.token()
-                resp = await send_request(
-                    self.adapter._client,
-                    method,
-                    f"{self.adapter._api}/{path}",
-                    params=params,
-                    json=json,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    network="google",
-                )
-                if resp.status_code == 401 and attempt == 1 and not self.refreshed and self.creds.get("refresh_token"):
-                    self.refreshed = await self.adapter.refresh(self.creds)  # the token died before its time
-                    continue
-                if not resp.is_success:
-                    raise google_error(resp, utcnow())
-                try:
-                    body = resp.json() if resp.content else {}
-                except ValueError:
-                    body = None
-                if not isinstance(body, dict):
-                    raise RetryableError(f"google {path} answered without a JSON object", code="bad_response")
-                return body
-        except AdapterError as exc:
-            raise attach_refreshed(exc, self.refreshed) from None
+        for attempt in (1, 2):
+            token = await self.token()
+            resp = await send_request(
+                self.adapter._client,
+                method,
+                f"{self.adapter._api}/{path}",
+                params=params,
+                json=json,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                network="google",
+            )
+            if resp.status_code == 401 and attempt == 1 and not self.refreshed and self.creds.get("refresh_token"):
+                await self._refresh()  # the token died before its time
+                continue
+            if not resp.is_success:
+                raise google_error(resp, utcnow())
+            try:
+                body = resp.json() if resp.content else {}
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise RetryableError(f"google {path} answered without a JSON object", code="bad_response")
+            return body
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -406,15 +395,13 @@ def _review_mention(review: dict[str, Any], creds: NetworkCredentials) -> Mentio
     )
 
 
-def _result(local: dict[str, Any], refreshed: dict[str, str] | None) -> PublishResult:
+def _result(local: dict[str, Any]) -> PublishResult:
     name = str(local.get("name") or "")
     if not name:
-        raise attach_refreshed(
-            RetryableError("google answered a local post without a name", code="bad_response"), refreshed
-        )
+        raise RetryableError("google answered a local post without a name", code="bad_response")
     if local.get("state") == "REJECTED":
-        raise attach_refreshed(PermanentError("google rejected the post (content policy)", code="rejected"), refreshed)
-    return PublishResult(remote_id=name, url=str(local.get("searchUrl") or ""), refreshed=refreshed)
+        raise PermanentError("google rejected the post (content policy)", code="rejected")
+    return PublishResult(remote_id=name, url=str(local.get("searchUrl") or ""))
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -9,7 +9,7 @@ is shared.
 Credentials (``NetworkCredentials.data``): ``handle``, ``app_password``, optional ``session`` (the SDK's
 exported session string, reused so we do not hit the ``createSession`` rate limit: 30 per 5 min, 300 per
 day and handle) and optional ``pds_url`` (a self-hosted PDS). When the session changes (created or
-refreshed) the whole credential mapping with the new ``session`` comes back in ``refreshed``.
+refreshed) the new ``session`` goes to ``creds.renewed``, whether the call then succeeds or fails.
 
 Exactly once: the record key is a TID made from the post's time and ``Post.idempotency_key``
 (:func:`record_key_for`), both fixed before the first attempt, and the post is written with
@@ -23,10 +23,7 @@ parent and ``root_uri``/``root_cid`` of the thread root (the parent when absent)
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,28 +31,20 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-import regex
-from atproto_client import AsyncClient, models
+from atproto_client import AsyncClient
 from atproto_client import exceptions as atp_exc
 from atproto_client.request import AsyncRequest, RequestBase
-from atproto_client.utils import facet_detection
 
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AuthError, PermanentError
+from app.kit.media import image_size
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    Mention,
-    MentionBatch,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    Refreshed,
-    ReplyTarget,
-)
+from app.networks.base import AccountInfo, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
+from app.networks.bluesky.errors import classify, is_not_found, is_session_error
+from app.networks.bluesky.records import parse_at_uri, record_key_for
+from app.networks.bluesky.text import MAX_GRAPHEMES, build_facets, fit_text, grapheme_len, mention_handles
 
 T = TypeVar("T")
 
-MAX_GRAPHEMES = 300
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 1_000_000  # app.bsky.embed.images lexicon: maxSize 1000000
 MAX_ALT_CHARS = 2000  # what the Bluesky app accepts for alt text
@@ -63,222 +52,6 @@ POST_COLLECTION = "app.bsky.feed.post"
 LIKE_COLLECTION = "app.bsky.feed.like"
 MENTION_REASONS = ("mention", "reply", "quote")
 MENTION_MAX_PAGES = 5
-ELLIPSIS = "… "
-
-# Errors that mean "these credentials no longer work", whatever the status code.
-_AUTH_ERRORS = frozenset(
-    {
-        "AuthenticationRequired",
-        "ExpiredToken",
-        "InvalidToken",
-        "AccountTakedown",
-        "AccountDeactivated",
-        "AuthFactorTokenRequired",
-        "AuthMissing",
-    }
-)
-# Token errors a stored session can hit; the cure is a fresh login with the app password.
-_SESSION_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing"})
-
-_GRAPHEME = regex.compile(r"\X")
-
-
-# --- text -------------------------------------------------------------------------------------------
-
-
-def graphemes(text: str) -> list[str]:
-    """Extended grapheme clusters, as Bluesky counts them (an emoji with skin tone or a flag is one)."""
-    return _GRAPHEME.findall(text)  # type: ignore[no-any-return]
-
-
-def grapheme_len(text: str) -> int:
-    return len(graphemes(text))
-
-
-def fit_text(text: str, link: str | None, limit: int = MAX_GRAPHEMES) -> str:
-    """Return ``text`` if it fits, else its beginning cut at a word boundary + ``"… "`` + ``link``.
-
-    Nothing is silently cut: the link leads to the full post on the Ardoise page. Without a link a too
-    long text is refused (``PermanentError("too_long")``).
-    """
-    clusters = graphemes(text)
-    if len(clusters) <= limit:
-        return text
-    if not link:
-        raise PermanentError("too_long", code="too_long")
-    budget = limit - grapheme_len(ELLIPSIS + link)
-    if budget < 1:
-        raise PermanentError("too_long", code="too_long")
-    head_clusters = clusters[:budget]
-    head = "".join(head_clusters)
-    if not clusters[budget].isspace():
-        # The cut falls inside a word (or URL, hashtag): drop that partial word.
-        cut = max((i for i, g in enumerate(head_clusters) if g.isspace()), default=-1)
-        if cut > 0:
-            head = "".join(head_clusters[:cut])
-    head = head.rstrip()
-    return head + ELLIPSIS + link
-
-
-def mention_handles(text: str) -> list[str]:
-    """Handles mentioned in ``text`` (lowercase, without ``@``, each once, in order)."""
-    seen: dict[str, None] = {}
-    for m in facet_detection.detect_mentions(text):
-        seen.setdefault(m.handle.lower(), None)
-    return list(seen)
-
-
-def build_facets(text: str, dids: Mapping[str, str]) -> list[Any]:
-    """Rich-text facets of ``text``: links, ``#tags`` and the mentions whose handle is in ``dids``.
-
-    Offsets are UTF-8 byte offsets, as the lexicon requires (``é`` is 2 bytes, most emoji 4). Detection is
-    the SDK's port of the official TypeScript ``detectFacets``, so what is linked matches the Bluesky app.
-    Mentions missing from ``dids`` (handles that did not resolve) stay plain text.
-    """
-    facets: list[Any] = list(facet_detection.detect_facets(text))
-    for m in facet_detection.detect_mentions(text):
-        did = dids.get(m.handle.lower())
-        if did is None:
-            continue
-        facets.append(
-            models.AppBskyRichtextFacet.Main(
-                features=[models.AppBskyRichtextFacet.Mention(did=did)],
-                index=models.AppBskyRichtextFacet.ByteSlice(byte_start=m.byte_start, byte_end=m.byte_end),
-            )
-        )
-    facets.sort(key=lambda f: f.index.byte_start)
-    kept: list[Any] = []
-    for facet in facets:  # the lexicon forbids overlapping facets; keep the first
-        if kept and facet.index.byte_start < kept[-1].index.byte_end:
-            continue
-        kept.append(facet)
-    return kept
-
-
-# --- record keys ------------------------------------------------------------------------------------
-
-_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
-_TID_RE = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
-# Keys that carry no time get a timestamp in [2023-01-01, +2^45 µs ≈ 1.1 years): always in the past, so
-# the key never sorts as a "future" record, and 45 + 10 bits of hash make a collision negligible.
-_TID_HASH_EPOCH_US = 1_672_531_200_000_000
-_TID_HASH_SPREAD_US = 1 << 45
-
-
-def encode_tid(micros: int, clock_id: int) -> str:
-    """atproto TID: 53-bit microsecond timestamp + 10-bit clock id, base32-sortable, 13 chars."""
-    value = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
-    chars = []
-    for _ in range(13):
-        chars.append(_TID_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
-def record_key_for(idempotency_key: str, at: datetime | None = None) -> str:
-    """The record key of the post for ``idempotency_key`` made at ``at``: the same inputs always give the same TID.
-
-    ``app.bsky.feed.post`` records use TID keys (53-bit microseconds since the epoch + 10-bit clock id). The
-    timestamp is the post's own time ``at`` (so ``listRecords`` order follows posting time) and the clock id
-    comes from a SHA-256 of the idempotency key, so each delivery keeps its key across retries. Without a
-    time: a key that already is a TID is used as is; a UUIDv7 keeps its millisecond time; any other key is
-    hashed into the timestamp bits too (likes, whose key must come from the liked post's URI alone).
-    """
-    h = int.from_bytes(hashlib.sha256(idempotency_key.encode("utf-8")).digest()[:8], "big")
-    clock_id = h & 0x3FF
-    if at is not None:
-        return encode_tid(int(at.timestamp()) * 1_000_000 + at.microsecond, clock_id)
-    if _TID_RE.fullmatch(idempotency_key):
-        return idempotency_key
-    rest = h >> 10
-    millis = _uuid7_millis(idempotency_key)
-    micros = _TID_HASH_EPOCH_US + rest % _TID_HASH_SPREAD_US if millis is None else millis * 1000 + rest % 1000
-    return encode_tid(micros, clock_id)
-
-
-def _uuid7_millis(key: str) -> int | None:
-    try:
-        u = uuid.UUID(key)
-    except ValueError:
-        return None
-    return u.int >> 80 if u.version == 7 else None
-
-
-def parse_at_uri(uri: str) -> tuple[str, str, str]:
-    """``at://did/collection/rkey`` -> ``(did, collection, rkey)``."""
-    parts = uri.removeprefix("at://").split("/") if uri.startswith("at://") else []
-    if len(parts) != 3 or not all(parts):
-        raise PermanentError(f"not an at:// record uri: {uri!r}", code="bad_remote_id")
-    return parts[0], parts[1], parts[2]
-
-
-# --- errors -----------------------------------------------------------------------------------------
-
-
-def _xrpc_error(exc: Any) -> tuple[int | None, str, str, Mapping[str, str]]:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None, "", "", {}
-    content = response.content
-    error = getattr(content, "error", "") or ""
-    message = getattr(content, "message", "") or ""
-    return int(response.status_code), str(error), str(message), dict(response.headers or {})
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            pass
-    reset = headers.get("ratelimit-reset")  # epoch seconds
-    if reset:
-        try:
-            return max(float(reset) - utcnow().timestamp(), 0.0)
-        except ValueError:
-            pass
-    return None
-
-
-def classify(exc: BaseException) -> AdapterError:
-    """Map an SDK/transport failure to Retryable/Permanent/Auth."""
-    if isinstance(exc, AdapterError):
-        return exc
-    if isinstance(exc, atp_exc.LoginRequiredError):
-        return AuthError("bluesky: not logged in")
-    if isinstance(exc, atp_exc.RequestErrorBase):
-        status, error, message, headers = _xrpc_error(exc)
-        detail = f"bluesky {status} {error}: {message}".strip()
-        if status is None:  # transport failure or timeout, no response
-            cause = exc.__cause__ or exc
-            return RetryableError(f"bluesky unreachable: {type(cause).__name__}: {cause}")
-        if status == 429:
-            return RetryableError(detail, retry_after=_retry_after(headers), code="rate_limited")
-        if status in (401, 403) or error in _AUTH_ERRORS:
-            return AuthError(detail)
-        if status >= 500:
-            return RetryableError(detail, retry_after=_retry_after(headers))
-        if status == 413:
-            return PermanentError(detail, code="too_large")
-        if "grapheme" in message or "too long" in message.lower():
-            return PermanentError(detail, code="too_long")
-        return PermanentError(detail, code=error or f"http_{status}")
-    if isinstance(exc, httpx.TransportError | OSError):
-        return RetryableError(f"bluesky unreachable: {type(exc).__name__}: {exc}")
-    if isinstance(exc, atp_exc.AtProtocolError):  # e.g. a response that does not parse: a proxy page
-        return RetryableError(f"bluesky: {type(exc).__name__}: {exc}")
-    raise exc
-
-
-def _is_session_error(exc: BaseException) -> bool:
-    status, error, _, _ = _xrpc_error(exc)
-    return status in (400, 401) and error in _SESSION_ERRORS
-
-
-def _is_not_found(exc: BaseException) -> bool:
-    status, error, message, _ = _xrpc_error(exc)
-    return status == 400 and (error == "RecordNotFound" or "could not locate record" in message.lower())
 
 
 # --- plumbing ---------------------------------------------------------------------------------------
@@ -317,7 +90,6 @@ class Bluesky:
     """Bluesky adapter (see the module docstring for credentials, record keys and replies)."""
 
     name: ClassVar[str] = "bluesky"
-    label: ClassVar[str] = "Bsky"
     max_chars: ClassVar[int] = MAX_GRAPHEMES
 
     def __init__(
@@ -351,12 +123,11 @@ class Bluesky:
                 pass
             return str(me.handle), str(me.did), display
 
-        (handle, did, display), refreshed = await self._run(creds, op)
+        handle, did, display = await self._run(creds, op)
         return AccountInfo(
             handle=handle,
             remote_id=did,
             display_name=display,
-            refreshed=refreshed,
             limits={"max_chars": MAX_GRAPHEMES, "max_images": MAX_IMAGES},
         )
 
@@ -386,8 +157,7 @@ class Bluesky:
                 record["langs"] = self.langs
             return await self._create(conn, POST_COLLECTION, rkey, record)
 
-        result, refreshed = await self._run(creds, op)
-        return PublishResult(remote_id=result.remote_id, url=result.url, refreshed=refreshed)
+        return await self._run(creds, op)
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
         rkey = record_key_for(post.idempotency_key, post.created_at)
@@ -395,12 +165,9 @@ class Bluesky:
         async def op(conn: _Conn) -> PublishResult | None:
             return await self._get_post(conn, rkey)
 
-        result, refreshed = await self._run(creds, op)
-        if result is None:
-            return None
-        return PublishResult(remote_id=result.remote_id, url=result.url, refreshed=refreshed)
+        return await self._run(creds, op)
 
-    async def delete(self, remote_id: str, creds: NetworkCredentials) -> Refreshed:
+    async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
         repo, collection, rkey = parse_at_uri(remote_id)
 
         async def op(conn: _Conn) -> None:
@@ -411,11 +178,10 @@ class Bluesky:
                     {"repo": conn.did, "collection": collection, "rkey": rkey}
                 )
             except atp_exc.AtProtocolError as exc:
-                if not _is_not_found(exc):
+                if not is_not_found(exc):
                     raise
 
-        _, refreshed = await self._run(creds, op)
-        return refreshed
+        await self._run(creds, op)
 
     def redact(self, creds: NetworkCredentials) -> Sequence[str]:
         secrets = [creds.get("app_password"), creds.get("session")]
@@ -426,9 +192,8 @@ class Bluesky:
 
     # -- extra actions (mentions) --
 
-    async def like(self, uri: str, cid: str, creds: NetworkCredentials) -> tuple[str, Refreshed]:
-        """Like the record ``uri``/``cid``; returns the like's ``at://`` URI and a renewed session. Liking twice
-        keeps one like."""
+    async def like(self, uri: str, cid: str, creds: NetworkCredentials) -> str:
+        """Like the record ``uri``/``cid``; returns the like's ``at://`` URI. Liking twice keeps one like."""
         rkey = record_key_for("like:" + uri)
 
         async def op(conn: _Conn) -> str:
@@ -438,9 +203,8 @@ class Bluesky:
 
         return await self._run(creds, op)
 
-    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> Refreshed:
-        _, refreshed = await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
-        return refreshed
+    async def like_item(self, target: ReplyTarget, creds: NetworkCredentials) -> None:
+        await self.like(target.extra.get("uri") or target.remote_id, target.extra.get("cid", ""), creds)
 
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
         """Mentions, replies and quotes from ``listNotifications`` newer than ``cursor`` (the ``indexedAt`` of the
@@ -470,8 +234,7 @@ class Bluesky:
             found.reverse()
             return found, newest
 
-        (items, new_cursor), refreshed = await self._run(creds, op)
-        return MentionBatch(items, refreshed=refreshed), new_cursor
+        return await self._run(creds, op)
 
     def _mention(self, n: Any) -> Mention:
         record = n.record
@@ -507,10 +270,9 @@ class Bluesky:
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True) as http:
             yield http
 
-    async def _run(
-        self, creds: NetworkCredentials, op: Callable[[_Conn], Awaitable[T]]
-    ) -> tuple[T, dict[str, str] | None]:
-        """Log in (stored session first), run ``op``, classify failures, report a changed session."""
+    async def _run(self, creds: NetworkCredentials, op: Callable[[_Conn], Awaitable[T]]) -> T:
+        """Log in (stored session first), run ``op``, classify failures; a changed session goes to
+        ``creds.renewed`` (after a failure too: a fresh login must not be thrown away)."""
         stored = creds.get("session")
         async with self._http_scope() as http:
             client = AsyncClient(base_url=creds.get("pds_url") or self.base_url, request=_SharedRequest(http))
@@ -522,15 +284,15 @@ class Bluesky:
                     result = await op(self._conn(client))
                 except atp_exc.AtProtocolError as exc:
                     # A stored session can be expired or revoked (its refresh failed): log in again, once.
-                    if not (used_stored and _is_session_error(exc)):
+                    if not (used_stored and is_session_error(exc)):
                         raise
                     await self._password_login(client, creds)
                     result = await op(self._conn(client))
             except (atp_exc.AtProtocolError, httpx.TransportError, OSError) as exc:
+                _keep_session(client, creds, stored)
                 raise classify(exc) from exc
-            current = client.export_session_string()
-        refreshed = None if current == stored else {**creds.data, "session": current}
-        return result, refreshed
+            _keep_session(client, creds, stored)
+        return result
 
     @staticmethod
     def _conn(client: Any) -> _Conn:
@@ -584,7 +346,7 @@ class Bluesky:
                 {"repo": conn.did, "collection": collection, "rkey": rkey}
             )
         except atp_exc.AtProtocolError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return None
             raise
         return str(res.uri)
@@ -637,6 +399,16 @@ class Bluesky:
         return {"$type": "app.bsky.embed.images", "images": embedded}
 
 
+def _keep_session(client: Any, creds: NetworkCredentials, stored: str) -> None:
+    """Report the SDK's session in ``creds.renewed`` when it changed (created or refreshed)."""
+    try:
+        current = client.export_session_string()
+    except (ValueError, AttributeError, atp_exc.AtProtocolError):
+        return  # never logged in: nothing to keep
+    if current and current != stored:
+        creds.renewed["session"] = current
+
+
 def _reply_ref(remote_id: str, extra: Mapping[str, str]) -> dict[str, Any]:
     parent_uri = extra.get("uri") or remote_id
     parent_cid = extra.get("cid", "")
@@ -649,39 +421,3 @@ def _reply_ref(remote_id: str, extra: Mapping[str, str]) -> dict[str, Any]:
 
 def _now_iso() -> str:
     return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """JPEG segments after SOI: (marker, payload)."""
-    i = 2
-    while i + 4 <= len(data) and data[i] == 0xFF:
-        marker = data[i : i + 2]
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        yield marker, data[i + 4 : i + 2 + length]
-        i += 2 + length
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a PNG, JPEG, GIF or WebP from its header; ``None`` when unknown.
-
-    Sent as ``aspectRatio`` so the Bluesky app lays the image out without cropping it.
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-    if data.startswith(b"\xff\xd8"):
-        for marker, payload in _chunks(data):
-            if marker[1] in (0xC0, 0xC1, 0xC2) and len(payload) >= 5:
-                return int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big")
-        return None
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        kind = data[12:16]
-        if kind == b"VP8X":
-            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-        if kind == b"VP8 ":
-            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
-        if kind == b"VP8L":
-            bits = int.from_bytes(data[21:25], "little")
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None

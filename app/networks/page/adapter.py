@@ -13,7 +13,6 @@ from app.networks.base import AccountInfo, NetworkCredentials, Post, PublishResu
 
 class PageNetwork:
     name: ClassVar[str] = "page"
-    label: ClassVar[str] = "Page"
     max_chars: ClassVar[int] = 1600
 
     def measure(self, text: str) -> int:

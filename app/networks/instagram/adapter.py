@@ -50,18 +50,16 @@ import httpx
 from app.kit.errors import AuthError, PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
-from app.networks.facebook import (
+from app.networks.facebook.graph import (
     GRAPH_URL,
     GRAPH_VERSION,
     Graph,
     graph_after,
     graph_obj,
     graph_rows,
-    newest_cursor,
     parse_graph_time,
-    read_permission,
-    reply_object,
 )
+from app.networks.facebook.mentions import newest_cursor, read_permission, reply_object
 from app.networks.text import HASHTAG_RE, shorten
 
 MAX_CAPTION = 2_200
@@ -101,7 +99,6 @@ class Instagram:
     """The Instagram adapter. See the module docstring for the credentials it reads."""
 
     name: ClassVar[str] = "instagram"
-    label: ClassVar[str] = "Instagram"
     max_chars: ClassVar[int] = MAX_CAPTION
 
     def __init__(

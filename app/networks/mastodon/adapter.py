@@ -18,165 +18,44 @@ the reconcile inside that hour. Past it, ``find_existing`` scans the account's r
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote, urlsplit
 
 import httpx
-import regex
 
-from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError
+from app.kit.errors import AdapterError, PermanentError, RetryableError
 from app.kit.time import utcnow
-from app.networks.base import (
-    AccountInfo,
-    MediaItem,
-    Mention,
-    NetworkCredentials,
-    Post,
-    PublishResult,
-    ReplyTarget,
+from app.networks.base import AccountInfo, MediaItem, Mention, NetworkCredentials, Post, PublishResult, ReplyTarget
+from app.networks.http import send_request
+from app.networks.mastodon.api import (
+    MentionItem,
+    classify_response,
+    endpoint,
+    id_key,
+    instance_limits,
+    int_setting,
+    json_list,
+    json_object,
+    mention_item,
+    parse_time,
+    publish_result,
+    visibility_of,
 )
-from app.networks.http import parse_retry_after, send_request
+from app.networks.mastodon.text import DEFAULT_URL_CHARACTERS, html_to_text, measure_text, normalized
 from app.networks.text import ELLIPSIS, shorten
 
 DEFAULT_MAX_CHARACTERS = 500
-DEFAULT_URL_CHARACTERS = 23  # Mastodon counts every http(s) URL as 23 characters, whatever its length
 DEFAULT_DESCRIPTION_LIMIT = 1500  # alt text limit of Mastodon 4.x (configuration.media_attachments.description_limit)
 DEFAULT_MAX_MEDIA = 4
-VISIBILITIES = frozenset({"public", "unlisted", "private"})
-
-# Approximations of twitter-text's extractors, which Mastodon uses to count: URLs need a scheme
-# (``extract_url_without_protocol: false``) and lose trailing punctuation; a mention ``@user@domain``
-# counts as ``@user``.
-_URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
-_URL_TRAILING = ".,;:!?'\")]}»…"
-_MENTION_RE = re.compile(r"(?<![=/\w@])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[\w.-]+\w)?", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class MentionItem:
-    """One mention of the account, from ``GET /api/v1/notifications?types[]=mention``.
-
-    ``remote_id`` is the *notification* id (the polling cursor space, unique per account); ``status_id`` is the
-    mentioning status, the one to reply to (``ReplyTarget(remote_id=status_id)``) or to favourite.
-    ``author`` is ``@acct`` (``@user`` on the same instance, ``@user@domain`` otherwise); ``text`` is the status
-    rendered to plain text (paragraphs and line breaks kept).
-    """
-
-    remote_id: str
-    author: str
-    text: str
-    url: str
-    created_at: datetime
-    in_reply_to_id: str | None
-    status_id: str
-
-
-def parse_rate_limit_reset(value: str, now: datetime) -> float | None:
-    """Seconds from ``now`` until a ``X-RateLimit-Reset`` value, or None when it cannot be read.
-
-    Accepts an ISO-8601 timestamp (real Mastodon: ``2020-09-08T13:25:00.019685Z``), a Unix epoch in seconds
-    (mastodon-mock: ``1599571500``, also with a fraction), and, defensively, a small number taken as a delay in
-    seconds (draft ``RateLimit-Reset`` style). A reset already past gives ``0.0``.
-    """
-    text = value.strip()
-    if not text:
-        return None
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    try:
-        number = float(text)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return max(0.0, (moment - now).total_seconds())
-    if not math.isfinite(number) or number < 0:
-        return None
-    if number < 1_000_000_000:  # before 2001 as an epoch: it is a delay, not a moment
-        return number
-    return max(0.0, number - now.timestamp())
-
-
-def retry_after_from(headers: httpx.Headers, now: datetime) -> float | None:
-    """The longest wait any rate-limit header asks for (``Retry-After``, ``X-RateLimit-Reset``), or None."""
-    waits = [
-        wait
-        for wait in (
-            parse_retry_after(headers.get("Retry-After", ""), now),
-            parse_rate_limit_reset(headers.get("X-RateLimit-Reset", ""), now),
-        )
-        if wait is not None
-    ]
-    return max(waits) if waits else None
-
-
-def measure_text(text: str, *, url_chars: int = DEFAULT_URL_CHARACTERS) -> int:
-    """Length as Mastodon's StatusLengthValidator counts it: grapheme clusters, URLs as ``url_chars``,
-    ``@user@domain`` as ``@user``."""
-    countable = _URL_RE.sub(lambda m: _url_placeholder(m.group(0), url_chars), text)
-    countable = _MENTION_RE.sub(lambda m: "@" + m.group(1), countable)
-    return len(regex.findall(r"\X", countable))
-
-
-def _url_placeholder(url: str, url_chars: int) -> str:
-    kept = url.rstrip(_URL_TRAILING)
-    return "x" * url_chars + url[len(kept) :]
-
-
-def html_to_text(html: str) -> str:
-    """A status ``content`` (HTML) as the plain text its author typed: ``<br>`` is a line break, ``<p>`` a
-    paragraph, and link texts are joined back (Mastodon hides parts of long URLs in invisible spans)."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    return parser.text()
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self._parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self._parts.append("\n")
-        elif tag == "p" and self._parts:
-            self._parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self._parts.append(data)
-
-    def text(self) -> str:
-        return "".join(self._parts).strip()
-
-
-def _normalized(text: str) -> str:
-    """Text reduced for comparing what we sent with what the instance shows (mentions lose their domain when
-    rendered, whitespace is re-flowed into paragraphs)."""
-    text = _MENTION_RE.sub(lambda m: "@" + m.group(1), text)
-    return " ".join(text.split())
-
-
-def _id_key(remote_id: str) -> tuple[int, str]:
-    # Mastodon ids are numeric strings of growing length (snowflakes); compare them as numbers.
-    return (len(remote_id), remote_id)
 
 
 class Mastodon:
     """The Mastodon adapter. See the module docstring for the credentials it reads."""
 
     name: ClassVar[str] = "mastodon"
-    label: ClassVar[str] = "Masto"
     max_chars: ClassVar[int] = DEFAULT_MAX_CHARACTERS
 
     def __init__(
@@ -206,10 +85,10 @@ class Mastodon:
 
     async def verify(self, creds: NetworkCredentials) -> AccountInfo:
         """``GET /api/v1/accounts/verify_credentials``, then the instance's limits (v2, v1, else 500)."""
-        base, token = _endpoint(creds)
+        base, token = endpoint(creds)
         resp = await self._call("GET", f"{base}/api/v1/accounts/verify_credentials", token)
         try:
-            account = _json_object(resp)
+            account = json_object(resp)
             account_id = str(account["id"])
             username = str(account.get("username") or account["acct"])
         except (KeyError, RetryableError) as exc:
@@ -230,10 +109,10 @@ class Mastodon:
         were cut, when they fit); without a link that is a PermanentError. On a retry the images are uploaded
         again (unattached ones are cleaned up by the instance) and the key makes the status come back as is.
         """
-        base, token = _endpoint(creds)
-        visibility = _visibility(creds)
+        base, token = endpoint(creds)
+        visibility = visibility_of(creds)
         text = self.fit(post, creds)
-        max_media = _int_setting(creds, "max_media_attachments", DEFAULT_MAX_MEDIA)
+        max_media = int_setting(creds, "max_media_attachments", DEFAULT_MAX_MEDIA)
         if len(post.media) > max_media:
             raise PermanentError(
                 f"mastodon takes at most {max_media} images per post, this one has {len(post.media)}",
@@ -254,7 +133,7 @@ class Mastodon:
             data=form,
             headers={"Idempotency-Key": post.idempotency_key},
         )
-        return _publish_result(_json_object(resp))
+        return publish_result(json_object(resp))
 
     async def find_existing(self, post: Post, creds: NetworkCredentials) -> PublishResult | None:
         """Look for the post among the account's last 20 statuses: same text (as ``publish`` would send it),
@@ -264,14 +143,14 @@ class Mastodon:
         this scan covers retries after that. The window keeps a status the business repeats every day
         ("Ouvert aujourd'hui!") from being taken for today's.
         """
-        base, token = _endpoint(creds)
+        base, token = endpoint(creds)
         try:
-            wanted = _normalized(self.fit(post, creds))
+            wanted = normalized(self.fit(post, creds))
         except PermanentError:
             return None  # publish could never have sent it
         account_id = creds.get("account_id").strip()
         if not account_id:
-            me = _json_object(await self._call("GET", f"{base}/api/v1/accounts/verify_credentials", token))
+            me = json_object(await self._call("GET", f"{base}/api/v1/accounts/verify_credentials", token))
             account_id = str(me.get("id") or "")
             if not account_id:
                 raise RetryableError("mastodon verify_credentials answered without an id", code="bad_response")
@@ -282,10 +161,10 @@ class Mastodon:
             params=[("limit", "20"), ("exclude_reblogs", "true")],
         )
         since = utcnow() - self._find_window
-        for status in _json_list(resp):
+        for status in json_list(resp):
             if not isinstance(status, dict) or status.get("reblog"):
                 continue
-            created = _parse_time(status.get("created_at"))
+            created = parse_time(status.get("created_at"))
             if created is not None and created < since:
                 continue
             if post.reply_to is not None and str(status.get("in_reply_to_id") or "") != post.reply_to.remote_id:
@@ -293,13 +172,13 @@ class Mastodon:
             shown = status.get("text") if isinstance(status.get("text"), str) else None
             if shown is None:
                 shown = html_to_text(str(status.get("content") or ""))
-            if _normalized(shown) == wanted:
-                return _publish_result(status)
+            if normalized(shown) == wanted:
+                return publish_result(status)
         return None
 
     async def delete(self, remote_id: str, creds: NetworkCredentials) -> None:
         """``DELETE /api/v1/statuses/{id}``; a 404 means it is already gone, which is what we wanted."""
-        base, token = _endpoint(creds)
+        base, token = endpoint(creds)
         try:
             await self._call(
                 "DELETE",
@@ -321,8 +200,8 @@ class Mastodon:
     def fit(self, post: Post, creds: NetworkCredentials) -> str:
         """The text ``publish`` sends: ``post.text`` when it fits the account's limit, else its beginning cut at
         a word boundary + ``… <link>`` (+ the hashtags that fell in the cut part, if they fit)."""
-        limit = _int_setting(creds, "max_characters", DEFAULT_MAX_CHARACTERS)
-        url_chars = _int_setting(creds, "characters_reserved_per_url", DEFAULT_URL_CHARACTERS)
+        limit = int_setting(creds, "max_characters", DEFAULT_MAX_CHARACTERS)
+        url_chars = int_setting(creds, "characters_reserved_per_url", DEFAULT_URL_CHARACTERS)
 
         def measure(text: str) -> int:
             return measure_text(text, url_chars=url_chars)
@@ -349,28 +228,28 @@ class Mastodon:
         ``Link`` header is not followed: mastodon-mock drops ``types[]`` from it, and we already know the
         next cursor. With no cursor (first poll) only the latest page is read.
         """
-        base, token = _endpoint(creds)
+        base, token = endpoint(creds)
         found: dict[str, MentionItem] = {}
         cursor = since_id
         for _ in range(self._mention_max_pages):
             params: list[tuple[str, str]] = [("types[]", "mention"), ("limit", str(self._mention_page_size))]
             if cursor:
                 params.append(("min_id", cursor))
-            page = _json_list(await self._call("GET", f"{base}/api/v1/notifications", token, params=params))
+            page = json_list(await self._call("GET", f"{base}/api/v1/notifications", token, params=params))
             ids = [str(n["id"]) for n in page if isinstance(n, dict) and "id" in n]
             if not ids:
                 break
             for notification in page:
-                item = _mention_item(notification)
+                item = mention_item(notification)
                 if item is not None:
                     found[item.remote_id] = item
-            newest = max(ids, key=_id_key)
-            if cursor is not None and _id_key(newest) <= _id_key(cursor):
+            newest = max(ids, key=id_key)
+            if cursor is not None and id_key(newest) <= id_key(cursor):
                 break  # a server that ignored min_id: do not loop on the same page
             cursor = newest
             if since_id is None or len(page) < self._mention_page_size:
                 break
-        items = sorted(found.values(), key=lambda item: _id_key(item.remote_id))
+        items = sorted(found.values(), key=lambda item: id_key(item.remote_id))
         return items, cursor
 
     async def fetch_mentions(self, creds: NetworkCredentials, cursor: str | None) -> tuple[list[Mention], str | None]:
@@ -394,7 +273,7 @@ class Mastodon:
 
     async def favourite(self, status_id: str, creds: NetworkCredentials) -> None:
         """``POST /api/v1/statuses/{id}/favourite`` (favouriting twice is harmless on Mastodon)."""
-        base, token = _endpoint(creds)
+        base, token = endpoint(creds)
         await self._call("POST", f"{base}/api/v1/statuses/{quote(status_id, safe='')}/favourite", token)
 
     # --- HTTP ------------------------------------------------------------------------------------------
@@ -432,10 +311,10 @@ class Mastodon:
         """The instance's domain and limits: ``/api/v2/instance``, else ``/api/v1/instance``, else defaults."""
         for version in ("v2", "v1"):
             try:
-                info = _json_object(await self._call("GET", f"{base}/api/{version}/instance", token))
+                info = json_object(await self._call("GET", f"{base}/api/{version}/instance", token))
             except AdapterError:
                 continue
-            limits = _instance_limits(info)
+            limits = instance_limits(info)
             if limits:
                 domain = info.get("domain") or info.get("uri") or ""
                 return str(domain), {"max_characters": DEFAULT_MAX_CHARACTERS, **limits}
@@ -451,7 +330,7 @@ class Mastodon:
         form: dict[str, str | list[str]] = {}
         if alt := item.alt.strip():
             # The instance refuses the whole upload over its limit; a shorter description beats no image.
-            limit = _int_setting(creds, "description_limit", DEFAULT_DESCRIPTION_LIMIT)
+            limit = int_setting(creds, "description_limit", DEFAULT_DESCRIPTION_LIMIT)
             form["description"] = alt if len(alt) <= limit else alt[: limit - 1].rstrip() + ELLIPSIS
         resp = await self._call(
             "POST",
@@ -461,7 +340,7 @@ class Mastodon:
             files={"file": (path.name, content, item.content_type or "application/octet-stream")},
             request_timeout=self._upload_timeout,
         )
-        media = _json_object(resp)
+        media = json_object(resp)
         media_id = str(media.get("id") or "")
         if not media_id:
             raise RetryableError("mastodon media upload answered without an id", code="bad_response")
@@ -475,7 +354,7 @@ class Mastodon:
         interval = self._media_poll_interval
         while True:
             resp = await self._call("GET", f"{base}/api/v1/media/{quote(media_id, safe='')}", token)
-            if resp.status_code == 200 and _json_object(resp).get("url"):
+            if resp.status_code == 200 and json_object(resp).get("url"):
                 return
             if waited >= self._media_wait:
                 raise RetryableError(
@@ -486,172 +365,3 @@ class Mastodon:
             await asyncio.sleep(interval)
             waited += interval
             interval = min(interval * 1.5, 5.0)
-
-
-# --- response classification ---------------------------------------------------------------------------
-
-
-def classify_response(resp: httpx.Response, now: datetime) -> AdapterError:
-    """The error for a non-2xx answer. 429/5xx/408/409 retry (honouring the rate-limit headers), 401 and
-    403 other than "This action is not allowed" are AuthError, 404 is PermanentError(code="not_found"),
-    other 4xx are PermanentError carrying Mastodon's own message (e.g. "Text is too long")."""
-    status = resp.status_code
-    where = f"mastodon {resp.request.method} {_path(str(resp.request.url))}"
-    message = _error_message(resp)
-    if status == 429:
-        return RetryableError(
-            f"{where}: rate limited ({message})", retry_after=retry_after_from(resp.headers, now), code="rate_limited"
-        )
-    if status >= 500 or status in (408, 409):
-        return RetryableError(
-            f"{where}: {status} {message}", retry_after=retry_after_from(resp.headers, now), code=f"http_{status}"
-        )
-    if status == 401:
-        return AuthError(f"mastodon refused the access token: {message}")
-    if status == 403:
-        # "This action is not allowed" is Mastodon's policy refusal (e.g. not our status): the token is fine.
-        # Every other 403 (scopes, disabled or unconfirmed login, suspended account) needs the owner.
-        if "not allowed" in message.lower():
-            return PermanentError(f"{where}: {message}", code="forbidden")
-        return AuthError(f"mastodon refused the account: {message}")
-    if status == 404:
-        return PermanentError(f"{where}: {message}", code="not_found")
-    if status == 422:
-        return PermanentError(f"mastodon refused it: {message}", code="rejected")
-    return PermanentError(f"{where}: {status} {message}", code=f"http_{status}")
-
-
-def _error_message(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        description = body.get("error_description")
-        if isinstance(error, str) and error:
-            return f"{error}: {description}" if isinstance(description, str) and description else error
-    text = " ".join(resp.text.split())[:200] if resp.content else ""
-    return text or resp.reason_phrase or f"HTTP {resp.status_code}"
-
-
-# --- helpers ---------------------------------------------------------------------------------------------
-
-
-def _endpoint(creds: NetworkCredentials) -> tuple[str, str]:
-    raw = creds.get("instance_url").strip()
-    if not raw:
-        raise PermanentError("mastodon account has no instance_url", code="config")
-    if "://" not in raw:
-        raw = f"https://{raw}"
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PermanentError(f"mastodon instance_url is not an http(s) URL: {raw}", code="config")
-    token = creds.get("access_token").strip()
-    if not token:
-        raise AuthError("mastodon account has no access token")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}", token
-
-
-def _visibility(creds: NetworkCredentials) -> str:
-    visibility = (creds.get("visibility") or "public").strip().lower()
-    if visibility not in VISIBILITIES:
-        raise PermanentError(
-            f"mastodon visibility must be public, unlisted or private, not {visibility!r}", code="config"
-        )
-    return visibility
-
-
-def _int_setting(creds: NetworkCredentials, key: str, default: int) -> int:
-    try:
-        value = int(creds.get(key) or default)
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def _path(url: str) -> str:
-    return urlsplit(url).path or "/"
-
-
-def _json(resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except ValueError as exc:
-        where = f"{resp.request.method} {_path(str(resp.request.url))}"
-        raise RetryableError(f"mastodon {where} answered {resp.status_code} with no JSON", code="bad_response") from exc
-
-
-def _json_object(resp: httpx.Response) -> dict[str, Any]:
-    body = _json(resp)
-    if not isinstance(body, dict):
-        raise RetryableError(
-            f"mastodon {_path(str(resp.request.url))} answered an unexpected shape", code="bad_response"
-        )
-    return body
-
-
-def _json_list(resp: httpx.Response) -> list[Any]:
-    body = _json(resp)
-    if not isinstance(body, list):
-        raise RetryableError(
-            f"mastodon {_path(str(resp.request.url))} answered an unexpected shape", code="bad_response"
-        )
-    return body
-
-
-def _publish_result(status: Mapping[str, Any]) -> PublishResult:
-    remote_id = status.get("id")
-    if not remote_id:
-        raise RetryableError("mastodon answered a status without an id", code="bad_response")
-    return PublishResult(remote_id=str(remote_id), url=str(status.get("url") or status.get("uri") or ""))
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _instance_limits(info: Mapping[str, Any]) -> dict[str, int]:
-    """Integer limits from ``configuration.statuses`` and ``configuration.media_attachments`` (Mastodon ≥ 3.4),
-    or ``max_toot_chars`` (older forks)."""
-    limits: dict[str, int] = {}
-    configuration = info.get("configuration")
-    if isinstance(configuration, dict):
-        for section in ("statuses", "media_attachments"):
-            values = configuration.get(section)
-            if isinstance(values, dict):
-                for key, value in values.items():
-                    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                        limits[str(key)] = value
-    legacy = info.get("max_toot_chars")
-    if "max_characters" not in limits and isinstance(legacy, int) and legacy > 0:
-        limits["max_characters"] = legacy
-    return limits
-
-
-def _mention_item(notification: Any) -> MentionItem | None:
-    if not isinstance(notification, dict):
-        return None
-    status = notification.get("status")
-    account = notification.get("account")
-    if notification.get("type") != "mention" or not isinstance(status, dict) or not isinstance(account, dict):
-        return None  # the status was deleted since, or a server ignored types[]
-    if not notification.get("id") or not status.get("id"):
-        return None
-    created = _parse_time(status.get("created_at")) or _parse_time(notification.get("created_at")) or utcnow()
-    reply_to = status.get("in_reply_to_id")
-    return MentionItem(
-        remote_id=str(notification["id"]),
-        author=f"@{account.get('acct') or account.get('username') or '?'}",
-        text=html_to_text(str(status.get("content") or "")),
-        url=str(status.get("url") or status.get("uri") or ""),
-        created_at=created,
-        in_reply_to_id=str(reply_to) if reply_to else None,
-        status_id=str(status["id"]),
-    )
