@@ -33,6 +33,26 @@ IMAGE_TYPES = {
 MAX_PIXELS = 40_000_000
 """Refused from the header, before decoding: 40 M pixels decode to 120 MB in RGB (a 12,000 x 3,300 panorama
 passes; an 8,900 x 8,900 PNG bomb of 300 KB does not)."""
+MAX_DECODED_BYTES = 120_000_000
+"""What decoding and shrinking may hold at once, also judged from the header (after a JPEG's reduced-scale
+draft): the pixels times the bytes each takes (:data:`_BYTES_PER_PIXEL`). 40 M pixels of RGB reach it, 15 M
+with transparency, 13 M of a palette. Without it a 150 KB RGBA PNG of 6,300 x 6,300 (under MAX_PIXELS) took
+608 MB to re-encode; the worst that passes now peaks near 220 MB (tests/attack/test_pixel_bombs.py)."""
+_BYTES_PER_PIXEL = {
+    "1": 9,
+    "P": 9,
+    "PA": 9,
+    "L": 1,
+    "LA": 4,
+    "La": 2,
+    "I;16": 2,
+    "I;16L": 2,
+    "I;16B": 2,
+    "RGB": 3,
+    "RGBA": 8,
+}
+"""Bytes a pixel takes while it is decoded and shrunk: Pillow shrinks transparency on a premultiplied copy
+(RGBA 4 + 4), and a palette image is converted to RGBA first (1 + 4 + 4). Other modes: 4."""
 MAX_SIDE = 2048
 MAX_IMAGE_BYTES = 1_000_000
 """Bluesky refuses images over 1,000,000 bytes, the smallest limit of the networks Ardoise posts to."""
@@ -40,7 +60,7 @@ _QUALITIES = (85, 75, 65)
 
 
 class ImageRefused(ValueError):
-    """Not an image Ardoise can read, or one over MAX_PIXELS."""
+    """Not an image Ardoise can read, or one over MAX_PIXELS or MAX_DECODED_BYTES."""
 
 
 def reencode(data: bytes, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
@@ -48,17 +68,28 @@ def reencode(data: bytes, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAG
     at most ``max_side`` pixels on its longest side and at most ``max_bytes`` long. Transparency goes on
     white; an animation keeps its first frame. CPU-bound: call it in a thread.
 
-    Raises ImageRefused for anything unreadable and for more than MAX_PIXELS (checked on the header)."""
+    Raises ImageRefused for anything unreadable, for more than MAX_PIXELS and for more than MAX_DECODED_BYTES
+    (both judged from the header, before a pixel is decoded)."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ImageRefused(f"{im.width}x{im.height} is over {MAX_PIXELS:,} pixels")
             im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, a fraction of the memory
-            im.load()
-            img = ImageOps.exif_transpose(im) or im
+            need = _decoded_bytes(im)
+            if need > MAX_DECODED_BYTES:
+                raise ImageRefused(f"{im.width}x{im.height} {im.mode} needs {need:,} bytes decoded")
+            if im.mode in ("1", "P", "PA"):
+                img = im.convert("RGBA")  # shrinking a palette image would pick pixels, not average them
+            else:
+                im.load()
+                img = im
+            # Shrink before anything else copies the pixels: turning, flattening and converting then work on
+            # at most max_side x max_side (fitting in a square box does not depend on the orientation).
+            img.thumbnail((max_side, max_side))
             if img is im:
                 img = im.copy()  # closing ``im`` frees its pixels
-            if img.mode in ("RGBA", "LA", "P", "PA"):
+            img = ImageOps.exif_transpose(img) or img
+            if img.mode in ("RGBA", "LA", "La", "RGBa"):
                 rgba = img.convert("RGBA")
                 img = Image.new("RGB", rgba.size, (255, 255, 255))
                 img.paste(rgba, mask=rgba.getchannel("A"))
@@ -77,6 +108,11 @@ def reencode(data: bytes, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAG
             if out.tell() <= max_bytes:
                 return out.getvalue()
         side = max(16, int(max(img.size) * 0.75))
+
+
+def _decoded_bytes(im: Image.Image) -> int:
+    """Bytes the pixels of ``im`` take while :func:`reencode` decodes and shrinks them."""
+    return im.width * im.height * _BYTES_PER_PIXEL.get(im.mode, 4)
 
 
 def store(media_dir: Path, data: bytes, content_type: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from app.kit.egress import Egress, EgressRefused, is_public, origin_of
-from app.kit.errors import PermanentError
+from app.kit.errors import PermanentError, RetryableError
 from tests.fuzz.profiles import fuzz_settings
 
 PRIVATE_V4 = [
@@ -348,3 +349,53 @@ def test_private_networks_off_refuses_the_local_server(local: tuple[str, Seen]) 
     with pytest.raises(EgressRefused):
         asyncio.run(go())
     assert seen.requests == []
+
+
+def test_the_guarded_client_raises_httpx_errors_and_lets_refusals_through(local: tuple[str, Seen]) -> None:
+    """The guard's transport is written on httpx's and httpcore's public interfaces (no private pool swapped in):
+    transport failures still come out as httpx's own errors, which adapters catch, and a refusal as itself."""
+    base, _ = local
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    truncated = ThreadingHTTPServer(("127.0.0.1", 0), _Truncating)
+    threading.Thread(target=truncated.serve_forever, daemon=True).start()
+
+    async def go() -> None:
+        open_guard, strict = Egress(allow_private=True), Egress()
+        try:
+            assert (await open_guard.client.get(f"{base}/a.png")).content == b"image"
+            with pytest.raises(httpx.ConnectError):
+                await open_guard.client.get(f"http://127.0.0.1:{closed}/")
+            with pytest.raises(httpx.RemoteProtocolError):
+                await open_guard.client.get(f"http://127.0.0.1:{truncated.server_port}/")
+            with pytest.raises(RetryableError) as info:
+                await open_guard.fetch(f"http://127.0.0.1:{truncated.server_port}/", max_bytes=1000)
+            assert info.value.code == "network"
+            with pytest.raises(EgressRefused):
+                await strict.client.get(f"https://127.0.0.1:{closed}/")
+        finally:
+            await open_guard.aclose()
+            await strict.aclose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        truncated.shutdown()
+        truncated.server_close()
+
+
+class _Truncating(BaseHTTPRequestHandler):
+    """Promises 100 bytes, sends 5 and hangs up."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"image")
+        self.wfile.flush()
+        self.close_connection = True
