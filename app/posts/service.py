@@ -269,6 +269,11 @@ def receipt_parts(ds: Sequence[Delivery], lang: str, *, removal: bool = False) -
     return ", ".join(parts)
 
 
+def _lane(lanes: dict[int, str], d: Delivery) -> str:
+    """The lane of the delivery's account (``account_service.lanes_of``), its network's if the account is gone."""
+    return lanes.get(d.account_id, queue.network_lane(d.network))
+
+
 async def remove(
     session: AsyncSession,
     *,
@@ -286,7 +291,8 @@ async def remove(
     ds = await deliveries_of(session, post.id)
     lanes = await account_service.lanes_of(session, [d.account_id for d in ds])
     for d in ds:
-        if d.status == DeliveryStatus.published.value:
+        # A pending one too: its deliver job sees the post is being removed and removes what it may still publish.
+        if d.status in (DeliveryStatus.published.value, DeliveryStatus.pending.value):
             d.status = DeliveryStatus.deleting.value
             session.add(d)
             await queue.enqueue(
@@ -296,20 +302,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
-            )
-        elif d.status == DeliveryStatus.pending.value:
-            # The deliver job sees the post is being removed and removes what it may still publish.
-            d.status = DeliveryStatus.deleting.value
-            session.add(d)
-            await queue.enqueue(
-                session,
-                "posts.remove",
-                {"delivery_id": d.id},
-                dedup_key=f"remove:{d.id}",
-                business_id=post.business_id,
-                max_attempts=8,
-                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
+                lane=_lane(lanes, d),
             )
     await session.flush()
     if notify_member_id is not None:
@@ -377,7 +370,7 @@ async def retry_failed(session: AsyncSession, *, post: Post, actor: str) -> list
             # Two operators retrying at once make one job: the key names the attempt being retried.
             dedup_key=f"deliver:{d.id}:retry:{d.attempts}",
             business_id=post.business_id,
-            lane=lanes.get(d.account_id, queue.network_lane(d.network)),
+            lane=_lane(lanes, d),
         )
     if ds:
         await refresh_status(session, post)
