@@ -302,7 +302,7 @@ def _settings_like(node: ast.expr) -> bool:
 
 
 def test_settings_are_read_as_typed_fields() -> None:
-    violations = []
+    found: list[tuple[str, int, str]] = []
     for path in modules().values():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
@@ -313,5 +313,6 @@ def test_settings_are_read_as_typed_fields() -> None:
                 and node.args
                 and _settings_like(node.args[0])
             ):
-                violations.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+                found.append((str(path.relative_to(ROOT)), node.lineno, ast.unparse(node)))
+    violations = [f"{path}:{line}: {call}" for path, line, call in sorted(found)]
     assert not violations, report("getattr/hasattr on settings (add a typed field to Settings)", violations)
