@@ -24,242 +24,198 @@ class Row:
     urgent: bool
 
 
-def _row(
-    number: int,
-    network: str,
-    author: str,
-    text: str,
-    *,
-    kind: Kind = "mention",
-    rating: int | None = None,
-    ago: int = 0,
-    to_us: bool = False,
-    urgent: bool = False,
-) -> Row:
-    item = DigestItem(number, network, kind, author, text, rating, NOW - timedelta(minutes=ago), to_us)
-    return Row(item, urgent)
+@dataclass(frozen=True)
+class _Slot:
+    """One line of the table in both languages: who wrote what differs (``fr``, ``en``: author and text); the
+    network, kind, rating, age, whether it replies to the business and whether it is urgent are the same."""
+
+    network: str
+    fr: tuple[str, str]
+    en: tuple[str, str]
+    kind: Kind = "mention"
+    rating: int | None = None
+    ago: int = 0  # minutes before NOW
+    to_us: bool = False
+    urgent: bool = False
+
+    def row(self, number: int, lang: Lang) -> Row:
+        author, text = self.fr if lang == "fr" else self.en
+        created = NOW - timedelta(minutes=self.ago)
+        return Row(
+            DigestItem(number, self.network, self.kind, author, text, self.rating, created, self.to_us), self.urgent
+        )
 
 
-def _review(number: int, author: str, text: str, rating: int, ago: int) -> Row:
-    return _row(number, "google", author, text, kind="review", rating=rating, ago=ago, urgent=rating <= 3)
+def _review(rating: int, ago: int, *, fr: tuple[str, str], en: tuple[str, str]) -> _Slot:
+    return _Slot("google", fr, en, kind="review", rating=rating, ago=ago, urgent=rating <= 3)
 
 
-TABLE: dict[Lang, list[Row]] = {
-    "fr": [
-        _row(
-            101,
-            "bluesky",
+_SLOTS = [
+    _Slot(
+        "bluesky",
+        fr=(
             "@fan31479098.bsky.social",
             "@lardoise.bsky.social Bonjour! Est-ce que vous serez ouverts le 26 décembre pour le brunch de la famille?",
-            ago=3,
-            urgent=True,
         ),
-        _review(
-            102,
-            "Jean-François Bélanger-Tremblay",
-            "Attendu 50 minutes pour deux burgers tièdes. Personne ne s’est excusé. Très déçu.",
-            1,
-            40,
-        ),
-        _row(
-            103,
-            "mastodon",
-            "@marco_gourmand@mastodon.social",
-            "@lardoise@mastodon.social le pouding chômeur de ce midi était incroyable, merci à toute l’équipe!",
-            ago=12,
-        ),
-        _row(
-            104,
-            "facebook",
-            "Sylvie Lachance-Gauthier",
-            "Les frites étaient froides et la serveuse pas très aimable ce soir… dommage, d’habitude c’est bien.",
-            kind="comment",
-            ago=25,
-            urgent=True,
-        ),
-        _row(
-            105,
-            "instagram",
-            "vegemontreal.qc",
-            "Trop beau 😍 vous faites la même chose en version végé?",
-            kind="comment",
-            ago=60,
-            urgent=True,
-        ),
-        _review(106, "Karine P.", "Meilleure poutine de l’Outaouais, service rapide et souriant. On revient!", 5, 90),
-        _row(
-            107,
-            "bluesky",
-            "@julie-m.bsky.social",
-            "@lardoise.bsky.social merci pour la belle soirée d’anniversaire samedi, les enfants ont adoré le gâteau",
-            ago=120,
-        ),
-        _row(
-            108,
-            "facebook",
-            "Nathalie Dubois-Charbonneau",
-            "Bonjour, avez-vous encore des places pour le réveillon du 31 décembre pour 6 personnes?",
-            kind="comment",
-            ago=150,
-            urgent=True,
-        ),
-        _review(
-            109,
-            "M. Roy",
-            "Bonne bouffe mais beaucoup trop bruyant, impossible de se parler. Et l’addition salée.",
-            2,
-            200,
-        ),
-        _row(
-            110,
-            "mastodon",
-            "@amelie@piaille.fr",
-            "@lardoise@mastodon.social @chef_luc@piaille.fr bravo pour le "
-            "nouveau menu d’automne, la courge rôtie est top",
-            kind="reply",
-            ago=240,
-            to_us=True,
-        ),
-        _row(
-            111,
-            "bluesky",
-            "@consultant-gatineau.bsky.social",
-            "Je recommande fortement @lardoise.bsky.social pour les dîners d’affaires à Gatineau, calme et efficace.",
-            ago=300,
-        ),
-        _row(112, "instagram", "foodie_819", "🔥🔥🔥", kind="comment", ago=320),
-        _row(
-            113,
-            "facebook",
-            "Pierre-Luc Gagnon",
-            "Vous acceptez les chiens sur la terrasse l’été?",
-            kind="comment",
-            ago=400,
-            urgent=True,
-        ),
-        _review(114, "Denis L.", "Très bon rapport qualité-prix. Le dessert était un peu sucré à mon goût.", 4, 500),
-        _row(
-            115,
-            "bluesky",
-            "@maxime-t.bsky.social",
-            "@lardoise.bsky.social j’ai trouvé un cheveu dans ma soupe hier soir, inacceptable. J’attends une réponse.",
-            ago=30,
-            urgent=True,
-        ),
-        _row(
-            116,
-            "facebook",
-            "Chambre de commerce de Gatineau",
-            "Félicitations pour vos 10 ans! 🎉 Longue vie à l’Ardoise",
-            kind="comment",
-            ago=600,
-        ),
-    ],
-    "en": [
-        _row(
-            201,
-            "bluesky",
+        en=(
             "@traveller31479098.bsky.social",
             "@lardoise.bsky.social Hi! Quick question: are you "
             "open on Boxing Day for brunch, and do you take reservations for 8?",
-            ago=3,
-            urgent=True,
         ),
-        _review(
-            202,
+        ago=3,
+        urgent=True,
+    ),
+    _review(
+        1,
+        40,
+        fr=(
+            "Jean-François Bélanger-Tremblay",
+            "Attendu 50 minutes pour deux burgers tièdes. Personne ne s’est excusé. Très déçu.",
+        ),
+        en=(
             "Michael Thompson-Whitfield",
             "Waited over an hour for cold food and the manager never came by. Never again.",
-            1,
-            40,
         ),
-        _row(
-            203,
-            "mastodon",
+    ),
+    _Slot(
+        "mastodon",
+        fr=(
+            "@marco_gourmand@mastodon.social",
+            "@lardoise@mastodon.social le pouding chômeur de ce midi était incroyable, merci à toute l’équipe!",
+        ),
+        en=(
             "@sam_eats@mastodon.online",
             "@lardoise@mastodon.social the maple tart today was unreal, thanks to the whole crew!",
-            ago=12,
         ),
-        _row(
-            204,
-            "facebook",
+        ago=12,
+    ),
+    _Slot(
+        "facebook",
+        fr=(
+            "Sylvie Lachance-Gauthier",
+            "Les frites étaient froides et la serveuse pas très aimable ce soir… dommage, d’habitude c’est bien.",
+        ),
+        en=(
             "Jennifer O’Sullivan-Baker",
             "Our fries were cold and the waiter was pretty rude tonight, disappointing since it’s usually great.",
-            kind="comment",
-            ago=25,
-            urgent=True,
         ),
-        _row(
-            205,
-            "instagram",
-            "plantbased.ottawa",
-            "Looks amazing 😍 do you have a vegan version of this?",
-            kind="comment",
-            ago=60,
-            urgent=True,
+        kind="comment",
+        ago=25,
+        urgent=True,
+    ),
+    _Slot(
+        "instagram",
+        fr=("vegemontreal.qc", "Trop beau 😍 vous faites la même chose en version végé?"),
+        en=("plantbased.ottawa", "Looks amazing 😍 do you have a vegan version of this?"),
+        kind="comment",
+        ago=60,
+        urgent=True,
+    ),
+    _review(
+        5,
+        90,
+        fr=("Karine P.", "Meilleure poutine de l’Outaouais, service rapide et souriant. On revient!"),
+        en=("Karen P.", "Best poutine in town, quick and friendly service. We’ll be back!"),
+    ),
+    _Slot(
+        "bluesky",
+        fr=(
+            "@julie-m.bsky.social",
+            "@lardoise.bsky.social merci pour la belle soirée d’anniversaire samedi, les enfants ont adoré le gâteau",
         ),
-        _review(206, "Karen P.", "Best poutine in town, quick and friendly service. We’ll be back!", 5, 90),
-        _row(
-            207,
-            "bluesky",
+        en=(
             "@julie-m.bsky.social",
             "@lardoise.bsky.social thanks for the lovely birthday dinner on Saturday, the kids loved the cake",
-            ago=120,
         ),
-        _row(
-            208,
-            "facebook",
+        ago=120,
+    ),
+    _Slot(
+        "facebook",
+        fr=(
+            "Nathalie Dubois-Charbonneau",
+            "Bonjour, avez-vous encore des places pour le réveillon du 31 décembre pour 6 personnes?",
+        ),
+        en=(
             "Nathalie Dubois-Charbonneau",
             "Hello, do you still have room for New Year’s Eve dinner for 6 people at 8 pm?",
-            kind="comment",
-            ago=150,
-            urgent=True,
         ),
-        _review(
-            209, "R. Smith", "Good food but way too loud, we couldn’t hear each other. And the bill was steep.", 2, 200
+        kind="comment",
+        ago=150,
+        urgent=True,
+    ),
+    _review(
+        2,
+        200,
+        fr=("M. Roy", "Bonne bouffe mais beaucoup trop bruyant, impossible de se parler. Et l’addition salée."),
+        en=("R. Smith", "Good food but way too loud, we couldn’t hear each other. And the bill was steep."),
+    ),
+    _Slot(
+        "mastodon",
+        fr=(
+            "@amelie@piaille.fr",
+            "@lardoise@mastodon.social @chef_luc@piaille.fr bravo pour le "
+            "nouveau menu d’automne, la courge rôtie est top",
         ),
-        _row(
-            210,
-            "mastodon",
+        en=(
             "@amy@mastodon.online",
             "@lardoise@mastodon.social @chef_luc@mastodon.social congrats "
             "on the new fall menu, the roasted squash is great",
-            kind="reply",
-            ago=240,
-            to_us=True,
         ),
-        _row(
-            211,
-            "bluesky",
+        kind="reply",
+        ago=240,
+        to_us=True,
+    ),
+    _Slot(
+        "bluesky",
+        fr=(
+            "@consultant-gatineau.bsky.social",
+            "Je recommande fortement @lardoise.bsky.social pour les dîners d’affaires à Gatineau, calme et efficace.",
+        ),
+        en=(
             "@consultant-ottawa.bsky.social",
             "Highly recommend @lardoise.bsky.social for business lunches in Gatineau, quiet and efficient.",
-            ago=300,
         ),
-        _row(212, "instagram", "foodie_613", "🔥🔥🔥", kind="comment", ago=320),
-        _row(
-            213,
-            "facebook",
-            "Peter Gagnon",
-            "Are dogs allowed on the patio in summer?",
-            kind="comment",
-            ago=400,
-            urgent=True,
+        ago=300,
+    ),
+    _Slot("instagram", fr=("foodie_819", "🔥🔥🔥"), en=("foodie_613", "🔥🔥🔥"), kind="comment", ago=320),
+    _Slot(
+        "facebook",
+        fr=("Pierre-Luc Gagnon", "Vous acceptez les chiens sur la terrasse l’été?"),
+        en=("Peter Gagnon", "Are dogs allowed on the patio in summer?"),
+        kind="comment",
+        ago=400,
+        urgent=True,
+    ),
+    _review(
+        4,
+        500,
+        fr=("Denis L.", "Très bon rapport qualité-prix. Le dessert était un peu sucré à mon goût."),
+        en=("Dennis L.", "Great value for money. Dessert was a bit too sweet for me."),
+    ),
+    _Slot(
+        "bluesky",
+        fr=(
+            "@maxime-t.bsky.social",
+            "@lardoise.bsky.social j’ai trouvé un cheveu dans ma soupe hier soir, inacceptable. J’attends une réponse.",
         ),
-        _review(214, "Dennis L.", "Great value for money. Dessert was a bit too sweet for me.", 4, 500),
-        _row(
-            215,
-            "bluesky",
+        en=(
             "@max-t.bsky.social",
             "@lardoise.bsky.social found a hair in my soup last night, unacceptable. Waiting for an answer.",
-            ago=30,
-            urgent=True,
         ),
-        _row(
-            216,
-            "facebook",
-            "Gatineau Chamber of Commerce",
-            "Congrats on 10 years! 🎉 Long live L’Ardoise",
-            kind="comment",
-            ago=600,
-        ),
-    ],
+        ago=30,
+        urgent=True,
+    ),
+    _Slot(
+        "facebook",
+        fr=("Chambre de commerce de Gatineau", "Félicitations pour vos 10 ans! 🎉 Longue vie à l’Ardoise"),
+        en=("Gatineau Chamber of Commerce", "Congrats on 10 years! 🎉 Long live L’Ardoise"),
+        kind="comment",
+        ago=600,
+    ),
+]
+
+# Item numbers: 101, 102… in French, 201, 202… in English.
+FIRST_NUMBER: dict[Lang, int] = {"fr": 101, "en": 201}
+TABLE: dict[Lang, list[Row]] = {
+    lang: [slot.row(first + i, lang) for i, slot in enumerate(_SLOTS)] for lang, first in FIRST_NUMBER.items()
 }

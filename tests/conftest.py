@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated database per test (SQLite by default, PostgreSQL where a test asks for it),
-the runtime, an HTTP client on the real ASGI app, an operator key, and a runner to drain the job queue.
+the runtime, an HTTP client on the real ASGI app, an operator key, a runner to drain the job queue, and the
+one clock (tests/support/clock.py).
 
 PostgreSQL: the server on 127.0.0.1:5432 (``ARDOISE_TEST_PG`` overrides). A database of our own is made
 once per session. Unreachable: skipped locally, a failure under ``CI=true`` (CI never skips it).
@@ -11,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,12 @@ from app import migrate
 from app.config import Settings
 from app.db import sync_url
 from app.kit.crypto import hash_api_key, new_api_key
+from app.kit.time import set_clock
 from app.main import create_app, make_runner
 from app.models import ApiKey
 from app.runtime import Runtime, build_runtime
 from app.worker.runner import Runner
+from tests.support.clock import Clock
 
 CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("ARDOISE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -165,6 +169,23 @@ def auth(operator_key: str) -> dict[str, str]:
 @pytest.fixture
 def runner(rt: Runtime) -> Runner[Runtime]:
     return make_runner(rt)
+
+
+@pytest.fixture
+def clock_start() -> datetime | None:
+    """Where the ``clock`` fixture starts: None follows the real time; a module freezes it by overriding this."""
+    return None
+
+
+@pytest.fixture
+def clock(clock_start: datetime | None) -> Iterator[Clock]:
+    """The app's one clock (``app.kit.time``) for this test, movable; the real clock again afterwards."""
+    c = Clock(clock_start)
+    set_clock(c)
+    try:
+        yield c
+    finally:
+        set_clock(None)
 
 
 # The real local Bluesky network: one per session for every test that asks for it (tests/bsky_support.py).

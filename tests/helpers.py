@@ -1,4 +1,5 @@
-"""Helpers for tests: seed a business and member through the API, sign Twilio webhooks, drain jobs."""
+"""Helpers for tests: seed a business and member through the API, link a Mastodon stand-in, sign Twilio
+webhooks, drain jobs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 
+from app.accounts.service import link
+from app.models import NetworkAccount
 from app.runtime import Runtime
 from app.worker.runner import Runner
 
@@ -51,6 +55,26 @@ async def make_business(
     )
     assert r.status_code == 201, r.text
     return biz, r.json()
+
+
+async def link_mastodon(
+    session: AsyncSession,
+    rt: Runtime,
+    business_id: int,
+    credentials: dict[str, str],
+    handle: str = "@bistro@masto.test",
+) -> NetworkAccount:
+    """Link a Mastodon account (a stand-in's ``credentials``) to the business, in ``session``."""
+    return await link(
+        session,
+        business_id=business_id,
+        network="mastodon",
+        handle=handle,
+        credentials=credentials,
+        settings={},
+        vault=rt.vault,
+        actor="test",
+    )
 
 
 def twilio_form(frm: str, to: str, body: str, sid: str | None = None, **extra: str) -> dict[str, str]:

@@ -103,8 +103,7 @@ async def poll_once(rt: Runtime, cfg: ImapConfig, *, io_timeout: float = 30.0, c
 
 async def poll_imap(rt: Runtime, job: JobInfo) -> None:
     """The periodic job: does nothing unless ``ARDOISE_IMAP_URL`` is set."""
-    value = getattr(rt.settings, "imap_url", "")
-    url = str(value.get_secret_value() if hasattr(value, "get_secret_value") else value or "")
+    url = rt.settings.imap_url.get_secret_value()
     if not url:
         return
     n = await poll_once(rt, ImapConfig.from_url(url))

@@ -75,7 +75,7 @@ class Handler:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.domain = rt.settings.mail_domain.lower()
-        self.limiter = RateLimiter(int(getattr(rt.settings, "smtp_rate_per_minute", 30)))
+        self.limiter = RateLimiter(rt.settings.smtp_rate_per_minute)
 
     def _ours(self, address: str) -> bool:
         domain = address.rpartition("@")[2].lower().rstrip(">")
@@ -192,8 +192,8 @@ async def store_inbound(
 
 
 def tls_context(rt: Runtime) -> ssl.SSLContext | None:
-    cert = str(getattr(rt.settings, "smtp_tls_cert", "") or "")
-    key = str(getattr(rt.settings, "smtp_tls_key", "") or "")
+    cert = rt.settings.smtp_tls_cert
+    key = rt.settings.smtp_tls_key
     if not cert:
         return None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -204,7 +204,7 @@ def tls_context(rt: Runtime) -> ssl.SSLContext | None:
 async def start_smtp(rt: Runtime) -> asyncio.AbstractServer:
     handler = Handler(rt)
     loop = asyncio.get_running_loop()
-    limit = int(getattr(rt.settings, "email_max_bytes", 10 * 1024 * 1024))
+    limit = rt.settings.email_max_bytes
     tls = tls_context(rt)
 
     def factory() -> Any:

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from python_multipart.multipart import MultipartParser, QuerystringParser, parse_options_header
 from starlette.types import Message
 
+from app.config import Settings
 from app.deps import RuntimeDep
 from app.email.smtp import store_inbound
 from app.errors import Forbidden, Unprocessable
@@ -36,10 +37,8 @@ log = structlog.get_logger("ardoise.email")
 MAX_AGE_SECONDS = 300
 
 
-def signing_key(settings: object) -> str:
-    value = getattr(settings, "mailgun_signing_key", "")
-    secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-    return str(secret or "")
+def signing_key(settings: Settings) -> str:
+    return settings.mailgun_signing_key.get_secret_value()
 
 
 def verify_mailgun(key: str, timestamp: str, token: str, signature: str, *, now: float | None = None) -> bool:
@@ -125,7 +124,7 @@ def signature_fields(source: IO[bytes], content_type: str) -> dict[str, str]:
 
 @router.post("/mime")
 async def mailgun_mime(request: Request, rt: RuntimeDep) -> Response:
-    limit = int(getattr(rt.settings, "email_max_bytes", 10 * 1024 * 1024))
+    limit = rt.settings.email_max_bytes
     if int(request.headers.get("content-length") or 0) > limit * 2:
         raise Unprocessable("message too large")
     with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:

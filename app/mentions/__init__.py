@@ -1,4 +1,5 @@
 """Mentions, comments and reviews collected from the networks, and the digests that bring them to the owner.
 
-``digest`` composes the SMS and email digests (pure: no I/O, no database, no clock).
+``digest`` composes the SMS digest from each item's ``gist`` (both pure: no I/O, no database, no clock); the
+email digest is written by ``app.email.digest``.
 """

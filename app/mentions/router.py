@@ -20,8 +20,8 @@ from app.mentions.schemas import (
 )
 from app.models import AccountStatus, DigestSettings, Member, MentionRow, NetworkAccount
 from app.posts import service as post_service
-from app.posts.router import to_read as post_read
 from app.posts.schemas import PostRead
+from app.posts.schemas import to_read as post_read
 from app.schemas_base import UtcDateTime
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}", tags=["mentions"])

@@ -8,46 +8,20 @@ from sqlmodel import col
 
 from app.deps import BusinessDep, Id, PageDep, PrincipalDep, RuntimeDep, SessionDep
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import Business, Delivery, NetworkAccount, Post, PostStatus
+from app.models import Business, NetworkAccount, Post, PostStatus
 from app.posts import service as post_service
 from app.posts.schemas import (
-    DeliveryRead,
     NetworkPreview,
     PostCreate,
     PostList,
     PostRead,
     PreviewRequest,
     PreviewResponse,
+    to_read,
 )
 from app.schemas_base import DB_INT_MAX
 
 router = APIRouter(prefix="/api/v1/businesses/{business_id}/posts", tags=["posts"])
-
-
-def to_read(post: Post, ds: list[Delivery], biz: Business, public_url: str) -> PostRead:
-    assert post.id is not None
-    return PostRead(
-        id=post.id,
-        number=post.number,
-        text=post.text,
-        status=post.status,
-        source=post.source,
-        media=[m.get("url") or m.get("source_url", "") for m in post.media],
-        url=post_service.permalink(public_url, biz, post.number),
-        created_at=post.created_at,
-        scheduled_at=post.scheduled_at,
-        deliveries=[
-            DeliveryRead(
-                account_id=d.account_id,
-                network=d.network,
-                status=d.status,
-                url=d.remote_url,
-                error=d.last_error,
-                attempts=d.attempts,
-            )
-            for d in ds
-        ],
-    )
 
 
 @router.post("", status_code=202, response_model=PostRead)

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from app.models import Business, Delivery, Post
+from app.posts.service import permalink
 from app.schemas_base import Input
 
 
@@ -56,3 +58,30 @@ class NetworkPreview(BaseModel):
 
 class PreviewResponse(BaseModel):
     items: list[NetworkPreview]
+
+
+def to_read(post: Post, ds: list[Delivery], biz: Business, public_url: str) -> PostRead:
+    """The API's view of one post and its deliveries (the posts routes and a mention's reply answer with it)."""
+    assert post.id is not None
+    return PostRead(
+        id=post.id,
+        number=post.number,
+        text=post.text,
+        status=post.status,
+        source=post.source,
+        media=[m.get("url") or m.get("source_url", "") for m in post.media],
+        url=permalink(public_url, biz, post.number),
+        created_at=post.created_at,
+        scheduled_at=post.scheduled_at,
+        deliveries=[
+            DeliveryRead(
+                account_id=d.account_id,
+                network=d.network,
+                status=d.status,
+                url=d.remote_url,
+                error=d.last_error,
+                attempts=d.attempts,
+            )
+            for d in ds
+        ],
+    )

@@ -180,15 +180,7 @@ async def fan_out(
     lanes = {a.id: account_service.lane_of(a) for a in accounts}
     for d in deliveries:
         if d.status == DeliveryStatus.pending.value:
-            await queue.enqueue(
-                session,
-                "posts.deliver",
-                {"delivery_id": d.id},
-                dedup_key=f"deliver:{d.id}",
-                business_id=biz.id,
-                max_attempts=8,
-                lane=lanes[d.account_id],
-            )
+            await _enqueue_for(session, "posts.deliver", d, f"deliver:{d.id}", biz.id, lanes[d.account_id])
     if post.author_member_id is not None:
         await queue.enqueue(
             session,
@@ -301,6 +293,20 @@ def receipt_parts(ds: Sequence[Delivery], lang: str, *, removal: bool = False) -
     return ", ".join(parts)
 
 
+async def _enqueue_for(
+    session: AsyncSession, kind: str, d: Delivery, dedup_key: str, business_id: int | None, lane: str
+) -> None:
+    """One job of ``kind`` (deliver or remove) acting on delivery ``d``, in the lane of its account."""
+    await queue.enqueue(
+        session, kind, {"delivery_id": d.id}, dedup_key=dedup_key, business_id=business_id, max_attempts=8, lane=lane
+    )
+
+
+def _lane(lanes: dict[int, str], d: Delivery) -> str:
+    """The lane of the delivery's account (``account_service.lanes_of``), its network's if the account is gone."""
+    return lanes.get(d.account_id, queue.network_lane(d.network))
+
+
 async def remove(
     session: AsyncSession,
     *,
@@ -318,31 +324,11 @@ async def remove(
     ds = await deliveries_of(session, post.id)
     lanes = await account_service.lanes_of(session, [d.account_id for d in ds])
     for d in ds:
-        if d.status == DeliveryStatus.published.value:
+        # A pending one too: its deliver job sees the post is being removed and removes what it may still publish.
+        if d.status in (DeliveryStatus.published.value, DeliveryStatus.pending.value):
             d.status = DeliveryStatus.deleting.value
             session.add(d)
-            await queue.enqueue(
-                session,
-                "posts.remove",
-                {"delivery_id": d.id},
-                dedup_key=f"remove:{d.id}",
-                business_id=post.business_id,
-                max_attempts=8,
-                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
-            )
-        elif d.status == DeliveryStatus.pending.value:
-            # The deliver job sees the post is being removed and removes what it may still publish.
-            d.status = DeliveryStatus.deleting.value
-            session.add(d)
-            await queue.enqueue(
-                session,
-                "posts.remove",
-                {"delivery_id": d.id},
-                dedup_key=f"remove:{d.id}",
-                business_id=post.business_id,
-                max_attempts=8,
-                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
-            )
+            await _enqueue_for(session, "posts.remove", d, f"remove:{d.id}", post.business_id, _lane(lanes, d))
     await session.flush()
     if notify_member_id is not None:
         await queue.enqueue(
@@ -402,15 +388,9 @@ async def retry_failed(session: AsyncSession, *, post: Post, actor: str) -> list
         d.status = DeliveryStatus.pending.value
         d.updated_at = utcnow()
         session.add(d)
-        await queue.enqueue(
-            session,
-            "posts.deliver",
-            {"delivery_id": d.id},
-            # Two operators retrying at once make one job: the key names the attempt being retried.
-            dedup_key=f"deliver:{d.id}:retry:{d.attempts}",
-            business_id=post.business_id,
-            lane=lanes.get(d.account_id, queue.network_lane(d.network)),
-        )
+        # Two operators retrying at once make one job: the key names the attempt being retried.
+        dedup_key = f"deliver:{d.id}:retry:{d.attempts}"
+        await _enqueue_for(session, "posts.deliver", d, dedup_key, post.business_id, _lane(lanes, d))
     if ds:
         await refresh_status(session, post)
         await audit.record(

@@ -4,16 +4,14 @@ revoked keys, each page and each action, and the weight of every page with reali
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Callable
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
 from app.config import Settings
-from app.kit.time import set_clock, utcnow
+from app.kit.time import utcnow
 from app.models import (
     AccountStatus,
     ApiKey,
@@ -31,6 +29,7 @@ from app.worker import queue
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS, make_key
 from tests.helpers import drain, make_business
+from tests.support.clock import Clock
 
 PAGE_LIMIT = 30_000
 LONG_FR = (
@@ -73,21 +72,6 @@ async def dead_job(rt: Runtime, runner: Runner[Runtime], business_id: int | None
     assert job is not None
     assert job.state == "dead"
     return job_id
-
-
-@pytest.fixture
-def clock() -> Iterator[Callable[[timedelta], None]]:
-    """Move the one clock forward (tests/conftest keeps it real otherwise)."""
-    offset = timedelta()
-    start = utcnow()
-
-    def move(by: timedelta) -> None:
-        nonlocal offset
-        offset += by
-        set_clock(lambda: start + offset)
-
-    yield move
-    set_clock(None)
 
 
 # --- sign-in and the session cookie ------------------------------------------------------------------------------
@@ -178,13 +162,11 @@ async def test_sign_out_ends_the_session(client: httpx.AsyncClient, operator_key
     assert "Sign out" not in (await client.get("/admin/")).text
 
 
-async def test_session_expires(
-    client: httpx.AsyncClient, operator_key: str, rt: Runtime, clock: Callable[[timedelta], None]
-) -> None:
+async def test_session_expires(client: httpx.AsyncClient, operator_key: str, rt: Runtime, clock: Clock) -> None:
     await sign_in(client, operator_key)
-    clock(timedelta(minutes=rt.settings.admin_session_minutes - 1))
+    clock.advance(minutes=rt.settings.admin_session_minutes - 1)
     assert (await client.get("/admin/jobs")).status_code == 200
-    clock(timedelta(minutes=2))  # the browser may keep the cookie: the server checks the expiry it sealed
+    clock.advance(minutes=2)  # the browser may keep the cookie: the server checks the expiry it sealed
     assert (await client.get("/admin/jobs")).status_code == 303
 
 

@@ -6,11 +6,7 @@ docs/operations.md), else to the test's temp folder. Under ``CI=true`` a missing
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
-import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import update
 from sqlmodel import col
 
@@ -28,10 +23,10 @@ from app.main import create_app, make_runner
 from app.models import InboundMessage, Job, NetworkAccount, OutboundMessage, Post
 from app.runtime import build_runtime
 from app.worker import queue
-from tests.admin.cdp import open_tab
-from tests.conftest import PUBLIC_URL, TWILIO_TOKEN, make_key
+from tests.conftest import PUBLIC_URL, make_key
 from tests.helpers import drain, make_business, send_sms
-from tests.pages.test_page import chromium, free_port
+from tests.support.chromium import chromium, open_tab
+from tests.support.live import live_settings, serving
 
 PAGE_LIMIT = 30_000
 AGES = [timedelta(minutes=12), timedelta(hours=3), timedelta(days=2), timedelta(days=9)]
@@ -108,35 +103,10 @@ async def seed(settings: Settings) -> tuple[str, int, int]:
 @pytest.fixture(scope="module")
 async def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> AsyncIterator[Live]:
     """A real uvicorn server on a free loopback port (no worker: a retried job stays queued to be seen)."""
-    tmp = tmp_path_factory.mktemp("console")
-    shutil.copy(sqlite_template, tmp / "ardoise.db")
-    port = free_port()
-    settings = Settings(
-        _env_file=None,
-        database_url=f"sqlite:///{tmp / 'ardoise.db'}",
-        public_url=f"http://127.0.0.1:{port}",
-        media_dir=tmp / "media",
-        twilio_auth_token=TWILIO_TOKEN,
-        smtp_enabled=False,
-        sms_provider="console",
-        log_level="WARNING",
-    )
+    settings = live_settings(tmp_path_factory.mktemp("console"), sqlite_template)
     key, cafe, dead = await seed(settings.model_copy(update={"public_url": PUBLIC_URL}))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="live-console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", key, cafe, dead)
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 15)
+    async with serving(settings) as url:
+        yield Live(url, key, cafe, dead)
 
 
 async def test_console_flows_in_headless_chromium(live: Live, tmp_path: Path) -> None:

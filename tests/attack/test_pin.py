@@ -13,10 +13,11 @@ from sqlmodel import col
 from app.catalogue import t
 from app.models import InboundMessage, Job
 from app.runtime import Runtime
-from tests.commands.test_service import Chat, Clock, _set_pin, biz, chat, clock, messages, one_sms, posts
 from tests.conftest import BOTH_BACKENDS
+from tests.support.chat import Chat, biz, chat, messages, one_sms, posts, set_pin
+from tests.support.clock import Clock
 
-__all__ = ["biz", "chat", "clock"]  # fixtures
+__all__ = ["biz", "chat"]  # fixtures
 
 PIN = "4821"
 
@@ -33,7 +34,7 @@ async def _stored(rt: Runtime) -> str:
 async def test_the_pin_is_never_stored_or_listed_in_clear(
     rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, PIN)
+    await set_pin(client, auth, biz, PIN)
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
     assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     assert one_sms(await chat.say("ANNULER")) == t("pin_needed", "fr")
@@ -51,7 +52,7 @@ async def test_the_pin_is_never_stored_or_listed_in_clear(
 async def test_five_wrong_pins_in_a_day_lock_it_and_alert_once(
     rt: Runtime, chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, PIN)  # first: _set_pin sets the PIN of the newest member
+    await set_pin(client, auth, biz, PIN)  # first: set_pin sets the PIN of the newest member
     r = await client.post(
         f"/api/v1/businesses/{biz['id']}/members",
         headers=auth,
@@ -98,7 +99,7 @@ async def test_non_ascii_digits_are_not_a_pin(
             f"/api/v1/businesses/{biz['id']}/members/{members[0]['id']}", headers=auth, json={"pin": code}
         )
         assert r.status_code == 422, (code, r.text)
-    await _set_pin(client, auth, biz, "1234")
+    await set_pin(client, auth, biz, "1234")
     assert one_sms(await chat.say("ANNULER")) == t("pin_needed", "fr")
     reply = one_sms(await chat.say("PIN ١٢٣٤"))
     assert reply == t("invalid", "fr", keyword="PIN", reason=t("bad_bad_pin", "fr"))

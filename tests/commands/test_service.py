@@ -4,13 +4,8 @@ the owner gets back (``GET /api/v1/businesses/{id}/messages?direction=out``)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timedelta
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
@@ -23,7 +18,6 @@ from app.catalogue import MESSAGES, t
 from app.commands.context import quote
 from app.commands.parser import CommandName
 from app.kit.sms_text import is_gsm7, segment_info
-from app.kit.time import set_clock
 from app.kit.when_fmt import fmt_time
 from app.mentions import service as mention_service
 from app.models import InboundMessage, Job, Post
@@ -31,92 +25,26 @@ from app.networks.base import Mention, ReplyTarget
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS
-from tests.helpers import PUBLIC_URL, TWILIO_TOKEN, drain, make_business, send_sms, twilio_form
-from tests.worker.mastodon_stub import MastodonStub, link_account, running_stub
+from tests.helpers import PUBLIC_URL, TWILIO_TOKEN, drain, link_mastodon, make_business, send_sms, twilio_form
+from tests.support.chat import (
+    NUMBER,
+    OWNER,
+    TINY_PNG,
+    Chat,
+    biz,
+    chat,
+    messages,
+    one_sms,
+    posts,
+    serving_photo,
+    set_pin,
+)
+from tests.support.clock import Clock
+from tests.worker.mastodon_stub import MastodonStub, running_stub
 
-NUMBER = "+15817000001"
-OWNER = "+14185550120"
+__all__ = ["biz", "chat"]  # fixtures
+
 STRANGER = "+14185559999"
-
-
-class Clock:
-    """Real time plus a movable offset (set_clock): jobs, pending confirmations and PIN windows follow it."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
-
-
-class Chat:
-    """One phone texting one Ardoise number; ``say`` returns the SMS that the command caused (new outbound
-    rows of the watched businesses, oldest first)."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        auth: dict[str, str],
-        runner: Runner[Runtime],
-        biz_ids: list[int],
-        phone: str = OWNER,
-        to: str = NUMBER,
-    ) -> None:
-        self.client, self.auth, self.runner = client, auth, runner
-        self.biz_ids, self.phone, self.to = biz_ids, phone, to
-        self.seen: set[int] = set()
-
-    async def send(self, body: str, sid: str | None = None, fields: Mapping[str, str] | None = None) -> None:
-        r = await send_sms(self.client, self.phone, self.to, body, sid=sid, **dict(fields or {}))
-        assert r.status_code == 200, r.text
-        assert "<Response" in r.text
-
-    async def say(
-        self, body: str, *, future: bool = False, fields: Mapping[str, str] | None = None
-    ) -> list[dict[str, Any]]:
-        await self.send(body, fields=fields)
-        await drain(self.runner, include_future=future)
-        return await self.new()
-
-    async def texts(self, body: str) -> list[str]:
-        return [m["body"] for m in await self.say(body)]
-
-    async def new(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for biz_id in self.biz_ids:
-            out += [m for m in await messages(self.client, self.auth, biz_id, "out") if m["id"] not in self.seen]
-        out.sort(key=lambda m: int(m["id"]))
-        self.seen.update(m["id"] for m in out)
-        return out
-
-
-async def messages(client: httpx.AsyncClient, auth: dict[str, str], biz_id: int, direction: str) -> list[Any]:
-    r = await client.get(
-        f"/api/v1/businesses/{biz_id}/messages", params={"direction": direction, "limit": 200}, headers=auth
-    )
-    assert r.status_code == 200, r.text
-    items: list[Any] = r.json()["items"]
-    return items
-
-
-async def posts(client: httpx.AsyncClient, auth: dict[str, str], biz_id: int) -> list[Any]:
-    r = await client.get(f"/api/v1/businesses/{biz_id}/posts", headers=auth)
-    assert r.status_code == 200, r.text
-    items: list[Any] = r.json()["items"]
-    return items
 
 
 async def count(rt: Runtime, model: Any) -> int:
@@ -124,31 +52,9 @@ async def count(rt: Runtime, model: Any) -> int:
         return int((await s.execute(select(func.count()).select_from(model))).scalar_one())
 
 
-@pytest.fixture
-async def biz(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
-    b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER)
-    return b
-
-
-@pytest.fixture
-def chat(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]) -> Chat:
-    return Chat(client, auth, runner, [biz["id"]])
-
-
 def asks(text: str, lang: str = "fr") -> str:
     """The confirmation prompt for ``text``: it quotes the start of what OUI publishes."""
     return t("confirm_publish", lang, quote=quote(text), minutes=30)
-
-
-def one_sms(msgs: list[dict[str, Any]]) -> str:
-    assert len(msgs) == 1, [m["body"] for m in msgs]
-    m = msgs[0]
-    assert m["encoding"] == "GSM-7", m
-    assert m["segments"] == 1, m
-    assert is_gsm7(m["body"])
-    assert segment_info(m["body"]).segments == 1
-    body: str = m["body"]
-    return body
 
 
 # --- every keyword, both languages, accents and case ---------------------------------------------------
@@ -504,22 +410,13 @@ async def test_a_typo_keyword_is_suggested_and_oui_publishes(
 # --- PIN ------------------------------------------------------------------------------------------------
 
 
-async def _set_pin(client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], pin: str) -> None:
-    members = (await client.get(f"/api/v1/businesses/{biz['id']}/members", headers=auth)).json()["items"]
-    r = await client.patch(
-        f"/api/v1/businesses/{biz['id']}/members/{members[0]['id']}", headers=auth, json={"pin": pin}
-    )
-    assert r.status_code == 200, r.text
-    assert r.json()["has_pin"] is True
-
-
 async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
     rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     with running_stub() as stub:
         async with rt.db.write() as s:
-            await link_account(s, rt.vault, biz["id"], stub.credentials())
-        await _set_pin(client, auth, biz, "4821")
+            await link_mastodon(s, rt, biz["id"], stub.credentials())
+        await set_pin(client, auth, biz, "4821")
         assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
         assert one_sms(await chat.say("PUBLIER Menu du jour")) == "Publié #1: Page OK, Mastodon OK"
         assert "Menu du jour" in (await client.get("/b/bistro")).text
@@ -537,7 +434,7 @@ async def test_annuler_asks_for_the_pin_and_the_undo_receipt_lists_networks(
 async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, "4821")
+    await set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
     clock.advance(days=29)
     assert one_sms(await chat.say("PUBLIER Un")) == "Publié #1: Page OK"
@@ -552,7 +449,7 @@ async def test_publish_from_a_phone_unseen_for_31_days_asks_for_the_pin(
 async def test_non_while_a_pin_is_awaited_drops_the_action(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, "4821")
+    await set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is now seen
     assert one_sms(await chat.say("PUBLIER Soupe", future=True)) == "Publié #1: Page OK"
     assert one_sms(await chat.say("ANNULER")) == "Code requis: répondez PIN et votre code."
@@ -565,7 +462,7 @@ async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     """A swapped SIM's first ETAT must not unlock publishing, nor may a free text confirmed with OUI."""
-    await _set_pin(client, auth, biz, "4821")
+    await set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
     clock.advance(days=40)
     assert one_sms(await chat.say("ETAT")) == "État: Page OK."
@@ -582,12 +479,12 @@ async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_
 async def test_a_reply_from_an_unseen_phone_needs_the_pin(
     rt: Runtime, chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, "4821")
+    await set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")
     clock.advance(days=31)
     with running_stub() as stub:
         async with rt.db.write() as s:
-            acct = await link_account(s, rt.vault, biz["id"], stub.credentials())
+            acct = await link_mastodon(s, rt, biz["id"], stub.credentials())
             mention = Mention(
                 remote_id="9001",
                 kind="mention",
@@ -702,39 +599,10 @@ async def test_a_photo_that_cannot_be_fetched_is_never_dropped_silently(
     assert await posts(client, auth, biz["id"]) == []
 
 
-@contextmanager
-def serving_a_photo() -> Iterator[str]:
-    """A loopback HTTP server that answers every GET with a small PNG; yields its base URL."""
-    png = base64.b64decode(
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-    )
-
-    class Photo(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Photo)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 async def test_a_photo_with_a_one_word_caption_is_offered_for_publishing(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    with serving_a_photo() as base:
-        media = {"NumMedia": "1", "MediaUrl0": f"{base}/ME1", "MediaContentType0": "image/png"}
+    with serving_photo(TINY_PNG, "image/png") as media:
         assert one_sms(await chat.say("Dessert!", future=True, fields=media)) == asks("Dessert!")
     assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
@@ -912,7 +780,7 @@ async def test_receipt_at_the_deadline_says_pending_and_a_later_failure_sends_on
 ) -> None:
     with running_stub(MastodonStub(status_http_error=503)) as stub:
         async with rt.db.write() as s:
-            await link_account(s, rt.vault, biz["id"], stub.credentials())
+            await link_mastodon(s, rt, biz["id"], stub.credentials())
         assert await chat.say("PUBLIER Menu du jour") == [], "a receipt before the deadline with Mastodon pending"
         assert stub.status_requests >= 1
         clock.advance(seconds=30)
@@ -943,7 +811,7 @@ async def test_a_disconnected_account_is_said_once_in_the_receipt(
     disconnect notice to the author, never a bare ECHEC), and so does the next post's."""
     with running_stub(MastodonStub()) as stub:
         async with rt.db.write() as s:
-            await link_account(s, rt.vault, biz["id"], {**stub.credentials(), "access_token": "revoked"})
+            await link_mastodon(s, rt, biz["id"], {**stub.credentials(), "access_token": "revoked"})
         receipt = one_sms(await chat.say("PUBLIER Menu du jour"))
         assert receipt == "Publié #1: Page OK, Mastodon déconnecté (conseiller avisé)"
         assert (is_gsm7(receipt), segment_info(receipt).segments) == (True, 1)
@@ -961,7 +829,7 @@ async def test_receipt_waits_for_a_slow_network_that_then_succeeds(
 ) -> None:
     with running_stub(MastodonStub(status_http_error=503)) as stub:
         async with rt.db.write() as s:
-            await link_account(s, rt.vault, biz["id"], stub.credentials())
+            await link_mastodon(s, rt, biz["id"], stub.credentials())
         assert await chat.say("PUBLIER Menu du jour") == []
         stub.status_http_error = None
         clock.advance(seconds=5)

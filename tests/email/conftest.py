@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -71,12 +70,6 @@ async def sink() -> AsyncIterator[Sink]:
     yield s
     server.close()
     await server.wait_closed()
-
-
-def set_extra(settings: Settings, **values: Any) -> None:
-    """Settings the lead has not added yet are read with getattr(); tests set them on the instance."""
-    for k, v in values.items():
-        object.__setattr__(settings, k, v)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from aioimaplib.imap_testing_server import Mail, MockImapServer  # type: ignore[import-untyped]
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -21,7 +22,7 @@ from app.email.webhooks import router, verify_mailgun
 from app.errors import install
 from app.models import InboundMessage, Job
 from app.runtime import Runtime
-from tests.email.conftest import DOMAIN, MEMBER_EMAIL, Seeded, free_port, set_extra
+from tests.email.conftest import DOMAIN, MEMBER_EMAIL, Seeded, free_port
 
 KEY = "mailgun-test-signing-key"
 
@@ -88,7 +89,7 @@ def mime() -> bytes:
 
 @pytest.fixture
 async def mg(ert: Runtime) -> Any:
-    set_extra(ert.settings, mailgun_signing_key=KEY)
+    ert.settings.mailgun_signing_key = SecretStr(KEY)
     app = FastAPI()
     install(app)
     app.include_router(router)

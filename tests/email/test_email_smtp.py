@@ -24,7 +24,7 @@ from app.email.smtp import RateLimiter, start_smtp, stop_smtp
 from app.kit.time import utcnow
 from app.models import InboundMessage, Job
 from app.runtime import Runtime, build_runtime
-from tests.email.conftest import DOMAIN, Seeded, free_port, set_extra
+from tests.email.conftest import DOMAIN, Seeded, free_port
 
 DATA = Path(__file__).parent.parent / "data" / "emails"
 
@@ -120,8 +120,7 @@ def test_rate_limiter_counts_per_peer() -> None:
 async def test_peer_over_the_rate_gets_a_temporary_refusal(
     db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings(db_url, mail_domain=DOMAIN, smtp_port=free_port())
-    set_extra(settings, smtp_rate_per_minute=2)
+    settings = make_settings(db_url, mail_domain=DOMAIN, smtp_port=free_port(), smtp_rate_per_minute=2)
     rt = build_runtime(settings)
     server = await start_smtp(rt)
     try:
@@ -173,8 +172,9 @@ async def test_starttls_is_offered_with_a_certificate(
     db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     cert, key = self_signed(tmp_path)
-    settings = make_settings(db_url, mail_domain=DOMAIN, smtp_port=free_port())
-    set_extra(settings, smtp_tls_cert=str(cert), smtp_tls_key=str(key))
+    settings = make_settings(
+        db_url, mail_domain=DOMAIN, smtp_port=free_port(), smtp_tls_cert=str(cert), smtp_tls_key=str(key)
+    )
     rt = build_runtime(settings)
     server = await start_smtp(rt)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,33 +10,20 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from app.kit.time import set_clock
 from app.models import Delivery, DigestSettings, NetworkAccount, Post
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import make_key
 from tests.helpers import drain
 from tests.mentions.test_flow import FakeGoogle, FakeMastodon, FakeNet, World, build_world
+from tests.support.clock import Clock
 
 T0 = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
+def clock_start() -> datetime:
+    return T0
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""SMS and email digests of mentions: segment budget counted exactly, GSM-7 only, priority, pages, replies.
+"""SMS digests of mentions: segment budget counted exactly, GSM-7 only, priority, pages, replies.
 
 The table below is the digest benchmark too (issue 5): ``test_digest_benchmark`` prints the average segments
 and items per digest over it, against forwarding each item as its own SMS.
@@ -27,7 +27,6 @@ from app.mentions.digest import (
     DigestItem,
     Kind,
     Lang,
-    compose_email_digest,
     compose_sms_digest,
     cost_as_is,
     is_complaint,
@@ -658,48 +657,6 @@ def test_bad_arguments_are_refused(kwargs: dict[str, int], message: str) -> None
 def test_duplicate_numbers_are_refused() -> None:
     with pytest.raises(ValueError, match="unique"):
         compose_sms_digest([m(1, "x", "a").item, m(1, "bluesky", "b").item], "fr")
-
-
-# --- Email -----------------------------------------------------------------------------------------------------
-
-
-def test_email_digest_has_every_item_in_full() -> None:
-    specs = CASES[17][1] + [m(50, "bluesky", CURLY + " " + EMOJI, author="@cliente.bsky.social", ago=9)]
-    items = [s.item for s in specs]
-    subject, body = compose_email_digest(items, "fr", "Bistro L’Ardoise")
-    assert subject == "Ardoise: 6 mentions pour Bistro L’Ardoise"
-    assert CURLY + " " + EMOJI in body  # as written: no transliteration by email
-    assert "Service lent, plats tièdes" in body
-    assert "note 2/5" in body
-    assert "en réponse à votre publication" in body
-    for item in items:
-        assert f"#{item.number} " in body
-        assert f"Répondre: {item.number}: votre texte" in body
-    assert "40: Merci" in body  # the example uses the first number
-    assert "R 40 " in body
-    positions = [body.index(f"\n#{n} ") for n in expected_order(specs)]
-    assert positions == sorted(positions)
-
-
-def test_email_digest_in_english_with_link() -> None:
-    item = DigestItem(4, "mastodon", "reply", "@luc@mastodon.social", "Thanks!", None, NOW, True, "https://m.s/1")
-    subject, body = compose_email_digest([item], "en", "Cafe\r\nBcc: x@y.z")
-    assert subject == "Ardoise: 1 mention for Cafe Bcc: x@y.z"
-    assert "\n" not in subject
-    assert "#4 Mastodon - reply by @luc@mastodon.social - replying to your post - Nov 26, 5 pm" in body
-    assert "Link: https://m.s/1" in body
-    assert "Answer: 4: your text" in body
-
-
-def test_email_digest_stays_small() -> None:
-    text = (LONG_FR * 2)[:280]
-    items = [m(i, "facebook", text, kind="comment", author="Marie-Ève Tremblay", ago=i).item for i in range(1, 11)]
-    _, body = compose_email_digest(items, "fr", "Bistro")
-    assert len(body.encode()) < 10_000
-
-
-def test_email_digest_of_nothing_is_empty() -> None:
-    assert compose_email_digest([], "fr", "Bistro") == ("", "")
 
 
 # --- Cost ------------------------------------------------------------------------------------------------------

@@ -18,12 +18,15 @@ from app.models import Job
 from app.runtime import Runtime
 from app.tasks import periodics
 from app.worker.runner import JobInfo, Runner
-from tests.mentions import test_schedule
 from tests.mentions.test_flow import FakeGoogle, FakeMastodon, FakeNet, World, build_world
-from tests.mentions.test_schedule import Clock
+from tests.support.clock import Clock
 
 START = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # where the clock fixture starts
-clock = test_schedule.clock  # the frozen, movable clock fixture
+
+
+@pytest.fixture
+def clock_start() -> datetime:
+    return START
 
 
 async def schedule(world: World) -> None:

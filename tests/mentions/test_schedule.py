@@ -9,7 +9,6 @@ goes out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +20,7 @@ from sqlmodel import col
 
 from app.config import Settings
 from app.email.sender import AUTO_GENERATED, ConsoleEmailSender, build_message
-from app.kit.time import set_clock, utcnow
+from app.kit.time import utcnow
 from app.main import make_runner
 from app.mentions import tasks as mention_tasks
 from app.models import Job, Member, MentionRow, OutboundMessage
@@ -31,25 +30,12 @@ from app.worker.schedule import Periodic, tick
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import drain
 from tests.mentions.test_flow import FakeGoogle, FakeNet, World, build_world, check_sms, one_sms
+from tests.support.clock import Clock
 
 TORONTO = "America/Toronto"
 VANCOUVER = "America/Vancouver"
 PARIS = "Europe/Paris"
 DIGESTS = Periodic("mentions.schedule_digests", timedelta(minutes=5))
-
-
-class Clock:
-    """The one clock, frozen; tests move it."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, when: datetime) -> None:
-        assert when.tzinfo is not None
-        self.now = when.astimezone(UTC)
 
 
 def local(tz: str, stamp: str, *, fold: int = 0) -> datetime:
@@ -58,13 +44,8 @@ def local(tz: str, stamp: str, *, fold: int = 0) -> datetime:
 
 
 @pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
+def clock_start() -> datetime:
+    return datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -19,14 +19,11 @@ timing depends on the machine. Run with ``-s`` to see it.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +41,7 @@ from app.models import Delivery, Job, JobState, Post
 from app.networks.bluesky.records import record_key_for
 from app.runtime import Runtime
 from tests.helpers import make_business
+from tests.support.worker import start_worker, stop, wait_for
 
 if TYPE_CHECKING:
     from tests.bsky_support import BskyNet
@@ -63,65 +61,16 @@ def settings(tmp_path: Path, make_settings: Callable[..., Settings]) -> Settings
     return make_settings(url, secret_key="bsky-kill-" + uuid.uuid4().hex)
 
 
-def _worker_command() -> list[str]:
-    script = Path(sys.executable).parent / "ardoise"
-    if script.exists():
-        return [str(script), "worker"]
-    found = shutil.which("ardoise")
-    if found:
-        return [found, "worker"]
-    return [sys.executable, "-c", "from app.cli import main; main()", "worker"]
-
-
 def _start_worker(rt: Runtime, workdir: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
-    env.update(
-        {
-            "ARDOISE_DATABASE_URL": rt.settings.database_url,
-            "ARDOISE_SECRET_KEY": rt.settings.secret_key.get_secret_value(),
-            "ARDOISE_PUBLIC_URL": rt.settings.public_url,
-            "ARDOISE_MEDIA_DIR": str(rt.settings.media_dir),
-            "ARDOISE_SMS_PROVIDER": "console",
-            "ARDOISE_ALLOW_PRIVATE_NETWORKS": "1",  # Mastodon/Bluesky stand-ins on loopback
-            "ARDOISE_SMTP_ENABLED": "false",
-            "ARDOISE_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-            "ARDOISE_REAPER_INTERVAL": "1",
-            "ARDOISE_WORKER_POLL_INTERVAL": "0.05",
-            "ARDOISE_WORKER_CONCURRENCY": "1",
-            "ARDOISE_JOB_BACKOFF_BASE": "1",
-            "ARDOISE_LOG_FORMAT": "console",
-            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        }
+    return start_worker(
+        rt,
+        workdir,
+        log,
+        ARDOISE_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
+        ARDOISE_WORKER_POLL_INTERVAL="0.05",
+        ARDOISE_WORKER_CONCURRENCY="1",
+        ARDOISE_JOB_BACKOFF_BASE="1",
     )
-    with log.open("ab") as out:
-        return subprocess.Popen(_worker_command(), env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:] if log.exists() else ""
-
-
-async def _wait_for(
-    check: Callable[[], Awaitable[bool]],
-    what: str,
-    log: Path,
-    within: float,
-    proc: subprocess.Popen[bytes] | None = None,
-    interval: float = 0.005,
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the worker exited ({proc.returncode}) while waiting for {what}:\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}; worker log:\n{_tail(log)}")
-        await asyncio.sleep(interval)
 
 
 async def _bsky_deliveries(rt: Runtime) -> list[Delivery]:
@@ -227,7 +176,7 @@ async def test_worker_killed_while_publishing_to_bluesky_posts_each_text_exactly
             async def attempt_started(target: int = target) -> bool:
                 return (await _delivery(rt, target)).attempts >= 1
 
-            await _wait_for(attempt_started, f"delivery {target} to start", log, WORKER_START, proc)
+            await wait_for(attempt_started, f"delivery {target} to start", log, WORKER_START, proc, 0.005)
             reached = time.monotonic() - posted
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)  # the only sleep: where in the delivery the kill lands
@@ -244,10 +193,10 @@ async def test_worker_killed_while_publishing_to_bluesky_posts_each_text_exactly
                     job = (await s.execute(select(Job).where(col(Job.dedup_key) == f"deliver:{target}"))).scalar_one()
                 return job.state == JobState.done.value and (await _delivery(rt, target)).status == "published"
 
-            await _wait_for(published, f"delivery {target} to be published", log, RETRY_PUBLISHED, procs[-1], 0.05)
+            await wait_for(published, f"delivery {target} to be published", log, RETRY_PUBLISHED, procs[-1], 0.05)
     finally:
         for p in procs:
-            _stop(p)
+            stop(p)
     elapsed = time.monotonic() - started
 
     # On the network: each text exactly once, and nothing else.

@@ -7,10 +7,7 @@ from __future__ import annotations
 import html
 import os
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,38 +23,12 @@ from app.ocr.correct import correct
 from app.ocr.runner import Limits, OcrFailed, Reader
 from app.ocr.status import why_off
 from app.runtime import Runtime
-from app.worker.runner import Runner
-from tests.commands.test_service import NUMBER, OWNER, Chat, one_sms, posts
-from tests.helpers import make_business
+from tests.support.chat import Chat, biz, chat, one_sms, posts, serving_photo
 
 BOARD = (Path(__file__).resolve().parents[1] / "data" / "ocr" / "board.jpg").read_bytes()
 MISSING_TESSERACT = "/nonexistent/tesseract"
 
-
-@contextmanager
-def serving(jpeg: bytes) -> Iterator[dict[str, str]]:
-    """A loopback server answering every GET with ``jpeg``; yields the MMS fields that point at it."""
-
-    class Photo(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(jpeg)))
-            self.end_headers()
-            self.wfile.write(jpeg)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Photo)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        yield {"NumMedia": "1", "MediaUrl0": f"{base}/board.jpg", "MediaContentType0": "image/jpeg"}
-    finally:
-        server.shutdown()
-        server.server_close()
+__all__ = ["biz", "chat"]  # fixtures
 
 
 @pytest.fixture
@@ -68,17 +39,6 @@ def engine() -> str:
 @pytest.fixture
 def settings(db_url: str, make_settings: Callable[..., Settings], engine: str) -> Settings:
     return make_settings(db_url, ocr_engine=engine, ocr_tesseract_cmd=MISSING_TESSERACT)
-
-
-@pytest.fixture
-async def biz(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
-    b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER)
-    return b
-
-
-@pytest.fixture
-def chat(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], biz: dict[str, Any]) -> Chat:
-    return Chat(client, auth, runner, [biz["id"]])
 
 
 async def photo_alt(rt: Runtime) -> str | None:
@@ -94,7 +54,7 @@ READ = "MENU DU JOUR\nSoupe à l'oignon\nJarret d'agneau 24$\nTarte au sucre"
 async def test_a_chalkboard_photo_is_read_confirmed_and_published_with_its_alt_text(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], rt: Runtime
 ) -> None:
-    with serving(BOARD) as mms:
+    with serving_photo(BOARD, "image/jpeg", "board.jpg") as mms:
         reply = one_sms(await chat.say("", future=True, fields=mms))
     assert reply == t("confirm_board", "fr", read="MENU DU JOUR, Soupe à l'oignon, Jarret d'agneau 24$, Tarte au sucre")
     assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
@@ -109,7 +69,7 @@ async def test_a_chalkboard_photo_is_read_confirmed_and_published_with_its_alt_t
 async def test_a_bare_publier_with_the_photo_is_read_too_and_non_drops_it(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], rt: Runtime
 ) -> None:
-    with serving(BOARD) as mms:
+    with serving_photo(BOARD, "image/jpeg", "board.jpg") as mms:
         assert one_sms(await chat.say("PUBLIER", future=True, fields=mms)).startswith("Lu: MENU DU JOUR, Soupe")
     assert one_sms(await chat.say("NON")) == t("cancelled", "fr")
     assert one_sms(await chat.say("OUI")) == t("nothing_to_confirm", "fr")
@@ -119,7 +79,7 @@ async def test_a_bare_publier_with_the_photo_is_read_too_and_non_drops_it(
 async def test_a_text_reply_publishes_the_photo_with_the_owners_text(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], rt: Runtime
 ) -> None:
-    with serving(BOARD) as mms:
+    with serving_photo(BOARD, "image/jpeg", "board.jpg") as mms:
         assert one_sms(await chat.say("", future=True, fields=mms)).startswith("Lu: ")
     assert one_sms(await chat.say("Soupe à l'oignon, jarret d'agneau 26$, tarte au sucre")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
@@ -130,7 +90,7 @@ async def test_a_text_reply_publishes_the_photo_with_the_owners_text(
 async def test_a_captioned_photo_keeps_its_caption_and_gets_the_reading_as_alt_text(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], rt: Runtime
 ) -> None:
-    with serving(BOARD) as mms:
+    with serving_photo(BOARD, "image/jpeg", "board.jpg") as mms:
         assert one_sms(await chat.say("PUBLIER Venez diner!", future=True, fields=mms)) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])
     assert post["text"] == "Venez diner!"
@@ -141,7 +101,7 @@ async def test_a_captioned_photo_keeps_its_caption_and_gets_the_reading_as_alt_t
 async def test_without_an_engine_a_photo_is_offered_as_before_and_doctor_says_why(
     chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any], settings: Settings, rt: Runtime
 ) -> None:
-    with serving(BOARD) as mms:
+    with serving_photo(BOARD, "image/jpeg", "board.jpg") as mms:
         assert one_sms(await chat.say("", future=True, fields=mms)) == t("confirm_photo", "fr", minutes=30)
     assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK"
     [post] = await posts(client, auth, biz["id"])

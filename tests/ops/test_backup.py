@@ -28,8 +28,9 @@ from app.config import Settings
 from app.db import sync_url
 from app.main import make_runner
 from app.runtime import Runtime, build_runtime
-from tests.conftest import CI, PG_ADMIN_URL, PUBLIC_URL, TWILIO_TOKEN, make_key
+from tests.conftest import CI, PG_ADMIN_URL, PUBLIC_URL, make_key
 from tests.helpers import drain, make_business, send_sms
+from tests.support.live import server_settings
 
 pytestmark = pytest.mark.slow
 
@@ -193,15 +194,7 @@ def assert_has_messages(database_url: str, sids: set[str]) -> None:
 async def test_sqlite_backup_under_load_restores_and_serves(tmp_path: Path, sqlite_template: Path) -> None:
     live = tmp_path / "live.db"
     shutil.copy(sqlite_template, live)
-    settings = Settings(
-        _env_file=None,
-        database_url=f"sqlite:///{live}",
-        public_url=PUBLIC_URL,
-        media_dir=tmp_path / "media",
-        twilio_auth_token=TWILIO_TOKEN,
-        smtp_enabled=False,
-        sms_provider="console",
-    )
+    settings = server_settings(f"sqlite:///{live}", tmp_path)
     slug = await seed_post(settings)
     copy = tmp_path / "backup.db"
     acked = await backup_under_load(settings, copy, tmp_path)
@@ -247,15 +240,7 @@ async def test_postgres_backup_under_load_restores_into_a_new_database_and_serve
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {type(exc).__name__}")
     try:
         migrate.upgrade(_pg_url(src))
-        settings = Settings(
-            _env_file=None,
-            database_url=_pg_url(src),
-            public_url=PUBLIC_URL,
-            media_dir=tmp_path / "media",
-            twilio_auth_token=TWILIO_TOKEN,
-            smtp_enabled=False,
-            sms_provider="console",
-        )
+        settings = server_settings(_pg_url(src), tmp_path)
         slug = await seed_post(settings)
         dump = tmp_path / "ardoise.dump"
         acked = await backup_under_load(settings, dump, tmp_path)

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
-import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from app.config import Settings
-from app.main import create_app, make_runner
-from app.runtime import Runtime, build_runtime
+from app.runtime import Runtime
 from app.worker.runner import Runner
-from tests.conftest import BOTH_BACKENDS, CI, PUBLIC_URL, TWILIO_TOKEN, make_key
+from tests.conftest import BOTH_BACKENDS, PUBLIC_URL
 from tests.helpers import drain
+from tests.support.chromium import chromium, dump_dom
+from tests.support.live import live_settings, seeding, serving
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ACCENTS = "Soupe à l’oignon, crème brûlée et « café » : c’est ça, l’été à Québec ! Où ? Là-bas, naïf Noël"
@@ -246,73 +238,6 @@ async def test_unknown_slug_is_a_small_html_404(client: httpx.AsyncClient, path:
 # --- headless Chromium on a real server -----------------------------------------------------------------------
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if found is None:
-        if CI:
-            pytest.fail("chromium is required under CI=true (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def live_settings(tmp: Path, sqlite_template: Path) -> Settings:
-    """Settings of a server on a free loopback port, on its own copy of the migrated SQLite database."""
-    shutil.copy(sqlite_template, tmp / "ardoise.db")
-    port = free_port()
-    return Settings(
-        _env_file=None,
-        database_url=f"sqlite:///{tmp / 'ardoise.db'}",
-        public_url=f"http://127.0.0.1:{port}",
-        media_dir=tmp / "media",
-        twilio_auth_token=TWILIO_TOKEN,
-        smtp_enabled=False,
-        sms_provider="console",
-        log_level="WARNING",
-    )
-
-
-@asynccontextmanager
-async def seeding(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Runtime]]:
-    """An in-process client with an operator key, to seed the database before :func:`serving` it."""
-    rt = build_runtime(settings)
-    try:
-        seed = create_app(settings, runtime=rt)
-        seed.state.runtime = rt
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=seed), base_url=PUBLIC_URL) as c:
-            yield c, {"Authorization": f"Bearer {await make_key(rt)}"}, rt
-            await drain(make_runner(rt))
-    finally:
-        await rt.close()
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """A real uvicorn server in a thread on ``settings.public_url``; yields that URL."""
-    port = int(settings.public_url.rsplit(":", 1)[1])
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="live-page", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield settings.public_url
-    finally:
-        server.should_exit = True
-        await asyncio.to_thread(thread.join, 15)
-
-
 @pytest.fixture(scope="module")
 async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> AsyncIterator[str]:
     """A real uvicorn server serving a business with one published post."""
@@ -322,32 +247,6 @@ async def live_page(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
         await post(c, auth, biz, ACCENTS)
     async with serving(settings) as url:
         yield url
-
-
-def dump_dom(exe: str, url: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=90,
-        check=False,
-        env={**os.environ, "HOME": str(profile)},
-    )
 
 
 async def test_page_renders_in_headless_chromium(live_page: str, tmp_path: Path) -> None:

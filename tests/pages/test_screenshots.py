@@ -18,8 +18,10 @@ import pytest
 from PIL import Image
 
 from tests.kit.test_variants import photo
-from tests.pages.test_page import business, chromium, live_settings, post, seeding, serving
+from tests.pages.test_page import business, post
 from tests.pages.test_storefront import PROFILE, logo_png, photo_post, strict
+from tests.support.chromium import HEADLESS, chromium
+from tests.support.live import live_settings, seeding, serving
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 POSTS = [
@@ -57,14 +59,7 @@ def screenshot(exe: str, url: str, out: Path, width: int, height: int, profile: 
     done = subprocess.run(
         [
             exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS,
             "--hide-scrollbars",
             "--force-device-scale-factor=1",
             f"--user-data-dir={profile}",

@@ -27,7 +27,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlmodel import col
 from twilio.request_validator import RequestValidator
 
-from app.accounts.service import link
 from app.businesses import service as business_service
 from app.businesses.schemas import BusinessCreate
 from app.config import Settings
@@ -36,6 +35,7 @@ from app.members import service as member_service
 from app.members.schemas import MemberCreate
 from app.models import Delivery, InboundMessage, Job, OutboundMessage, Post
 from app.runtime import Runtime
+from tests.helpers import link_mastodon
 from tests.resilience.mastodon_stub import FaultyMastodon
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -322,37 +322,12 @@ async def seed_shops(rt: Runtime, stub: FaultyMastodon, n: int, prefix: str) -> 
                 ),
                 actor="test",
             )
-            await link(
-                s,
-                business_id=biz.id,
-                network="mastodon",
-                handle=f"@{slug}@masto.test",
-                credentials=stub.credentials(),
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            await link_mastodon(s, rt, biz.id, stub.credentials(), f"@{slug}@masto.test")
             shops.append(Shop(biz.id, slug, number, owner))
     return shops
 
 
 # --- Twilio, as a client that retries ----------------------------------------------------------------------
-
-
-def twilio_form(frm: str, to: str, body: str, sid: str) -> dict[str, str]:
-    return {
-        "MessageSid": sid,
-        "SmsSid": sid,
-        "SmsMessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": frm,
-        "To": to,
-        "Body": body,
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsStatus": "received",
-        "ApiVersion": "2010-04-01",
-    }
 
 
 def new_sid() -> str:

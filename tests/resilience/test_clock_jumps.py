@@ -8,7 +8,6 @@ Compact on purpose (tests/mentions/ has the detailed digest tests): the real sch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,6 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.kit.time import set_clock
 from app.models import DigestSettings, Job, Member, MentionRow, NetworkAccount, OutboundMessage
 from app.runtime import Runtime
 from app.tasks import periodics
@@ -24,28 +22,16 @@ from app.worker.runner import Runner
 from app.worker.schedule import tick
 from tests.resilience.cluster import seed_shops
 from tests.resilience.mastodon_stub import FaultyMastodon
+from tests.support.clock import Clock
 
 pytestmark = [pytest.mark.resilience, pytest.mark.slow]
 
 TZ = ZoneInfo("America/Toronto")
 
 
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    c = FakeClock(datetime(2026, 10, 31, 9, 0, tzinfo=UTC))  # 05:00 EDT
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
+def clock_start() -> datetime:
+    return datetime(2026, 10, 31, 9, 0, tzinfo=UTC)  # 05:00 EDT
 
 
 def local(y: int, mo: int, d: int, h: int, mi: int, *, fold: int = 0) -> datetime:
@@ -53,7 +39,7 @@ def local(y: int, mo: int, d: int, h: int, mi: int, *, fold: int = 0) -> datetim
 
 
 async def test_digest_slots_fire_once_across_clock_jumps_and_dst(
-    rt: Runtime, runner: Runner[Runtime], clock: FakeClock
+    rt: Runtime, runner: Runner[Runtime], clock: Clock
 ) -> None:
     (shop,) = await seed_shops(rt, FaultyMastodon(base_url="http://127.0.0.1:9"), 1, "clock")  # never called
     async with rt.db.write() as s:

@@ -25,6 +25,7 @@ from app.main import create_app, make_runner
 from app.models import Delivery, OutboundMessage, Post
 from app.networks.registry import build_networks
 from app.runtime import build_runtime, network_options
+from tests.helpers import twilio_form
 from tests.resilience.cluster import (
     PUBLIC_URL,
     TWILIO_TOKEN,
@@ -32,7 +33,6 @@ from tests.resilience.cluster import (
     in_process_settings,
     new_sid,
     seed_shops,
-    twilio_form,
     wait_for,
 )
 from tests.resilience.mastodon_stub import FaultyMastodon, running_stub

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from app import migrate
 from app.db import sync_url
 from app.runtime import build_runtime
+from tests.helpers import twilio_form
 from tests.resilience.cluster import (
     CI,
     Twilio,
@@ -38,7 +39,6 @@ from tests.resilience.cluster import (
     new_sid,
     seed_shops,
     stop_all,
-    twilio_form,
     wait_ready,
     wait_settled,
     worker_proc,

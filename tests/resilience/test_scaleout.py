@@ -30,6 +30,7 @@ from sqlmodel import col
 
 from app.models import Delivery, Job, Post
 from app.runtime import Runtime, build_runtime
+from tests.helpers import twilio_form
 from tests.resilience.cluster import (
     ROOT,
     Proc,
@@ -46,7 +47,6 @@ from tests.resilience.cluster import (
     process_env,
     seed_shops,
     stop_all,
-    twilio_form,
     wait_for,
     wait_ready,
     wait_settled,

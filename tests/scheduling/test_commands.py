@@ -7,7 +7,6 @@ The business is in America/Toronto; "now" starts on Wednesday 9 December 2026 at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,29 +18,15 @@ from sqlmodel import col
 from app.catalogue import t
 from app.commands.parser import Schedule, parse
 from app.kit.sms_text import is_gsm7, segment_info
-from app.kit.time import set_clock
 from app.models import Job, Post
 from app.runtime import Runtime
 from app.scheduling.commands import _command_text
 from app.scheduling.grammar import When, resolve
 from app.worker.runner import Runner
-from tests.commands.test_service import OWNER, Chat, _set_pin, one_sms, posts, serving_a_photo
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import drain, make_business
-
-NUMBER = "+15817000001"
-
-
-class FrozenClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def to(self, when: datetime) -> None:
-        assert when >= self.now
-        self.now = when
+from tests.support.chat import NUMBER, OWNER, TINY_PNG, Chat, one_sms, posts, serving_photo, set_pin
+from tests.support.clock import Clock
 
 
 class Phone(Chat):
@@ -52,17 +37,12 @@ class Phone(Chat):
 
 
 @pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    c = FrozenClock(datetime(2026, 12, 9, 15, 0, tzinfo=UTC))  # Wednesday 10:00 in Toronto
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
+def clock_start() -> datetime:
+    return datetime(2026, 12, 9, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in Toronto
 
 
 @pytest.fixture
-async def biz(client: httpx.AsyncClient, auth: dict[str, str], clock: FrozenClock) -> dict[str, Any]:
+async def biz(client: httpx.AsyncClient, auth: dict[str, str], clock: Clock) -> dict[str, Any]:
     b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER)
     return b
 
@@ -85,7 +65,7 @@ async def scheduled(client: httpx.AsyncClient, auth: dict[str, str], biz_id: int
 
 @BOTH_BACKENDS
 async def test_publier_demain_11h_waits_off_the_page_and_its_receipt_comes_when_published(
-    chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     got = one_sms(await chat.say("PUBLIER demain 11h Menu du lendemain : potage et tourtière"))
     assert got == "Programmé #1 pour demain, jeu. 10 déc. 11 h"
@@ -98,11 +78,11 @@ async def test_publier_demain_11h_waits_off_the_page_and_its_receipt_comes_when_
     assert item["scheduled_at"] == "2026-12-10T16:00:00Z"
     assert one_sms(await chat.say("PROG")) == "Programmé:\nP1 demain, jeu. 10 déc. 11 h Menu du lendemain : potag..."
 
-    clock.to(datetime(2026, 12, 10, 15, 59, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 10, 15, 59, tzinfo=UTC))
     assert await chat.say("ETAT") != []  # a command meanwhile: one answer, and nothing published early
     assert "tourti" not in (await client.get("/b/bistro")).text
 
-    clock.to(datetime(2026, 12, 10, 16, 0, tzinfo=UTC))  # 11:00 in Toronto
+    clock.set(datetime(2026, 12, 10, 16, 0, tzinfo=UTC))  # 11:00 in Toronto
     assert one_sms(await chat.new_after_jobs()) == receipt(1)
     assert "tourti" in (await client.get("/b/bistro")).text
     assert "tourti" in (await client.get("/b/bistro/feed.atom")).text
@@ -115,7 +95,7 @@ async def test_publier_demain_11h_waits_off_the_page_and_its_receipt_comes_when_
 
 @BOTH_BACKENDS
 async def test_annuler_p_cancels_one_and_annuler_alone_still_removes_the_last_published(
-    chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     assert one_sms(await chat.say("PUBLIER Soupe du jour")) == receipt(1)
     assert one_sms(await chat.say("PUBLIER vendredi 17h30 Jazz")) == "Programmé #2 pour ven. 11 déc. 17 h 30"
@@ -134,7 +114,7 @@ async def test_annuler_p_cancels_one_and_annuler_alone_still_removes_the_last_pu
     assert [p["number"] for p in await scheduled(client, auth, biz["id"])] == [3]
     assert one_sms(await chat.say("ANNULER 3")) == "P3 annulée (jeu. 24 déc. 10 h): rien ne sera publié."
 
-    clock.to(datetime(2026, 12, 25, 15, 0, tzinfo=UTC))  # past both times: nothing goes out, no SMS
+    clock.set(datetime(2026, 12, 25, 15, 0, tzinfo=UTC))  # past both times: nothing goes out, no SMS
     assert await chat.new_after_jobs() == []
     states = {p["number"]: p["status"] for p in await posts(client, auth, biz["id"])}
     assert states == {1: "deleted", 2: "cancelled", 3: "cancelled"}
@@ -175,10 +155,10 @@ async def test_prog_fits_the_members_budget_and_says_how_many_more(
 
 @BOTH_BACKENDS
 async def test_a_time_alone_is_today_or_tomorrow_and_says_which(
-    chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     assert one_sms(await chat.say("PUBLIER à 11h Menu")) == "Programmé #1 pour aujourd'hui, mer. 9 déc. 11 h"
-    clock.to(datetime(2026, 12, 9, 17, 0, tzinfo=UTC))  # noon: #1 went out meanwhile
+    clock.set(datetime(2026, 12, 9, 17, 0, tzinfo=UTC))  # noon: #1 went out meanwhile
     assert one_sms(await chat.new_after_jobs()) == receipt(1)
     assert one_sms(await chat.say("PUBLIER à 11h Menu")) == "Programmé #2 pour demain, jeu. 10 déc. 11 h"
     got = one_sms(await chat.say("PUBLIER aujourd'hui 9h Trop tard"))
@@ -191,7 +171,7 @@ async def test_a_time_alone_is_today_or_tomorrow_and_says_which(
 
 @BOTH_BACKENDS
 async def test_in_english(
-    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], clock: FrozenClock
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], clock: Clock
 ) -> None:
     b, _ = await make_business(client, auth, slug="diner", number=NUMBER, phone=OWNER, lang="en")
     chat = Phone(client, auth, runner, [b["id"]])
@@ -211,19 +191,19 @@ async def test_in_english(
 
 @BOTH_BACKENDS
 async def test_weekly_post_goes_out_every_week_until_cancelled(
-    chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     got = one_sms(await chat.say("CHAQUE lundi 11h Menu de la semaine"))
     assert got == "Programmé #1 chaque lundi à 11 h, 1re fois lun. 14 déc. 11 h"
-    clock.to(datetime(2026, 12, 14, 16, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 14, 16, 0, tzinfo=UTC))
     assert one_sms(await chat.new_after_jobs()) == receipt(1)
     [nxt] = await scheduled(client, auth, biz["id"])
     assert (nxt["number"], nxt["scheduled_at"]) == (2, "2026-12-21T16:00:00Z")
     assert one_sms(await chat.say("PROG")) == "Programmé:\nP2 chaque lundi à 11 h Menu de la semaine"
-    clock.to(datetime(2026, 12, 21, 16, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 21, 16, 0, tzinfo=UTC))
     assert one_sms(await chat.new_after_jobs()) == receipt(2)
     assert one_sms(await chat.say("ANNULER P3")) == "P3 annulée (chaque lundi à 11 h): rien ne sera publié."
-    clock.to(datetime(2027, 1, 4, 17, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 1, 4, 17, 0, tzinfo=UTC))
     assert await chat.new_after_jobs() == []
     assert await scheduled(client, auth, biz["id"]) == []
     assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["cancelled", "published", "published"]
@@ -231,15 +211,14 @@ async def test_weekly_post_goes_out_every_week_until_cancelled(
 
 @BOTH_BACKENDS
 async def test_a_photo_can_be_scheduled(
-    chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    with serving_a_photo() as base:
-        media = {"NumMedia": "1", "MediaUrl0": f"{base}/ME1", "MediaContentType0": "image/png"}
+    with serving_photo(TINY_PNG, "image/png") as media:
         assert (
             one_sms(await chat.say("PUBLIER demain 11h", fields=media)) == "Programmé #1 pour demain, jeu. 10 déc. 11 h"
         )
     assert "<img" not in (await client.get("/b/bistro")).text
-    clock.to(datetime(2026, 12, 10, 16, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 10, 16, 0, tzinfo=UTC))
     assert one_sms(await chat.new_after_jobs()) == receipt(1)
     [post] = await posts(client, auth, biz["id"])
     assert len(post["media"]) == 1
@@ -247,11 +226,11 @@ async def test_a_photo_can_be_scheduled(
 
 
 async def test_scheduling_from_a_phone_unseen_for_a_month_asks_for_the_pin(
-    chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
-    await _set_pin(client, auth, biz, "4821")
+    await set_pin(client, auth, biz, "4821")
     assert one_sms(await chat.say("AIDE")) == t("help", "fr")  # the phone is seen
-    clock.to(clock.now + timedelta(days=31))  # Saturday 9 January 2027, 10:00
+    clock.set(clock.now + timedelta(days=31))  # Saturday 9 January 2027, 10:00
     assert one_sms(await chat.say("PUBLIER demain midi Brunch")) == t("pin_needed", "fr")
     assert await scheduled(client, auth, biz["id"]) == []
     assert one_sms(await chat.say("PIN 4821")) == "Programmé #1 pour demain, dim. 10 janv. 12 h"
@@ -261,7 +240,7 @@ async def test_scheduling_from_a_phone_unseen_for_a_month_asks_for_the_pin(
 
 @BOTH_BACKENDS
 async def test_admin_api_lists_and_cancels_scheduled_posts(
-    rt: Runtime, chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+    rt: Runtime, chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
     one_sms(await chat.say("PUBLIER demain 11h Tourtière"))
     one_sms(await chat.say("PUBLIER Soupe"))
@@ -278,7 +257,7 @@ async def test_admin_api_lists_and_cancels_scheduled_posts(
     assert r.json()["status"] == "cancelled"
     assert (await client.delete(f"{base}/{item['id']}", headers=auth)).status_code == 409
     assert await scheduled(client, auth, biz["id"]) == []
-    clock.to(datetime(2026, 12, 10, 17, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 10, 17, 0, tzinfo=UTC))
     assert await chat.new_after_jobs() == []
     async with rt.db.read() as s:
         job = (await s.execute(select(Job).where(col(Job.kind) == "scheduling.publish"))).scalar_one()

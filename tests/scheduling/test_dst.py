@@ -8,7 +8,6 @@ the night, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,15 +17,15 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.catalogue import t
-from app.kit.time import set_clock
 from app.models import Job
 from app.runtime import Runtime
 from app.scheduling.service import to_utc
 from app.worker.runner import Runner
-from tests.commands.test_service import OWNER, one_sms, posts
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import make_business
-from tests.scheduling.test_commands import NUMBER, FrozenClock, Phone
+from tests.scheduling.test_commands import Phone
+from tests.support.chat import NUMBER, OWNER, one_sms, posts
+from tests.support.clock import Clock
 
 TORONTO = ZoneInfo("America/Toronto")
 
@@ -56,21 +55,16 @@ def test_wall_time_to_utc(zone: str, wall: datetime, expected: datetime) -> None
 
 
 @pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    c = FrozenClock(datetime(2027, 3, 13, 17, 0, tzinfo=UTC))  # Saturday 13 March 2027, 12:00 EST
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
+def clock_start() -> datetime:
+    return datetime(2027, 3, 13, 17, 0, tzinfo=UTC)  # Saturday 13 March 2027, 12:00 EST
 
 
-async def _night(chat: Phone, clock: FrozenClock, until: datetime) -> dict[datetime, list[str]]:
+async def _night(chat: Phone, clock: Clock, until: datetime) -> dict[datetime, list[str]]:
     """Step the clock 5 minutes at a time (every time here is on a multiple of 5) until ``until``, running the due
     jobs at each step: what SMS went out, and when."""
     sent: dict[datetime, list[str]] = {}
     while clock.now < until:
-        clock.to(clock.now + timedelta(minutes=5))
+        clock.set(clock.now + timedelta(minutes=5))
         got = [m["body"] for m in await chat.new_after_jobs()]
         if got:
             sent[clock.now] = sorted(got)  # two posts due at once: their receipts in any order
@@ -86,14 +80,14 @@ async def _publish_jobs(rt: Runtime) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def chat(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], clock: FrozenClock) -> Phone:
+async def chat(client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], clock: Clock) -> Phone:
     b, _ = await make_business(client, auth, number=NUMBER, phone=OWNER)
     return Phone(client, auth, runner, [b["id"]])
 
 
 @BOTH_BACKENDS
 async def test_spring_forward_a_time_in_the_gap_goes_out_once_at_the_first_valid_minute(
-    rt: Runtime, chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str]
+    rt: Runtime, chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     assert one_sms(await chat.say("PUBLIER demain 2h30 Brunch")) == "Programmé #1 pour demain, dim. 14 mars 3 h"
     assert one_sms(await chat.say("CHAQUE dimanche 2h30 Brunch du dimanche")) == (
@@ -102,11 +96,11 @@ async def test_spring_forward_a_time_in_the_gap_goes_out_once_at_the_first_valid
     assert one_sms(await chat.say("PROG")) == (
         "Programmé:\nP1 demain, dim. 14 mars 3 h Brunch\nP2 chaque dimanche à 2 h 30 Brunch du dimanche"
     )
-    clock.to(utc(2027, 3, 14, 6, 30))  # 1:30 EST
+    clock.set(utc(2027, 3, 14, 6, 30))  # 1:30 EST
     sent = await _night(chat, clock, utc(2027, 3, 14, 9, 0))  # to 5:00 EDT
     assert sent == {utc(2027, 3, 14, 7, 0): [t("receipt", "fr", number=n, parts="Page OK") for n in (1, 2)]}
     # The next Sunday, 2:30 exists again: the weekly post is back at 2:30 EDT.
-    clock.to(utc(2027, 3, 21, 5, 0))
+    clock.set(utc(2027, 3, 21, 5, 0))
     sent = await _night(chat, clock, utc(2027, 3, 21, 8, 0))
     assert sent == {utc(2027, 3, 21, 6, 30): [t("receipt", "fr", number=3, parts="Page OK")]}
     assert [k for k, state in await _publish_jobs(rt) if state == "done"] == [
@@ -123,15 +117,15 @@ async def test_spring_forward_a_time_in_the_gap_goes_out_once_at_the_first_valid
 
 @BOTH_BACKENDS
 async def test_fall_back_a_time_that_happens_twice_goes_out_once_at_the_first(
-    rt: Runtime, chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str]
+    rt: Runtime, chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    clock.to(utc(2027, 11, 6, 16, 0))  # Saturday 6 November, 12:00 EDT
+    clock.set(utc(2027, 11, 6, 16, 0))  # Saturday 6 November, 12:00 EDT
     assert one_sms(await chat.say("PUBLIER demain 1h30 Nuit blanche")) == "Programmé #1 pour demain, dim. 7 nov. 1 h 30"
     one_sms(await chat.say("CHAQUE dimanche 1h30 Veille"))
-    clock.to(utc(2027, 11, 7, 4, 0))  # 0:00 EDT
+    clock.set(utc(2027, 11, 7, 4, 0))  # 0:00 EDT
     sent = await _night(chat, clock, utc(2027, 11, 7, 9, 0))  # through both 1:30s, to 4:00 EST
     assert sent == {utc(2027, 11, 7, 5, 30): [t("receipt", "fr", number=n, parts="Page OK") for n in (1, 2)]}
-    clock.to(utc(2027, 11, 14, 4, 0))
+    clock.set(utc(2027, 11, 14, 4, 0))
     sent = await _night(chat, clock, utc(2027, 11, 14, 8, 0))
     assert sent == {utc(2027, 11, 14, 6, 30): [t("receipt", "fr", number=3, parts="Page OK")]}  # 1:30 EST
     assert [state for _, state in await _publish_jobs(rt)] == ["done", "done", "done", "queued"]
@@ -139,10 +133,10 @@ async def test_fall_back_a_time_that_happens_twice_goes_out_once_at_the_first(
 
 @BOTH_BACKENDS
 async def test_clock_jumps_forward_over_the_time_and_back_publish_once(
-    rt: Runtime, chat: Phone, clock: FrozenClock, client: httpx.AsyncClient, auth: dict[str, str]
+    rt: Runtime, chat: Phone, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     assert one_sms(await chat.say("PUBLIER à 15h Goûter")) == "Programmé #1 pour aujourd'hui, sam. 13 mars 15 h"
-    clock.to(utc(2027, 3, 13, 23, 0))  # the clock jumps 6 hours, over 15:00
+    clock.set(utc(2027, 3, 13, 23, 0))  # the clock jumps 6 hours, over 15:00
     assert [m["body"] for m in await chat.new_after_jobs()] == [t("receipt", "fr", number=1, parts="Page OK")]
     clock.now = utc(2027, 3, 13, 19, 59)  # and back (an NTP correction), just before 15:00 again
     assert await _night(chat, clock, utc(2027, 3, 13, 21, 0)) == {}

@@ -29,7 +29,7 @@ from app.runtime import Runtime
 from app.scheduling import service as schedule_service
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import make_business
-from tests.worker.test_kill import _start_worker, _stop, _wait_for
+from tests.support.worker import start_worker, stop, wait_for
 
 TEXT = "Menu du jour : soupe à l'oignon, jarret d'agneau"
 OURS = ("scheduling.publish", "posts.deliver", "posts.receipt", "messages.send_sms")  # one each, once
@@ -66,14 +66,14 @@ async def test_a_worker_killed_at_the_scheduled_minute_publishes_once(
     log = tmp_path / "worker.log"
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        doomed = _start_worker(rt, tmp_path, log, [sys.executable, "-m", "tests.scheduling.doomed_worker", moment])
+        doomed = start_worker(rt, tmp_path, log, [sys.executable, "-m", "tests.scheduling.doomed_worker", moment])
         procs.append(doomed)
 
         async def ready() -> bool:
             assert doomed.poll() is None, log.read_text(errors="replace")[-3000:]
             return log.exists() and "READY" in log.read_text(errors="replace")
 
-        await _wait_for(ready, "the doomed worker to stop at its point", log, within=60)
+        await wait_for(ready, "the doomed worker to stop at its point", log, within=60)
         async with rt.db.read() as s:
             job = (await s.execute(select(Job).where(col(Job.kind) == "scheduling.publish"))).scalar_one()
             seen = await s.get(Post, post_id)
@@ -83,12 +83,12 @@ async def test_a_worker_killed_at_the_scheduled_minute_publishes_once(
         doomed.send_signal(signal.SIGKILL)
         assert doomed.wait(10) == -signal.SIGKILL
 
-        procs += [_start_worker(rt, tmp_path, log), _start_worker(rt, tmp_path, log)]
+        procs += [start_worker(rt, tmp_path, log), start_worker(rt, tmp_path, log)]
 
         async def receipt_sent() -> bool:
             return await _count(rt, OutboundMessage, col(OutboundMessage.kind) == "receipt") > 0
 
-        await _wait_for(receipt_sent, "the receipt of the scheduled post", log, within=90)
+        await wait_for(receipt_sent, "the receipt of the scheduled post", log, within=90)
 
         async def jobs_done() -> bool:
             async with rt.db.read() as s:
@@ -96,10 +96,10 @@ async def test_a_worker_killed_at_the_scheduled_minute_publishes_once(
             ours = [state for kind, state in states if kind in OURS]
             return len(ours) == len(OURS) and all(state == "done" for state in ours)
 
-        await _wait_for(jobs_done, "every job to be done", log, within=60)
+        await wait_for(jobs_done, "every job to be done", log, within=60)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
 
     async with rt.db.read() as s:
         job = (await s.execute(select(Job).where(col(Job.kind) == "scheduling.publish"))).scalar_one()

@@ -14,13 +14,8 @@ with the retry keeps the status single.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -28,71 +23,14 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.accounts.service import link
 from app.models import Delivery, Job
 from app.runtime import Runtime
 from tests.conftest import BOTH_BACKENDS
-from tests.helpers import make_business
+from tests.helpers import link_mastodon, make_business
+from tests.support.worker import start_worker, stop, tail, wait_for
 from tests.worker.mastodon_stub import MastodonStub, running_stub
 
 TEXT = "Soupe à l'oignon gratinée ce midi, 9 $"
-
-
-def _worker_command() -> list[str]:
-    script = Path(sys.executable).parent / "ardoise"
-    if script.exists():
-        return [str(script), "worker"]
-    found = shutil.which("ardoise")
-    if found:
-        return [found, "worker"]
-    return [sys.executable, "-c", "from app.cli import main; main()", "worker"]
-
-
-def _start_worker(rt: Runtime, workdir: Path, log: Path, command: list[str] | None = None) -> subprocess.Popen[bytes]:
-    """``ardoise worker`` (or ``command``) on the test's database, with short leases, logging to ``log``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
-    env.update(
-        {
-            "ARDOISE_DATABASE_URL": rt.settings.database_url,
-            "ARDOISE_SECRET_KEY": rt.settings.secret_key.get_secret_value(),
-            "ARDOISE_PUBLIC_URL": rt.settings.public_url,
-            "ARDOISE_MEDIA_DIR": str(rt.settings.media_dir),
-            "ARDOISE_SMS_PROVIDER": "console",
-            "ARDOISE_ALLOW_PRIVATE_NETWORKS": "1",  # Mastodon/Bluesky stand-ins on loopback
-            "ARDOISE_SMTP_ENABLED": "false",
-            "ARDOISE_JOB_LEASE_SECONDS": "5",
-            "ARDOISE_REAPER_INTERVAL": "1",
-            "ARDOISE_WORKER_POLL_INTERVAL": "0.1",
-            "ARDOISE_LOG_FORMAT": "console",
-            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        }
-    )
-    out = log.open("ab")
-    try:
-        return subprocess.Popen(
-            command or _worker_command(), env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT
-        )
-    finally:
-        out.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    # The test is over: no need for a graceful stop (and none is faster than a kill).
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
-
-
-async def _wait_for(check: Callable[[], Awaitable[bool]], what: str, log: Path, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}; worker log:\n{_tail(log)}")
-        await asyncio.sleep(0.1)
 
 
 async def _mastodon_delivery(rt: Runtime) -> Delivery:
@@ -112,23 +50,14 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
     with running_stub(stub):
         biz, _ = await make_business(client, auth, slug="kill")
         async with rt.db.write() as s:
-            await link(
-                s,
-                business_id=biz["id"],
-                network="mastodon",
-                handle="@bistro@masto.test",
-                credentials=stub.credentials(),
-                settings={},
-                vault=rt.vault,
-                actor="test",
-            )
+            await link_mastodon(s, rt, biz["id"], stub.credentials())
         r = await client.post(f"/api/v1/businesses/{biz['id']}/posts", headers=auth, json={"text": TEXT})
         assert r.status_code == 202, r.text
         assert sorted(d["network"] for d in r.json()["deliveries"]) == ["mastodon", "page"]
         try:
-            procs.append(_start_worker(rt, tmp_path, log))
+            procs.append(start_worker(rt, tmp_path, log))
             arrived = await asyncio.to_thread(stub.arrived.wait, 90)
-            assert arrived, "the worker never called Mastodon; log:\n" + _tail(log)
+            assert arrived, "the worker never called Mastodon; log:\n" + tail(log)
             assert procs[0].poll() is None
             procs[0].send_signal(signal.SIGKILL)
             assert procs[0].wait(10) == -signal.SIGKILL
@@ -144,12 +73,12 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
             assert job.state == "running"
             assert job.attempts == 1
 
-            procs.append(_start_worker(rt, tmp_path, log))
+            procs.append(start_worker(rt, tmp_path, log))
 
             async def published() -> bool:
                 return (await _mastodon_delivery(rt)).status == "published"
 
-            await _wait_for(published, "the mastodon delivery to be published", log, within=90)
+            await wait_for(published, "the mastodon delivery to be published", log, within=90)
 
             async def job_done() -> bool:  # the job is marked done just after the delivery row
                 d = await _mastodon_delivery(rt)
@@ -157,10 +86,10 @@ async def test_worker_killed_mid_delivery_publishes_exactly_once_after_restart(
                     q = select(Job).where(col(Job.dedup_key) == f"deliver:{d.id}")
                     return (await s.execute(q)).scalar_one().state == "done"
 
-            await _wait_for(job_done, "the delivery job to be done", log, within=30)
+            await wait_for(job_done, "the delivery job to be done", log, within=30)
         finally:
             for p in procs:
-                _stop(p)
+                stop(p)
 
         assert stub.creations == 1, f"{stub.creations} statuses on the network"
         d = await _mastodon_delivery(rt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,40 +17,22 @@ from sqlmodel import col
 from app.config import Settings
 from app.db import Database
 from app.kit.errors import PermanentError, RetryableError
-from app.kit.time import set_clock, utcnow
+from app.kit.time import utcnow
 from app.models import Job
 from app.runtime import Runtime
 from app.worker import queue
 from app.worker.runner import JobInfo, Runner
 from app.worker.schedule import Periodic, tick
 from tests.conftest import BOTH_BACKENDS
+from tests.support.clock import Clock
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 
-class Clock:
-    """A frozen, movable stand-in for the single clock."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock(T0)
-    set_clock(c)
-    try:
-        yield c
-    finally:
-        set_clock(None)
+def clock_start() -> datetime:
+    return T0
 
 
 TaskFn = Callable[[Any, JobInfo], Awaitable[None]]

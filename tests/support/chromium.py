@@ -1,8 +1,10 @@
-"""A small driver for headless Chromium over the DevTools protocol (websockets, already installed with uvicorn):
-open a page, type, click at an element's centre like a mouse, wait for the next page load, take screenshots.
+"""Headless Chromium for the tests that look at pages as a browser does: find the browser (a failure under
+``CI=true`` when it is missing, else a skip), its flags, ``--dump-dom``, and a small driver over the DevTools
+protocol (websockets, already installed with uvicorn): open a page, type, click at an element's centre like a
+mouse, wait for the next page load, take screenshots.
 
-No JavaScript runs in the console's pages; the driver only evaluates expressions to find elements and read the
-page, as a person would look at it.
+No JavaScript runs in Ardoise's pages; the driver only evaluates expressions to find elements and read the page,
+as a person would look at it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -19,9 +22,48 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.conftest import CI
+
 WIDTH, HEIGHT = 1280, 860
+
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+"""Chromium in a container with no display, no sandbox and no traffic of its own (updates, sync, QUIC)."""
+
+
+def chromium() -> str:
+    """The Chromium executable; fails the test under ``CI=true`` when there is none, else skips it."""
+    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if found is None:
+        if CI:
+            pytest.fail("chromium is required under CI=true (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return found
+
+
+def dump_dom(exe: str, url: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    """The DOM of ``url`` once Chromium has loaded it (``--dump-dom``)."""
+    return subprocess.run(
+        [exe, *HEADLESS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=90,
+        check=False,
+        env={**os.environ, "HOME": str(profile)},
+    )
 
 
 class Tab:
@@ -126,15 +168,7 @@ async def open_tab(exe: str, profile: Path) -> AsyncIterator[Tab]:
     await asyncio.to_thread(profile.mkdir, parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(
         exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *HEADLESS,
         "--hide-scrollbars",
         "--remote-debugging-port=0",
         f"--window-size={WIDTH},{HEIGHT}",
