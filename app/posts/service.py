@@ -15,6 +15,7 @@ from app.audit import service as audit
 from app.catalogue import label, t
 from app.kit.textclean import strip_control
 from app.kit.time import utcnow
+from app.lanes import network_lane
 from app.models import (
     AccountStatus,
     Business,
@@ -296,7 +297,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
+                lane=lanes.get(d.account_id, network_lane(d.network)),
             )
         elif d.status == DeliveryStatus.pending.value:
             # The deliver job sees the post is being removed and removes what it may still publish.
@@ -309,7 +310,7 @@ async def remove(
                 dedup_key=f"remove:{d.id}",
                 business_id=post.business_id,
                 max_attempts=8,
-                lane=lanes.get(d.account_id, queue.network_lane(d.network)),
+                lane=lanes.get(d.account_id, network_lane(d.network)),
             )
     await session.flush()
     if notify_member_id is not None:
@@ -377,7 +378,7 @@ async def retry_failed(session: AsyncSession, *, post: Post, actor: str) -> list
             # Two operators retrying at once make one job: the key names the attempt being retried.
             dedup_key=f"deliver:{d.id}:retry:{d.attempts}",
             business_id=post.business_id,
-            lane=lanes.get(d.account_id, queue.network_lane(d.network)),
+            lane=lanes.get(d.account_id, network_lane(d.network)),
         )
     if ds:
         await refresh_status(session, post)
