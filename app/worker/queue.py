@@ -280,23 +280,38 @@ async def complete(db: Database, job_id: int | Sequence[int], worker_id: str) ->
         await (await session.connection()).execute(_done_stmt(ids, worker_id))
 
 
-async def complete_in(session: AsyncSession, job_id: int, worker_id: str) -> None:
+class LeaseLost(Exception):
+    """The job is no longer this run's (its lease expired and it was claimed again): its effects must not commit."""
+
+
+async def complete_in(session: AsyncSession, job_id: int, worker_id: str, attempt: int | None = None) -> None:
     """Mark a job done in the caller's transaction, the one that writes the job's effects: they commit together,
-    so a crash can neither lose the completion of committed work nor re-run it."""
-    await (await session.connection()).execute(_done_stmt([job_id], worker_id))
+    so a crash can neither lose the completion of committed work nor re-run it. With ``attempt``, fenced: a run
+    whose lease expired and whose job was claimed again (even by this worker) raises :class:`LeaseLost`, which
+    rolls its transaction back, so only one run's effects ever commit."""
+    stmt = _done_stmt([job_id], worker_id)
+    if attempt is not None:
+        stmt = stmt.where(C.attempts == attempt)
+    res = await (await session.connection()).execute(stmt)
+    if attempt is not None and not res.rowcount:
+        raise LeaseLost(f"job {job_id} attempt {attempt} is no longer leased to {worker_id}")
 
 
-async def fail(db: Database, job_id: int, worker_id: str, *, error: str, retry_at: datetime | None) -> None:
-    """Record a failure: back in the queue at ``retry_at``, or dead when ``retry_at`` is None."""
+async def fail(
+    db: Database, job_id: int, worker_id: str, *, error: str, retry_at: datetime | None, attempt: int | None = None
+) -> None:
+    """Record a failure: back in the queue at ``retry_at``, or dead when ``retry_at`` is None (only for the run of
+    ``attempt`` when given: a run whose job was claimed again records nothing)."""
     values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None}
     if retry_at is None:
         values.update(state=DEAD, finished_at=utcnow())
     else:
         values.update(state=QUEUED, run_at=retry_at, locked_by=None)
+    stmt = update(JOBS).where(C.id == job_id, C.locked_by == worker_id, C.state == RUNNING).values(**values)
+    if attempt is not None:
+        stmt = stmt.where(C.attempts == attempt)
     async with db.write(durable=False) as session:
-        await (await session.connection()).execute(
-            update(JOBS).where(C.id == job_id, C.locked_by == worker_id, C.state == RUNNING).values(**values)
-        )
+        await (await session.connection()).execute(stmt)
 
 
 async def extend(db: Database, job_id: int | Sequence[int], worker_id: str, lease: timedelta) -> bool:

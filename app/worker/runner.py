@@ -13,7 +13,7 @@ import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -50,7 +50,7 @@ class JobInfo:
         task's final write): the effects and the completion commit together, so a worker killed after the
         commit never runs the job again, and one killed before it leaves nothing half done. Without it the
         runner marks the job done after the task returns, batched with other completions (at least once)."""
-        await queue.complete_in(session, self.id, self.worker_id)
+        await queue.complete_in(session, self.id, self.worker_id, self.attempt)
         self.completed.add(self.id)
 
 
@@ -94,6 +94,8 @@ class Runner(Generic[D]):
         self.batch_size = max(1, batch_size)
         # Finished jobs not yet marked done: the next claim's transaction marks them (one statement).
         self._done: list[int] = []
+        # Finished, not yet recorded done: their leases are still renewed, so no reaper re-runs them meanwhile.
+        self._finished: set[int] = set()
         self._completed_in: set[int] = set()  # done by the task itself (JobInfo.complete_in)
         self._last_full = False  # the last claim filled every free slot: more is probably due
         self.poll_interval = poll_interval
@@ -131,11 +133,6 @@ class Runner(Generic[D]):
         while not self._stopping.is_set():
             done, self._done = self._done, []
             try:
-                if loop.time() - last_reap > self.reaper_interval:
-                    last_reap = loop.time()
-                    n = await queue.reap(self.db)
-                    if n:
-                        log.warning("worker.reaped", jobs=n)
                 free = min(self.batch_size, self.concurrency - len(self._active))
                 room = {lane: self.lane_limit - n for lane, n in Counter(self._lanes.values()).items()}
                 jobs = await queue.claim(
@@ -148,8 +145,14 @@ class Runner(Generic[D]):
                     done=done,
                     look_first=not self._last_full,
                 )
+                self._finished.difference_update(done)
+                if loop.time() - last_reap > self.reaper_interval:
+                    last_reap = loop.time()
+                    n = await queue.reap(self.db)
+                    if n:
+                        log.warning("worker.reaped", jobs=n)
             except Exception as exc:  # database down: keep the loop alive, try again
-                self._done.extend(done)  # not recorded: mark them with the next claim
+                self._done.extend(j for j in done if j in self._finished)  # not recorded: with the next claim
                 log.error("worker.claim_failed", error=str(exc)[:300])
                 await asyncio.sleep(min(5.0, self.poll_interval * 4))
                 continue
@@ -195,6 +198,7 @@ class Runner(Generic[D]):
                 jobs = await queue.claim(
                     self.db, self.worker_id, min(self.batch_size, self.concurrency), self.lease, done=done
                 )
+                self._finished.difference_update(done)
                 if not jobs:
                     break
                 for job in jobs:
@@ -219,6 +223,7 @@ class Runner(Generic[D]):
                 await queue.complete(self.db, done, self.worker_id)
             except Exception as exc:  # the leases expire and the jobs run again: at least once
                 log.error("job.bookkeeping_failed", error=str(exc)[:300])
+            self._finished.difference_update(done)
 
     async def _run_one(self, job: queue.ClaimedJob) -> None:
         info = JobInfo(
@@ -232,15 +237,17 @@ class Runner(Generic[D]):
             await fn(self.deps, info)
         except asyncio.CancelledError:
             raise
+        except queue.LeaseLost as exc:  # another run owns the job now: its transaction rolled back, record nothing
+            bound.warning("job.lease_lost", error=str(exc))
         except PermanentError as exc:
             bound.warning("job.dead", error=exc.reason)
-            await self._safe(queue.fail(self.db, job.id, self.worker_id, error=exc.reason, retry_at=None))
+            await self._fail(job, exc.reason, None)
         except Exception as exc:
             retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
             reason = exc.reason if isinstance(exc, RetryableError) else f"{type(exc).__name__}: {exc}"
             if info.last_attempt:
                 bound.error("job.dead", error=reason)
-                await self._safe(queue.fail(self.db, job.id, self.worker_id, error=reason, retry_at=None))
+                await self._fail(job, reason, None)
             else:
                 delay = (
                     retry_after
@@ -252,16 +259,22 @@ class Runner(Generic[D]):
                 else:
                     bound.info("job.retry", error=reason, delay=round(delay, 1))
                 retry_at = utcnow() + timedelta(seconds=delay)
-                await self._safe(queue.fail(self.db, job.id, self.worker_id, error=reason, retry_at=retry_at))
+                await self._fail(job, reason, retry_at)
         else:
             if job.id in self._completed_in:
                 self._completed_in.discard(job.id)
             else:
                 self._done.append(job.id)  # marked done by the next claim (or _flush), batched with others
+                self._finished.add(job.id)
                 queue.WAKEUP.set()
         finally:
             self._completed_in.discard(job.id)
         self.processed += 1
+
+    async def _fail(self, job: queue.ClaimedJob, error: str, retry_at: datetime | None) -> None:
+        await self._safe(
+            queue.fail(self.db, job.id, self.worker_id, error=error, retry_at=retry_at, attempt=job.attempts)
+        )
 
     async def _heartbeats(self) -> None:
         """Renew the leases of every running job, in one statement, so a slow job is never re-run by another
@@ -269,7 +282,7 @@ class Runner(Generic[D]):
         every = max(1.0, self.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(every)
-            ids = sorted(self._active)
+            ids = sorted(self._active.keys() | self._finished)
             if not ids:
                 continue
             try:

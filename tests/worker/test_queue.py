@@ -587,3 +587,26 @@ async def test_a_commit_in_another_process_wakes_the_worker_at_once(rt: Runtime,
         await asyncio.wait_for(loop_task, 10)
         await other.dispose()
     assert len(seen) == 2
+
+
+@BOTH_BACKENDS
+async def test_a_run_whose_lease_expired_cannot_complete_in_its_transaction(rt: Runtime, clock: Clock) -> None:
+    """The lease expired and the same worker claimed the job again: the first run's write rolls back."""
+    job_id = await add(rt)
+    [first] = await queue.claim(rt.db, "w1", 10, LEASE)
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert await queue.reap(rt.db) == 1
+    [second] = await queue.claim(rt.db, "w1", 10, LEASE)
+    assert (first.attempts, second.attempts) == (1, 2)
+
+    async def stale_run() -> None:
+        async with rt.db.write() as s:
+            await queue.complete_in(s, job_id, "w1", first.attempts)
+
+    with pytest.raises(queue.LeaseLost):
+        await stale_run()
+    await queue.fail(rt.db, job_id, "w1", error="stale", retry_at=None, attempt=first.attempts)  # no effect
+    assert (await get_job(rt, job_id)).state == "running"
+    async with rt.db.write() as s:
+        await queue.complete_in(s, job_id, "w1", second.attempts)
+    assert (await get_job(rt, job_id)).state == "done"
