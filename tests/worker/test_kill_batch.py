@@ -80,5 +80,7 @@ async def test_worker_killed_mid_batch_runs_every_job_exactly_once(rt: Runtime, 
     assert {p for _, p in after} == {procs[0].pid, procs[1].pid}
     assert await _states(rt) == {"done": N}
     async with rt.db.read() as s:
-        retried = (await s.execute(select(func.count()).where(col(Job.attempts) == 2))).scalar_one()
-    assert retried == states["running"]  # the jobs the kill left running ran once more, as a second attempt
+        retried = (await s.execute(select(func.count()).where(col(Job.attempts) >= 2))).scalar_one()
+    # The jobs the kill left running ran once more, as a later attempt; on a loaded machine a lease of 3 s can
+    # also expire under the second worker, whose stale run then rolls back (LeaseLost): effects stay single.
+    assert retried >= states["running"]
