@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 
 def async_url(url: str) -> str:
@@ -43,12 +44,13 @@ def sync_url(url: str) -> str:
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Take transaction control from the driver so we can say BEGIN IMMEDIATE ourselves.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
+        record.info["synchronous"] = "FULL"
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -56,10 +58,16 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         opts = conn.get_execution_options()
-        # FULL: the commit is on disk before we answer (an SMS acknowledged to Twilio, a 2xx to the API).
-        # NORMAL (WAL): the job engine's own bookkeeping; a power cut can lose its last commits, which only
-        # re-runs idempotent jobs, and the next FULL commit makes everything before it durable too.
-        conn.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if opts.get('sqlite_fast') else 'FULL'}")
+        if opts.get("sqlite_write"):
+            # FULL: the commit is on disk before we answer (an SMS acknowledged to Twilio, a 2xx to the API).
+            # NORMAL (WAL): the job engine's own bookkeeping; a power cut can lose its last commits, which only
+            # re-runs idempotent jobs, and the next FULL commit makes everything before it durable too.
+            # The setting stays on the connection: say it only when it changes (reads commit nothing).
+            mode = "NORMAL" if opts.get("sqlite_fast") else "FULL"
+            info = conn.connection.info
+            if info.get("synchronous") != mode:
+                conn.exec_driver_sql(f"PRAGMA synchronous={mode}")
+                info["synchronous"] = mode
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if opts.get('sqlite_write') else 'DEFERRED'}")
 
 
@@ -111,9 +119,10 @@ class PriorityLock:
             self.release()
 
 
-def insert_for(session: AsyncSession, model: type[Any]) -> Any:
-    """``INSERT`` for ``model`` in the session's dialect (PostgreSQL or SQLite), so that ``on_conflict_do_nothing``
-    and ``on_conflict_do_update`` are available: every "store once" and upsert goes through here."""
+def insert_for(session: AsyncSession, model: type[Any] | Table) -> Any:
+    """``INSERT`` for ``model`` (or a Core table) in the session's dialect (PostgreSQL or SQLite), so that
+    ``on_conflict_do_nothing`` and ``on_conflict_do_update`` are available: every "store once" and upsert goes
+    through here."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 
@@ -132,14 +141,19 @@ class Database:
         self.engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self._write = async_sessionmaker(
-            self.engine.execution_options(sqlite_write=True), expire_on_commit=False, autoflush=False
-        )
+        # This database's own session class: listeners (the job engine's wake-ups) are registered on it by the
+        # code that sets the database up, not on SQLAlchemy's global Session at import.
+        self.session_class: type[Session] = type("ArdoiseSession", (Session,), {})
+        self.info: dict[str, Any] = {}  # per-database state of the layers above (e.g. hooks installed)
+        common: dict[str, Any] = {
+            "expire_on_commit": False,
+            "autoflush": False,
+            "sync_session_class": self.session_class,
+        }
+        self._read = async_sessionmaker(self.engine, **common)
+        self._write = async_sessionmaker(self.engine.execution_options(sqlite_write=True), **common)
         self._write_fast = async_sessionmaker(
-            self.engine.execution_options(sqlite_write=True, sqlite_fast=True),
-            expire_on_commit=False,
-            autoflush=False,
+            self.engine.execution_options(sqlite_write=True, sqlite_fast=True), **common
         )
         # SQLite has one writer; inside one process we queue writers here rather than in SQLite's busy
         # handler, which sleeps with backoff and makes the latency tail long.

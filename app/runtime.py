@@ -17,6 +17,7 @@ from app.kit.crypto import Vault
 from app.kit.egress import Egress
 from app.networks.base import Network
 from app.networks.registry import build_networks
+from app.worker import queue
 
 
 @dataclass
@@ -67,9 +68,11 @@ def build_runtime(settings: Settings, *, db: Database | None = None, sms: SmsPro
         )
     provider: SmsProvider = sms or twilio or ConsoleSmsProvider()
     egress = Egress(allow_private=settings.allow_private_networks, timeout=settings.egress_timeout_seconds)
+    db = db or Database(settings.database_url)
+    queue.install(db)  # a commit that enqueues work wakes this process's worker at once
     return Runtime(
         settings=settings,
-        db=db or Database(settings.database_url),
+        db=db,
         vault=Vault(settings.secret_keys()),
         http=http,
         sms=provider,

@@ -134,6 +134,7 @@ def ardoise_env(
         BURST_COUNTS=str(counts_prefix),
         PYTHONPATH=f"{site}:{args.app_root}",
     )
+    env.update(dict(kv.split("=", 1) for kv in args.set))
     return env
 
 
@@ -353,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--businesses", type=int, default=40)
     ap.add_argument("--drain-timeout", type=float, default=600.0)
     ap.add_argument("--no-baseline", action="store_true", help="skip the bare FastAPI+INSERT baseline")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="ARDOISE_X=V", help="an extra setting for the Ardoise processes"
+    )
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--app-root", type=Path, default=ROOT)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")

@@ -3,6 +3,8 @@ PostgreSQL, and the migrations must go down to nothing and back up."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,25 @@ def test_single_head() -> None:
 
     heads = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_heads()
     assert len(heads) == 1, f"several migration heads: {heads}"
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert migrate._script_revisions(migrate.migrations_dir() / "versions") is not None  # the fast path is taken
+    assert (
+        migrate.head_revision() == ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
+    )
+
+
+def test_starting_on_a_migrated_database_does_not_import_alembic(tmp_path: Path) -> None:
+    """``ardoise serve`` migrates on start: at the head, that costs a read, not Alembic's 8 MB."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    migrate.upgrade(url)
+    code = (
+        "import sys\nfrom app import main, migrate\n"
+        f"migrate.upgrade({url!r})\nassert migrate.current_revision({url!r}) == migrate.head_revision()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr

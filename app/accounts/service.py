@@ -14,9 +14,9 @@ from app.errors import NotFound
 from app.kit.crypto import Vault
 from app.kit.errors import AdapterError, AuthError
 from app.kit.time import utcnow
+from app.lanes import network_lane
 from app.models import AccountStatus, Business, NetworkAccount
 from app.runtime import Runtime
-from app.worker import queue
 
 log = structlog.get_logger("ardoise.accounts")
 
@@ -68,7 +68,7 @@ async def link(
 
 def lane_of(acct: NetworkAccount) -> str:
     """The job lane of work on this account (its network; for Mastodon, its instance)."""
-    return queue.network_lane(acct.network, acct.handle)
+    return network_lane(acct.network, acct.handle)
 
 
 async def lanes_of(session: AsyncSession, account_ids: Sequence[int]) -> dict[int, str]:

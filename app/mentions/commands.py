@@ -11,6 +11,7 @@ from app.commands import parser as p
 from app.commands.context import Ctx, needs_pin, zone
 from app.kit.time import utcnow
 from app.kit.when_fmt import fmt_date, fmt_times
+from app.lanes import network_lane
 from app.mentions import service as mention_service
 from app.mentions import tasks as mention_tasks
 from app.mentions.digest import compose_sms_digest
@@ -62,9 +63,7 @@ async def answer(ctx: Ctx, cmd: p.Reply | p.Like) -> str:
             ctx.s,
             "mentions.like",
             {"mention_id": m.id, "member_id": ctx.member.id, "inbound_id": ctx.inbound.id},
-            lane=(await account_service.lanes_of(ctx.s, [m.account_id])).get(
-                m.account_id, queue.network_lane(m.network)
-            ),
+            lane=(await account_service.lanes_of(ctx.s, [m.account_id])).get(m.account_id, network_lane(m.network)),
             dedup_key=f"like:{m.id}:{ctx.inbound.id}",
             business_id=ctx.biz.id,
         )

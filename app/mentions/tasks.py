@@ -18,6 +18,7 @@ from app.email.digest import DigestItem as EmailDigestItem
 from app.email.digest import render_digest as render_email_digest
 from app.kit.errors import AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
+from app.lanes import network_lane
 from app.mentions import service as mention_service
 from app.mentions.digest import Lang, compose_sms_digest, priority
 from app.messages import outbox
@@ -70,7 +71,7 @@ async def schedule_polls(rt: Runtime, job: JobInfo) -> None:
                 s,
                 "mentions.poll",
                 {"account_id": account_id},
-                lane=queue.network_lane(network, handle),
+                lane=network_lane(network, handle),
                 dedup_key=f"poll:{account_id}:{start.isoformat(timespec='seconds')}",
                 run_at=max(now, start + timedelta(seconds=((account_id or 0) * 37) % spread)),
                 max_attempts=3,

@@ -56,6 +56,7 @@ from app.deps import RuntimeDep
 from app.errors import AppError, Forbidden
 from app.kit.crypto import same_text
 from app.kit.errors import AuthError, PermanentError
+from app.lanes import network_lane
 from app.mentions import service as mention_service
 from app.models import AccountStatus, Business, MentionRow, NetworkAccount
 from app.networks import registry
@@ -212,7 +213,7 @@ async def _enqueue_instagram_mention(s: AsyncSession, acct: NetworkAccount, valu
         s,
         INSTAGRAM_MENTION_TASK,
         {"account_id": acct.id, "media_id": media_id, "comment_id": comment_id},
-        lane=queue.network_lane("instagram"),
+        lane=network_lane("instagram"),
         dedup_key=f"ig-mention:{acct.id}:{comment_id or media_id}",
         business_id=acct.business_id,
         max_attempts=5,
@@ -297,7 +298,7 @@ async def enqueue_review_polls(rt: Runtime, note: GoogleNotification) -> int:
                 s,
                 "mentions.poll",
                 {"account_id": target.account.id},
-                lane=queue.network_lane("google"),
+                lane=network_lane("google"),
                 dedup_key=key[:200],
                 business_id=target.account.business_id,
                 max_attempts=3,

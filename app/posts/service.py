@@ -19,6 +19,7 @@ from app.kit import media as media_store
 from app.kit.errors import PermanentError
 from app.kit.textclean import strip_control
 from app.kit.time import utcnow
+from app.lanes import network_lane
 from app.models import (
     AccountStatus,
     Business,
@@ -304,7 +305,7 @@ async def _enqueue_for(
 
 def _lane(lanes: dict[int, str], d: Delivery) -> str:
     """The lane of the delivery's account (``account_service.lanes_of``), its network's if the account is gone."""
-    return lanes.get(d.account_id, queue.network_lane(d.network))
+    return lanes.get(d.account_id, network_lane(d.network))
 
 
 async def remove(

@@ -11,13 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.config import Settings
 from app.db import Database
 from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
+from app.lanes import network_lane
 from app.models import Job
 from app.runtime import Runtime
 from app.worker import queue
@@ -402,8 +404,8 @@ async def test_a_hanging_lane_takes_at_most_its_share_of_the_slots(rt: Runtime) 
         finally:
             running.discard(job.id)
 
-    slow = [await add(rt, "t.hang", lane=queue.network_lane("mastodon")) for _ in range(6)]
-    quick = [await add(rt, lane=queue.network_lane("bluesky")) for _ in range(3)] + [await add(rt, lane="sms")]
+    slow = [await add(rt, "t.hang", lane=network_lane("mastodon")) for _ in range(6)]
+    quick = [await add(rt, lane=network_lane("bluesky")) for _ in range(3)] + [await add(rt, lane="sms")]
     runner = make(rt, {"t.hang": hang, "t.record": record}, concurrency=4)
     assert runner.lane_limit == 2
     loop_task = asyncio.create_task(runner.run())
@@ -441,9 +443,152 @@ async def test_claim_takes_at_most_each_lanes_room(rt: Runtime) -> None:
 
 
 def test_each_mastodon_instance_is_its_own_lane() -> None:
-    assert queue.network_lane("mastodon", "@bistro@Mastodon.Social") == "net:mastodon:mastodon.social"
-    assert queue.network_lane("mastodon", "@bistro@masto.qc.ca") != queue.network_lane("mastodon", "@b@piaille.fr")
-    assert queue.network_lane("mastodon", "") == "net:mastodon"
-    assert queue.network_lane("bluesky", "bistro.bsky.social") == "net:bluesky"
-    assert queue.network_lane("facebook", "Le Bistro") == "net:facebook"
-    assert len(queue.network_lane("mastodon", "@a@" + "x" * 80 + ".example")) == 40  # the column's size
+    assert network_lane("mastodon", "@bistro@Mastodon.Social") == "net:mastodon:mastodon.social"
+    assert network_lane("mastodon", "@bistro@masto.qc.ca") != network_lane("mastodon", "@b@piaille.fr")
+    assert network_lane("mastodon", "") == "net:mastodon"
+    assert network_lane("bluesky", "bistro.bsky.social") == "net:bluesky"
+    assert network_lane("facebook", "Le Bistro") == "net:facebook"
+    assert len(network_lane("mastodon", "@a@" + "x" * 80 + ".example")) == 40  # the column's size
+
+
+# --- batches: one claim and one completion statement for many jobs --------------------------------------------
+
+
+@BOTH_BACKENDS
+async def test_a_batch_of_jobs_costs_two_write_transactions(rt: Runtime) -> None:
+    """32 due jobs: one claim takes them all, and their completions ride in the next claim's transaction."""
+    ids = [await add(rt) for _ in range(32)]
+    commits = 0
+
+    def count(*_a: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(rt.db.engine.sync_engine, "commit", count)
+    try:
+        runner = make(rt, {"t.record": record}, concurrency=32)
+        assert await runner.run_until_idle() == 32
+    finally:
+        event.remove(rt.db.engine.sync_engine, "commit", count)
+    assert commits == 2
+    assert sorted(j.id for j in runner.deps) == ids
+    assert {j.state for j in await jobs_where(rt)} == {"done"}
+
+
+@BOTH_BACKENDS
+async def test_complete_in_commits_with_the_jobs_own_writes(rt: Runtime) -> None:
+    job_id = await add(rt)
+    [claimed] = await queue.claim(rt.db, "w1", 10, LEASE)
+
+    async def failing_write() -> None:
+        async with rt.db.write() as s:
+            await queue.complete_in(s, claimed.id, "w1")
+            raise RuntimeError("the job's write failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_write()
+    assert (await get_job(rt, job_id)).state == "running"  # rolled back with the job's write
+    async with rt.db.write() as s:
+        await queue.complete_in(s, claimed.id, "w2")  # not the lease holder: no effect
+    assert (await get_job(rt, job_id)).state == "running"
+    async with rt.db.write() as s:
+        await queue.complete_in(s, claimed.id, "w1")
+    job = await get_job(rt, job_id)
+    assert (job.state, job.locked_until) == ("done", None)
+    # A failure reported afterwards (a task that raised after its commit) cannot undo it.
+    await queue.fail(rt.db, job_id, "w1", error="late", retry_at=None)
+    assert (await get_job(rt, job_id)).state == "done"
+
+
+@BOTH_BACKENDS
+async def test_a_task_that_completes_in_its_transaction_is_not_completed_again(rt: Runtime) -> None:
+    async def own(deps: list[JobInfo], job: JobInfo) -> None:
+        async with rt.db.write() as s:
+            await job.complete_in(s)
+        deps.append(job)
+
+    job_id = await add(rt, "t.own")
+    runner = make(rt, {"t.own": own})
+    assert await runner.run_until_idle() == 1
+    assert runner._done == []
+    assert runner._completed_in == set()
+    assert (await get_job(rt, job_id)).state == "done"
+
+
+def test_the_wakeup_listeners_are_installed_per_database_not_at_import(settings: Settings) -> None:
+    assert not event.contains(Session, "after_commit", queue._after_commit)
+    db = Database(settings.database_url)
+    assert not event.contains(db.session_class, "after_commit", queue._after_commit)
+    queue.install(db)
+    queue.install(db)  # idempotent
+    assert event.contains(db.session_class, "after_commit", queue._after_commit)
+    assert not event.contains(Session, "after_commit", queue._after_commit)
+
+
+# --- PostgreSQL: LISTEN/NOTIFY wakes workers of other processes -------------------------------------------
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_commit_in_another_process_wakes_the_worker_at_once(rt: Runtime, settings: Settings) -> None:
+    """The runner polls every 30 s here; a job enqueued through another engine (no in-process wake-up: as from
+    another process) still runs within a second, woken by the NOTIFY its transaction sent on commit. A rolled
+    back enqueue notifies nobody."""
+    ran = asyncio.Event()
+    seen: list[float] = []
+
+    async def mark(deps: list[JobInfo], job: JobInfo) -> None:
+        seen.append(asyncio.get_running_loop().time())
+        ran.set()
+
+    runner = make(rt, {"t.mark": mark}, poll_interval=30.0)
+    other = Database(settings.database_url)  # not installed: its commits wake nobody in this process
+    loop_task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(200):
+            if rt.db.info.get("listening"):
+                break
+            await asyncio.sleep(0.02)
+        assert rt.db.info.get("listening")
+        await asyncio.sleep(0.2)  # the first (empty) claim is behind us: the runner now waits 30 s
+
+        async def rolled_back() -> None:
+            async with other.write() as s:
+                await queue.enqueue(s, "t.mark", {}, dedup_key="never")
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            await rolled_back()
+        async with other.write() as s:
+            await queue.enqueue(s, "t.mark", {})
+            await queue.enqueue(s, "t.mark", {})  # one NOTIFY per transaction, whatever it enqueues
+        sent = asyncio.get_running_loop().time()
+        await asyncio.wait_for(ran.wait(), 5)
+        assert seen[0] - sent < 1.0
+    finally:
+        await runner.drain(grace=1.0)
+        await asyncio.wait_for(loop_task, 10)
+        await other.dispose()
+    assert len(seen) == 2
+
+
+@BOTH_BACKENDS
+async def test_a_run_whose_lease_expired_cannot_complete_in_its_transaction(rt: Runtime, clock: Clock) -> None:
+    """The lease expired and the same worker claimed the job again: the first run's write rolls back."""
+    job_id = await add(rt)
+    [first] = await queue.claim(rt.db, "w1", 10, LEASE)
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert await queue.reap(rt.db) == 1
+    [second] = await queue.claim(rt.db, "w1", 10, LEASE)
+    assert (first.attempts, second.attempts) == (1, 2)
+
+    async def stale_run() -> None:
+        async with rt.db.write() as s:
+            await queue.complete_in(s, job_id, "w1", first.attempts)
+
+    with pytest.raises(queue.LeaseLost):
+        await stale_run()
+    await queue.fail(rt.db, job_id, "w1", error="stale", retry_at=None, attempt=first.attempts)  # no effect
+    assert (await get_job(rt, job_id)).state == "running"
+    async with rt.db.write() as s:
+        await queue.complete_in(s, job_id, "w1", second.attempts)
+    assert (await get_job(rt, job_id)).state == "done"
