@@ -20,7 +20,7 @@ from app.models import Job
 from app.runtime import Runtime
 from app.worker import queue
 from tests.conftest import BOTH_BACKENDS
-from tests.worker.test_kill import _start_worker, _stop, _tail
+from tests.support.worker import start_worker, stop, tail
 
 N = 200
 
@@ -49,11 +49,11 @@ async def test_worker_killed_mid_batch_runs_every_job_exactly_once(rt: Runtime, 
     command = [sys.executable, "-m", "tests.worker.batch_worker"]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(_start_worker(rt, tmp_path, log, command))
+        procs.append(start_worker(rt, tmp_path, log, command))
         deadline = time.monotonic() + 60
         while len(await _effects(rt)) < 10:
-            assert time.monotonic() < deadline, "the worker ran nothing; log:\n" + _tail(log)
-            assert procs[0].poll() is None, _tail(log)
+            assert time.monotonic() < deadline, "the worker ran nothing; log:\n" + tail(log)
+            assert procs[0].poll() is None, tail(log)
             await asyncio.sleep(0.02)
         procs[0].send_signal(signal.SIGKILL)
         assert procs[0].wait(10) == -signal.SIGKILL
@@ -65,15 +65,15 @@ async def test_worker_killed_mid_batch_runs_every_job_exactly_once(rt: Runtime, 
         assert states.get("done", 0) == len(before), (states, len(before))
         assert states.get("running", 0) > 0, states
 
-        procs.append(_start_worker(rt, tmp_path, log, command))
+        procs.append(start_worker(rt, tmp_path, log, command))
         deadline = time.monotonic() + 120
         while (await _states(rt)).get("done", 0) < N:
-            assert time.monotonic() < deadline, f"{await _states(rt)}; log:\n{_tail(log)}"
-            assert procs[1].poll() is None, _tail(log)
+            assert time.monotonic() < deadline, f"{await _states(rt)}; log:\n{tail(log)}"
+            assert procs[1].poll() is None, tail(log)
             await asyncio.sleep(0.1)
     finally:
         for p in procs:
-            _stop(p)
+            stop(p)
 
     after = await _effects(rt)
     assert sorted(j for j, _ in after) == sorted(i for i in ids if i is not None)  # each job once, none lost
