@@ -9,11 +9,17 @@ and for each operation the errors it can really answer, as RFC 9457 ``applicatio
 - 413 on every POST, PUT and PATCH, 503 on /readyz, 422 where it takes any input (path, query or body).
 
 Swagger UI and ReDoc load their scripts and styles from the ``fastapi-offline`` package's files, served under
-``/docs-assets``, never from a CDN: the docs render on a machine without internet (docs/dependencies.md).
+``/docs-assets``, never from a CDN: the docs render on a machine without internet (docs/dependencies.md). Both
+pages carry a Content-Security-Policy that lets them load only from this origin: ReDoc's sidebar credit draws its
+logo from cdn.redoc.ly whatever its options, and the policy stops that request in the browser (the logo's own
+error handler then hides it), as tests/ops/test_docs_offline_chromium.py checks with the network cut.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/docs-assets"
 ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -212,20 +219,42 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title}: Swagger UI",
-            swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
+        return same_origin_only(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{app.title}: Swagger UI",
+                swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+                swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+                swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
+            )
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title}: ReDoc",
-            redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
-            with_google_fonts=False,
+        return same_origin_only(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{app.title}: ReDoc",
+                redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+                redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
+                with_google_fonts=False,
+            )
         )
+
+
+def same_origin_only(page: HTMLResponse) -> HTMLResponse:
+    """``page`` with a policy that lets it load scripts, styles, images, fonts and the OpenAPI document from this
+    origin only. Its inline scripts (Swagger UI's start-up call) are allowed by their hash, not by
+    ``'unsafe-inline'``; inline styles are allowed (both readers set styles from their scripts); ReDoc runs its
+    search in a worker made from a ``blob:`` URL, and both draw icons as ``data:`` images."""
+    body = bytes(page.body).decode()
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(m.encode()).digest()).decode()}'"
+        for m in INLINE_SCRIPT.findall(body)
+    )
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return page

@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +163,9 @@ def _port(profile: Path) -> int | None:
 
 
 @contextlib.asynccontextmanager
-async def open_tab(exe: str, profile: Path) -> AsyncIterator[Tab]:
-    """Start headless Chromium on a DevTools port of its choosing and attach to its first tab."""
+async def open_tab(exe: str, profile: Path, extra_args: Sequence[str] = ()) -> AsyncIterator[Tab]:
+    """Start headless Chromium on a DevTools port of its choosing and attach to its first tab; ``extra_args`` go
+    on its command line (e.g. the flags that cut it off from every host but loopback)."""
     await asyncio.to_thread(profile.mkdir, parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(
         exe,
@@ -173,6 +174,7 @@ async def open_tab(exe: str, profile: Path) -> AsyncIterator[Tab]:
         "--remote-debugging-port=0",
         f"--window-size={WIDTH},{HEIGHT}",
         f"--user-data-dir={profile}",
+        *extra_args,
         "about:blank",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
