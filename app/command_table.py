@@ -11,6 +11,7 @@ from __future__ import annotations
 from app.commands import parser as p
 from app.commands import service as command_service
 from app.commands.context import CommandTable, Handler
+from app.email import service as email_service
 from app.members import commands as member_commands
 from app.mentions import commands as mention_commands
 from app.posts import commands as post_commands
@@ -45,4 +46,5 @@ TABLE = CommandTable(
     publish=post_commands.publish,
     dispatch=command_service.dispatch,
     before_mentions=mention_commands.poll_before_digest,
+    held_photos=email_service.held_photos,
 )

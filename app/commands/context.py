@@ -41,6 +41,8 @@ class CommandTable:
     publish: Callable[[Ctx, str], Awaitable[str]]
     dispatch: Callable[[Ctx, p.ParseResult], Awaitable[str]]
     before_mentions: Callable[[Runtime, int], Awaitable[None]]  # M: fetch the business's latest mentions first
+    # the photos of an unverified mail, decoded once its member confirmed it (app.email.service.held_photos)
+    held_photos: Callable[[Runtime, AsyncSession, int], Awaitable[list[dict[str, str]]]] | None = None
 
 
 @dataclass
@@ -177,6 +179,8 @@ async def run_pending(ctx: Ctx, action: PendingAction) -> str:
     """Run the action a question held (after OUI or the right PIN)."""
     payload = action.payload
     ctx.media = [dict(x) for x in payload.get("media", [])]
+    if payload.get("photos_held") and ctx.table.held_photos is not None:
+        ctx.media += await ctx.table.held_photos(ctx.rt, ctx.s, int(payload["inbound_id"]))
     await ctx.s.delete(action)
     if payload.get("action") == "publish":
         return await ctx.table.publish(ctx, str(payload.get("text", "")))

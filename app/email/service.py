@@ -18,6 +18,7 @@ Order of checks, each one final:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from app.commands.context import CommandTable, Ctx, ask
 from app.commands.guards import note_seen, rate_limited
 from app.email import reply as reply_mod
 from app.email import security
-from app.email.parse import Attachment, ParsedEmail
+from app.email.parse import Attachment, ParsedEmail, parse_email, raw_bytes
 from app.kit import media as media_store
 from app.kit.textclean import strip_control
 from app.kit.time import utcnow
@@ -67,6 +68,7 @@ class Media:
     items: list[dict[str, str]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # not an image we take
     unreadable: list[str] = field(default_factory=list)
+    held: int = 0  # photos of an unverified mail, kept undecoded in the stored mail until the member confirms
 
 
 def reencode(data: bytes) -> bytes:
@@ -81,8 +83,14 @@ def _is_image(a: Attachment) -> bool:
     return a.content_type == "application/octet-stream" and a.filename.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def prepare_media(attachments: Sequence[Attachment], media_dir: Path, public_url: str, max_count: int) -> Media:
-    """Re-encode and store the photos; list what was refused. CPU-bound: run it in a thread."""
+def prepare_media(
+    attachments: Sequence[Attachment], media_dir: Path, public_url: str, max_count: int, *, decode: bool = True
+) -> Media:
+    """Re-encode and store the photos; list what was refused. CPU-bound: run it in a thread.
+
+    ``decode=False`` (a mail whose sender is not verified): the photos are only counted. No image decoder runs on
+    bytes anyone can send under a member's address until the member confirms from their own mailbox; then
+    :func:`held_photos` decodes them from the stored mail."""
     out = Media()
     for a in attachments:
         name = a.filename or a.content_type
@@ -91,8 +99,11 @@ def prepare_media(attachments: Sequence[Attachment], media_dir: Path, public_url
         if not _is_image(a):
             out.refused.append(name)
             continue
-        if len(out.items) >= max_count:
+        if len(out.items) + out.held >= max_count:
             out.refused.append(name)
+            continue
+        if not decode:
+            out.held += 1
             continue
         try:
             jpeg = reencode(a.data)
@@ -102,6 +113,18 @@ def prepare_media(attachments: Sequence[Attachment], media_dir: Path, public_url
         stored = media_store.store(media_dir, jpeg, "image/jpeg")
         out.items.append({"path": stored, "url": f"{public_url}/media/{stored}", "content_type": "image/jpeg"})
     return out
+
+
+async def held_photos(rt: Runtime, s: AsyncSession, inbound_id: int) -> list[dict[str, str]]:
+    """The photos of an unverified mail, decoded now that its member confirmed it (``run_pending``)."""
+    inbound = await s.get(InboundMessage, inbound_id)
+    if inbound is None or inbound.channel != "email":
+        return []
+    rcpts = tuple(x.strip() for x in inbound.to.split(",") if x.strip())
+    mail = parse_email(raw_bytes(inbound), mail_domain=rt.settings.mail_domain.lower(), envelope_recipients=rcpts)
+    st = rt.settings
+    media = await asyncio.to_thread(prepare_media, mail.attachments, st.media_dir, st.public_url, st.sms_max_media)
+    return media.items
 
 
 # --- who sent it ---------------------------------------------------------------------------------------
@@ -256,8 +279,10 @@ async def handle_member_mail(
         # Never act on an unverified sender: ask the member, at their registered address, with a signed
         # reply address; their OUI by a reply to that mail runs the action (never an SMS OUI: finding #11.4).
         if not isinstance(parsed, p.Confirm | p.Pin):
-            await _ask(ctx, _pending_payload(parsed, text, ctx.media), trusted=False)
-        preview = _preview(text, len(ctx.media), member.language)
+            held = {"photos_held": media.held} if media.held else {}
+            await _ask(ctx, {**_pending_payload(parsed, text, ctx.media), **held}, trusted=False)
+        _forget_pin(inbound, parsed)
+        preview = _preview(text, len(ctx.media) + media.held, member.language)
         await ctx.reply_text(
             t("email_confirm_sender", ctx.lang) + ("\n\n" + preview if preview else ""), purpose="confirm"
         )
@@ -279,7 +304,20 @@ async def handle_member_mail(
         await _ask(ctx, _pending_payload(parsed, text, ctx.media), trusted=True)
         await ctx.reply_text(t("email_confirm_unsure", ctx.lang) + "\n\n" + _preview(text, len(ctx.media), ctx.lang))
         return "unsure extraction: asked to confirm"
-    return await ctx.run(parsed)
+    note = await ctx.run(parsed)
+    _forget_pin(inbound, parsed)
+    return note
+
+
+PIN_REMOVED = "(PIN ****: the mail that held it is not kept)"
+
+
+def _forget_pin(inbound: InboundMessage, parsed: p.ParseResult) -> None:
+    """A mail answering with the PIN is not kept: the stored mail becomes a note (an SMS PIN is stored as
+    ``PIN ****`` the same way, app/messages/webhooks.py), so no reader of the message log learns the code."""
+    if isinstance(parsed, p.Pin):
+        inbound.body = PIN_REMOVED
+        inbound.raw = {k: v for k, v in inbound.raw.items() if k != "encoding"} | {"removed": "pin"}
 
 
 async def handle(

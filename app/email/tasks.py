@@ -88,6 +88,7 @@ async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> Non
         settings.media_dir,
         settings.public_url,
         settings.sms_max_media,
+        decode=who.by_token or auth.aligned,  # an unverified sender's photos wait, undecoded, for the member's OUI
     )
     if media.items:
         log.info("email.ocr", inbound_id=inbound_id, note=await ocr_flow.read_photos(rt, None, media.items))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.email.reply import MARKER
 from app.email.security import make_token
 from app.kit.time import utcnow
 from app.main import create_app
@@ -17,7 +18,7 @@ from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.conftest import BOTH_BACKENDS, PUBLIC_URL
 from tests.email.conftest import DOMAIN, Seeded, Sink
-from tests.email.test_email_service import compose, deliver
+from tests.email.test_email_service import compose, deliver, jpeg, text_of, token_of
 from tests.helpers import drain, send_sms
 
 PHONE = "+14185550120"  # the seeded member's phone
@@ -103,3 +104,50 @@ async def test_a_reply_token_works_only_from_the_members_own_address(
         [row] = list((await s.execute(select(InboundMessage))).scalars())
         assert list((await s.execute(select(Post))).scalars()) == []
     assert (row.status, row.note) == ("ignored", "not a member: no reply")
+
+
+def _media_files(rt: Runtime) -> list[str]:
+    root = rt.settings.media_dir
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.mark.usefixtures("sink")
+async def test_an_unverified_mails_photo_is_decoded_only_after_the_member_confirms(
+    ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime]
+) -> None:
+    """Anyone can send a mail under a member's address: its photo is not decoded (no image decoder runs on it,
+    nothing is stored under /media) until the member answers OUI from their own mailbox."""
+    photo = ("menu.jpg", "image/jpeg", jpeg(1200, 900))
+    await deliver(smtp, compose("PUBLIER Brunch dimanche", attachments=[photo]))  # no DKIM: could be forged
+    await drain(erunner)
+    [ask] = sink.messages()
+    assert "> [1 photo]" in text_of(ask)  # the member sees what OUI would publish
+    assert _media_files(ert) == []
+    async with ert.db.read() as s:
+        [waiting] = (await s.execute(select(PendingAction))).scalars()
+    assert (waiting.payload["media"], waiting.payload["photos_held"]) == ([], 1)
+    reply = compose(
+        f"OUI\n\n{ask['Date']}, Bistro <{ask['Reply-To']}> a écrit :\n> {MARKER}\n> Publier?",
+        subject="Re: " + str(ask["Subject"]),
+        to=str(ask["Reply-To"]),
+    )
+    await deliver(smtp, reply, to=token_of(ask).join(["reply+", f"@{DOMAIN}"]))
+    await drain(erunner)
+    async with ert.db.read() as s:
+        [post] = (await s.execute(select(Post))).scalars()
+    assert post.text == "Brunch dimanche"
+    assert [m["content_type"] for m in post.media] == ["image/jpeg"]
+    assert len(_media_files(ert)) == 1
+
+
+@pytest.mark.usefixtures("sink")
+async def test_a_mail_carrying_the_pin_is_not_kept(
+    ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime]
+) -> None:
+    await deliver(smtp, compose("PIN 4821"))
+    await drain(erunner)
+    async with ert.db.read() as s:
+        [row] = (await s.execute(select(InboundMessage))).scalars()
+    assert "4821" not in row.body
+    assert "4821" not in str(row.raw)
+    assert row.raw.get("removed") == "pin"
