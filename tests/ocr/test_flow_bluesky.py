@@ -21,10 +21,10 @@ from app.config import Settings
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.bsky_support import BskyAccount, BskyNet
-from tests.commands.test_service import NUMBER, OWNER, Chat, one_sms, posts
 from tests.helpers import drain, make_business
 from tests.mentions.test_bluesky_mentions import link
-from tests.ocr.test_flow import BOARD, MISSING_TESSERACT, READ, photo_alt, serving
+from tests.ocr.test_flow import BOARD, MISSING_TESSERACT, READ, photo_alt
+from tests.support.chat import NUMBER, OWNER, Chat, one_sms, posts, serving_photo
 
 pytestmark = [
     pytest.mark.bsky,
@@ -60,7 +60,7 @@ async def test_a_read_chalkboard_is_posted_on_bluesky_with_the_reading_as_alt_te
     chat = Chat(client, auth, runner, [biz["id"]])
     await chat.new()  # whatever linking sent is not part of the exchange
 
-    with serving(BOARD) as mms:
+    with serving_photo(BOARD, "image/jpeg", "board.jpg") as mms:
         reply = one_sms(await chat.say("", future=True, fields=mms))
     assert reply == t("confirm_board", "fr", read="MENU DU JOUR, Soupe à l'oignon, Jarret d'agneau 24$, Tarte au sucre")
     assert one_sms(await chat.say("OUI")) == "Publié #1: Page OK, Bluesky OK"

@@ -1,6 +1,6 @@
 """/docs and /redoc render in headless Chromium cut off from every host but loopback (issue #15): the operations
 list is drawn from the OpenAPI document by the self-hosted Swagger UI and ReDoc scripts, and no request leaves
-127.0.0.1. Under ``CI=true`` a missing Chromium fails the test (tests/pages/test_page.py:chromium)."""
+127.0.0.1. Under ``CI=true`` a missing Chromium fails the test (tests/support/chromium.py:chromium)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.admin.cdp import Tab, open_tab
-from tests.pages.test_page import chromium, live_settings, serving
+from tests.support.chromium import Tab, chromium, open_tab
+from tests.support.live import live_settings, serving
 
 # No name resolves except loopback, and anything that would still try goes to a closed local port (discard, 9):
 # the browser has no outbound route, as on a bistro's machine without internet.
