@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 bsky:
 	@bash tests/bsky/install.sh
 
+# Two workers (pytest-xdist) on a 2-core machine: the suite waits on subprocesses, servers and sockets as much as on
+# the CPU. Every server fixture is per worker. `make pytest PYTEST_ARGS="-n 0 tests/x"` runs one file in-process.
+PYTEST_ARGS ?= -n 2
+
 pytest: $(STAMP) bsky
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
