@@ -24,7 +24,7 @@ from app.catalogue import label, t
 from app.kit.crypto import Vault
 from app.kit.time import utcnow
 from app.logging import add_secrets
-from app.messages import service as sms_service
+from app.messages import outbox
 from app.models import AccountStatus, Business, Member, NetworkAccount
 from app.networks.base import NetworkCredentials
 from app.runtime import Runtime
@@ -108,15 +108,15 @@ async def mark_account_broken(
         .all()
     )
     for m in owners:
-        if m.phone and m.id != told_by_receipt:
-            await sms_service.queue_sms(
+        if m.id != told_by_receipt:
+            await outbox.send(
                 s,
                 rt.settings,
-                to=m.phone,
-                business_id=biz.id,
-                member=m,
+                m,
+                t("account_broken", m.language, network=label(acct.network)),
+                to=outbox.SMS,
                 kind="account_broken",
-                text=t("account_broken", m.language, network=label(acct.network)),
+                business_id=biz.id,
                 dedup_key=f"broken:{acct.id}:{m.id}:{utcnow().date().isoformat()}",
             )
     await queue.enqueue(
