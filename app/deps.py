@@ -117,7 +117,13 @@ BusinessDep = Annotated[Business, Depends(get_business)]
 async def get_business_readonly(business_id: Id, rt: RuntimeDep, who: PrincipalDep) -> Business:
     """Like ``BusinessDep`` but from a read session, for routes that call a network before they write (the
     request must not hold SQLite's write lock while it waits on the network)."""
-    if who.business_id is not None and who.business_id != business_id:
+    return await readable_business(rt, who.business_id, business_id)
+
+
+async def readable_business(rt: Runtime, scope: int | None, business_id: int) -> Business:
+    """The business ``business_id`` if a key scoped to ``scope`` (None: every business) may see it, read in a
+    session of its own; another tenant's is a 404, like a missing or deleted one."""
+    if scope is not None and scope != business_id:
         raise NotFound(f"no business {business_id}")
     async with rt.db.read() as session:
         biz = await session.get(Business, business_id)

@@ -132,3 +132,11 @@ async def mark_account_broken(
         business_id=biz.id,
         lane="operator-webhook",
     )
+
+
+async def account_broke(rt: Runtime, account_id: int, biz: Business, reason: str) -> None:
+    """:func:`mark_account_broken` in a write transaction of its own, after a call outside one failed for good."""
+    async with rt.db.write() as s:
+        acct = await s.get(NetworkAccount, account_id)
+        if acct is not None:
+            await mark_account_broken(rt, s, acct, biz, reason)

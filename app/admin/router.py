@@ -24,7 +24,7 @@ from app.admin.auth import FormOperatorDep, Operator, OperatorDep
 from app.audit import service as audit
 from app.businesses import service as business_service
 from app.connect import service as connect_service
-from app.deps import Id, RuntimeDep
+from app.deps import Id, RuntimeDep, readable_business
 from app.errors import AppError, NotFound
 from app.jobs import service as job_service
 from app.kit.crypto import hash_api_key
@@ -120,13 +120,7 @@ def sign_in_page(rt: Runtime, *, error: str = "", status: int = 200) -> HTMLResp
 
 async def business_of(rt: Runtime, op: Operator, business_id: int) -> Business:
     """The business in the path if this key may see it; another tenant's is a 404, like a missing one."""
-    if op.principal.business_id is not None and op.principal.business_id != business_id:
-        raise NotFound(f"no business {business_id}")
-    async with rt.db.read() as session:
-        biz = await session.get(Business, business_id)
-    if biz is None or biz.deleted_at is not None:
-        raise NotFound(f"no business {business_id}")
-    return biz
+    return await readable_business(rt, op.principal.business_id, business_id)
 
 
 # --- sign in, sign out ------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, field_validator
 
 from app.kit import hours
-from app.kit.phone import InvalidPhone, normalize_e164
+from app.kit.phone import InvalidPhone, normalize_e164, optional_e164
 from app.schemas_base import Input
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -97,12 +97,7 @@ class BusinessCreate(Profile):
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str | None) -> str | None:
-        if v in (None, ""):
-            return None
-        try:
-            return normalize_e164(v)
-        except InvalidPhone as exc:
-            raise ValueError(str(exc)) from None
+        return optional_e164(v)
 
 
 class BusinessUpdate(Profile):

@@ -23,3 +23,13 @@ def normalize_e164(raw: str, region: str = "CA") -> str:
     if not phonenumbers.is_valid_number(num):
         raise InvalidPhone(f"'{raw}' is not a valid number (unknown area code or range)")
     return str(phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164))
+
+
+def optional_e164(v: str | None) -> str | None:
+    """A schema field's phone: empty is None, anything else E.164 or a ``ValueError`` pydantic reports as a 422."""
+    if v in (None, ""):
+        return None
+    try:
+        return normalize_e164(str(v))
+    except InvalidPhone as exc:
+        raise ValueError(str(exc)) from None

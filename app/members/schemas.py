@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from app.kit.emailaddr import normalize_email
-from app.kit.phone import InvalidPhone, normalize_e164
+from app.kit.phone import optional_e164
 from app.schemas_base import Input
 
 
@@ -14,13 +14,7 @@ def _email(v: str | None) -> str | None:
     return None if v in (None, "") else normalize_email(str(v))
 
 
-def _phone(v: str | None) -> str | None:
-    if v in (None, ""):
-        return None
-    try:
-        return normalize_e164(v)
-    except InvalidPhone as exc:
-        raise ValueError(str(exc)) from None
+_phone = optional_e164
 
 
 class MemberCreate(Input):

@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.accounts.credentials import account_credentials, mark_account_broken
+from app.accounts.credentials import account_broke, account_credentials
 from app.catalogue import label, t
 from app.db import insert_for
 from app.email.digest import DigestItem as EmailDigestItem
@@ -141,10 +141,7 @@ async def poll_account(rt: Runtime, account_id: int) -> None:
         ):
             items, new_cursor = await net.fetch_mentions(creds, cur.cursor if cur else None)
     except AuthError as exc:
-        async with rt.db.write() as s:
-            a = await s.get(NetworkAccount, account_id)
-            if a is not None:
-                await mark_account_broken(rt, s, a, biz, exc.reason)
+        await account_broke(rt, account_id, biz, exc.reason)
         return
     except (RetryableError, PermanentError) as exc:
         async with rt.db.write() as s:

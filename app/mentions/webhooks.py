@@ -51,7 +51,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.accounts.credentials import account_credentials, mark_account_broken
+from app.accounts.credentials import account_broke, account_credentials
 from app.deps import RuntimeDep
 from app.errors import AppError, Forbidden
 from app.kit.crypto import same_text
@@ -240,10 +240,7 @@ async def fetch_instagram_mention(rt: Runtime, job: JobInfo) -> None:
                 comment_id=str(job.payload.get("comment_id") or ""),
             )
     except AuthError as exc:
-        async with rt.db.write() as s:
-            a = await s.get(NetworkAccount, account_id)
-            if a is not None:
-                await mark_account_broken(rt, s, a, biz, exc.reason)
+        await account_broke(rt, account_id, biz, exc.reason)
         return
     except PermanentError as exc:
         log.warning("instagram.mention_unreadable", account_id=account_id, error=exc.reason)
