@@ -64,7 +64,9 @@ async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> Non
         inbound = await s.get(InboundMessage, inbound_id)
         if inbound is None or inbound.status != InboundStatus.received.value:
             return
-        member, poll_first = await _is_member(s, inbound)
+        # Work before the write transaction only for a photo to fetch or an "M" to poll for: ask who sent it then.
+        prepare = bool(inbound.media) or isinstance(parse(inbound.body or ""), Mentions)
+        member, poll_first = await _is_member(s, inbound) if prepare else (False, None)
     if poll_first is not None:
         # "M" right after a fan's mention must show it: poll the business's accounts (bounded) before composing,
         # outside the write transaction (network calls, and the polls write what they find).
@@ -97,4 +99,5 @@ async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> Non
             note = await command_service.handle(rt, s, inbound, media, failed, table)
         inbound.note = note[:500]
         s.add(inbound)
+        await job.complete_in(s)
     log.info("sms.handled", inbound_id=inbound_id, note=note)

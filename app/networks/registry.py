@@ -34,7 +34,8 @@ class Entry:
     references imported on first use. ``tenant_hosted``: the tenant names the server (``instance_url``,
     ``pds_url``), so every call goes through the egress guard (app/kit/egress.py); the others call fixed, public
     API hosts. ``options``: the adapter's constructor arguments the runtime supplies from the settings.
-    ``remote_key``: the credential holding the id a webhook names the account by."""
+    ``remote_key``: the credential holding the id a webhook names the account by. ``local``: publishing is a
+    row in Ardoise's own database (the built-in page), done in the post's own transaction, with no job."""
 
     name: str
     label: str
@@ -46,10 +47,11 @@ class Entry:
     linking: str | None = None
     webhook: str | None = None
     remote_key: str = ""
+    local: bool = False
 
 
 ENTRIES = (
-    Entry("page", "Page", "Page", "app.networks.page.adapter:PageNetwork", 1600),
+    Entry("page", "Page", "Page", "app.networks.page.adapter:PageNetwork", 1600, local=True),
     Entry("bluesky", "Bluesky", "Bsky", "app.networks.bluesky.adapter:Bluesky", 300, tenant_hosted=True),
     Entry("mastodon", "Mastodon", "Masto", "app.networks.mastodon.adapter:Mastodon", 500, tenant_hosted=True),
     Entry(
@@ -110,6 +112,12 @@ def short_label(network: str) -> str:
     """The network's name in SMS digests (``Bsky``, ``Masto``, ``FB``, ``IG``)."""
     entry = NETWORKS.get(network)
     return entry.short_label if entry else network.capitalize()
+
+
+def is_local(network: str) -> bool:
+    """Whether a post reaches ``network`` by a write in Ardoise's own database (the built-in page)."""
+    entry = NETWORKS.get(network)
+    return entry.local if entry else False
 
 
 def linked_by_oauth() -> tuple[str, ...]:

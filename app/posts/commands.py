@@ -35,6 +35,7 @@ async def publish(ctx: Ctx, text: str) -> str:
         source_message_id=ctx.inbound.id,
         actor=f"member:{ctx.member.id}",
         receipt_deadline=ctx.rt.settings.receipt_deadline_seconds,
+        public_url=ctx.rt.settings.public_url,
     )
     ctx.replied = True  # the receipt job is this command's one answer
     return f"publish: #{post.number}"

@@ -40,6 +40,7 @@ async def create_post(
         source="api",
         actor=who.actor,
         receipt_deadline=rt.settings.receipt_deadline_seconds,
+        public_url=rt.settings.public_url,
     )
     return to_read(post, ds, biz, rt.settings.public_url)
 

@@ -30,6 +30,7 @@ from app.models import (
     Post,
     PostStatus,
 )
+from app.networks.registry import is_local
 from app.runtime import Runtime
 from app.worker import queue
 
@@ -109,6 +110,7 @@ async def create(
     actor: str,
     receipt_deadline: float = 60.0,
     reply_to: MentionRow | None = None,
+    public_url: str = "",
 ) -> tuple[Post, list[Delivery]]:
     """Create the post, one delivery per active account and their jobs, all in the caller's transaction.
 
@@ -129,7 +131,9 @@ async def create(
     )
     session.add(post)
     await session.flush()
-    deliveries = await fan_out(session, post=post, biz=biz, receipt_deadline=receipt_deadline, reply_to=reply_to)
+    deliveries = await fan_out(
+        session, post=post, biz=biz, receipt_deadline=receipt_deadline, reply_to=reply_to, public_url=public_url
+    )
     await audit.record(
         session,
         actor=actor,
@@ -148,9 +152,10 @@ async def fan_out(
     biz: Business,
     receipt_deadline: float = 60.0,
     reply_to: MentionRow | None = None,
+    public_url: str = "",
 ) -> list[Delivery]:
     """One delivery per active account of ``biz`` and their jobs, and the author's receipt job: a new post, or a
-    scheduled one whose time has come (app/scheduling)."""
+    scheduled one whose time has come (app/scheduling). ``public_url`` makes the page's permalink."""
     assert post.id is not None
     accounts = (
         (
@@ -169,12 +174,20 @@ async def fan_out(
         .all()
     )
     deliveries: list[Delivery] = []
+    # The built-in page needs no call: published in this transaction, unless a photo is still only a URL (the
+    # API's media_urls), which the delivery job downloads first.
+    in_place = all(m.get("path") for m in post.media)
     for acct in accounts:
         assert acct.id is not None
         d = Delivery(post_id=post.id, account_id=acct.id, network=acct.network, idempotency_key=uuid.uuid4().hex)
         if acct.status == AccountStatus.broken.value:
             d.status = DeliveryStatus.failed.value
             d.last_error = failure_error(acct.status_reason or "", disconnected=True)
+        elif in_place and is_local(acct.network):
+            d.status = DeliveryStatus.published.value
+            d.remote_id = d.idempotency_key
+            d.remote_url = permalink(public_url, biz, post.number) if public_url else None
+            d.published_at = utcnow()
         session.add(d)
         deliveries.append(d)
     await session.flush()
@@ -182,16 +195,19 @@ async def fan_out(
     for d in deliveries:
         if d.status == DeliveryStatus.pending.value:
             await _enqueue_for(session, "posts.deliver", d, f"deliver:{d.id}", biz.id, lanes[d.account_id])
+    done = finish_status(post, deliveries)
+    session.add(post)
     if post.author_member_id is not None:
+        # Due at the deadline at the latest, brought forward when the last delivery finishes; at once when none
+        # is left to wait for.
         await queue.enqueue(
             session,
             "posts.receipt",
             {"post_id": post.id},
             dedup_key=f"receipt:{post.id}",
-            run_at=utcnow() + timedelta(seconds=receipt_deadline),
+            run_at=None if done else utcnow() + timedelta(seconds=receipt_deadline),
             business_id=biz.id,
         )
-    await refresh_status(session, post)
     return deliveries
 
 
@@ -212,6 +228,14 @@ async def refresh_status(session: AsyncSession, post: Post) -> bool:
             post.status = PostStatus.deleted.value
             session.add(post)
         return done
+    done = finish_status(post, ds)
+    session.add(post)
+    return done
+
+
+def finish_status(post: Post, ds: Sequence[Delivery]) -> bool:
+    """Set a post going out from its deliveries (publishing, or published / partial / failed once every one
+    has finished). Returns True when every delivery has finished."""
     done = all(d.status in FINISHED for d in ds)
     if done:
         ok = [d for d in ds if d.status in (DeliveryStatus.published.value, DeliveryStatus.skipped.value)]
@@ -221,7 +245,6 @@ async def refresh_status(session: AsyncSession, post: Post) -> bool:
         ).value
     else:
         post.status = PostStatus.publishing.value
-    session.add(post)
     return done
 
 

@@ -101,16 +101,19 @@ async def _reply_target(rt: Runtime, post: Post) -> ReplyTarget | None:
 
 
 async def _load(session: AsyncSession, delivery_id: int) -> tuple[Delivery, Post, NetworkAccount, Business] | None:
-    d = await session.get(Delivery, delivery_id)
-    if d is None:
+    """A delivery with its post, account and business, in one statement."""
+    row = (
+        await session.execute(
+            select(Delivery, Post, NetworkAccount, Business)
+            .join(Post, col(Post.id) == col(Delivery.post_id))
+            .join(NetworkAccount, col(NetworkAccount.id) == col(Delivery.account_id))
+            .join(Business, col(Business.id) == col(Post.business_id))
+            .where(col(Delivery.id) == delivery_id)
+        )
+    ).first()
+    if row is None:
         return None
-    post = await session.get(Post, d.post_id)
-    acct = await session.get(NetworkAccount, d.account_id)
-    if post is None or acct is None:
-        return None
-    biz = await session.get(Business, post.business_id)
-    if biz is None:
-        return None
+    d, post, acct, biz = row
     return d, post, acct, biz
 
 
@@ -118,17 +121,18 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
     """Publish one post on one account, exactly once: the idempotency key (or record key) is fixed before the
     first attempt, and a retry first asks the network whether an earlier attempt got through."""
     delivery_id = int(job.payload["delivery_id"])
-    async with rt.db.write() as s:
+    async with rt.db.read() as s:
         loaded = await _load(s, delivery_id)
-        if loaded is None:
-            return
-        d, post, acct, biz = loaded
-        if d.status != DeliveryStatus.pending.value:
-            return
-        d.attempts += 1
-        d.updated_at = utcnow()
-        s.add(d)
-        earlier_attempts = d.attempts > 1
+    if loaded is None:
+        return
+    d, post, acct, biz = loaded
+    if d.status != DeliveryStatus.pending.value:
+        return
+    # An earlier attempt may have reached the network: one that failed (counted on the delivery), or a run cut
+    # short by a crash (its job was claimed before: the claim counts every run). The idempotency key was fixed
+    # with the delivery, in the post's own transaction, so asking first and then publishing with the same key
+    # cannot make two posts; nothing needs writing before the call.
+    earlier_attempts = d.attempts > 0 or job.attempt > 1
     net = rt.network(acct.network)
     bound = log.bind(delivery_id=delivery_id, network=acct.network, post=post.number, attempt=job.attempt)
     try:
@@ -160,7 +164,7 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
             await s.execute(
                 update(Delivery)
                 .where(col(Delivery.id) == delivery_id)
-                .values(last_error=exc.reason[:1000], updated_at=utcnow())
+                .values(last_error=exc.reason[:1000], attempts=col(Delivery.attempts) + 1, updated_at=utcnow())
             )
         raise
     async with rt.db.write() as s:
@@ -168,6 +172,7 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
         if loaded is None:
             return
         d, post, acct, biz = loaded
+        d.attempts += 1
         d.remote_id = result.remote_id
         d.remote_url = result.url or None
         d.last_error = result.skipped
@@ -177,6 +182,7 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
             d.published_at = utcnow()
         s.add(d)
         await _after_change(rt, s, post)
+        await job.complete_in(s)
     DELIVERIES.labels(network=acct.network, outcome="skipped" if result.skipped else "published").inc()
     bound.info("delivery.published", remote_id=result.remote_id, skipped=result.skipped)
 
@@ -186,10 +192,19 @@ async def _after_change(rt: Runtime, s: AsyncSession, post: Post) -> None:
         # Two deliveries of one post finishing at once would each see the other still pending (write skew
         # under READ COMMITTED) and leave the post "publishing": serialise them on the post's row.
         await s.execute(select(col(Post.id)).where(col(Post.id) == post.id).with_for_update())
-    if await post_service.refresh_status(s, post) and post.status not in (PostStatus.deleting, PostStatus.deleted):
-        await queue.reschedule(s, f"receipt:{post.id}", utcnow())
-    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value) and post.status == PostStatus.deleted:
-        await queue.reschedule(s, f"undo-receipt:{post.id}", utcnow())
+    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
+        await post_service.refresh_status(s, post)
+        if post.status == PostStatus.deleted.value:
+            await queue.reschedule(s, f"undo-receipt:{post.id}", utcnow())
+        return
+    if post.status in (PostStatus.scheduled.value, PostStatus.cancelled.value):
+        return  # not out (or never): no delivery to look at
+    assert post.id is not None
+    ds = await post_service.deliveries_of(s, post.id)
+    done = post_service.finish_status(post, ds)
+    s.add(post)
+    if done:
+        await _receipt_now(rt, s, post, ds)
 
 
 async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "", broken_account: bool = False) -> None:
@@ -283,7 +298,8 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
     """The one message per publish command: when every delivery finished, or at the deadline with what is known."""
     post_id = int(job.payload["post_id"])
     async with rt.db.write() as s:
-        post = await s.get(Post, post_id)
+        # Locked (PostgreSQL): the last delivery may be sending it at this very moment (_receipt_now).
+        post = await s.get(Post, post_id, with_for_update=True)
         if post is None or post.receipt_sent or post.author_member_id is None:
             return
         member = await s.get(Member, post.author_member_id)
@@ -293,14 +309,31 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
             await send_receipt(rt, s, post, member)
 
 
-async def send_receipt(rt: Runtime, s: AsyncSession, post: Post, member: Member) -> OutboundMessage | None:
+async def _receipt_now(rt: Runtime, s: AsyncSession, post: Post, ds: list[Delivery]) -> None:
+    """Every delivery of ``post`` finished: its receipt goes in this transaction (the one that wrote the last
+    result), and the receipt job waiting for its deadline is dropped. The post's row is locked by the caller."""
+    if post.receipt_sent or post.author_member_id is None:
+        return
+    member = await s.get(Member, post.author_member_id)
+    post.receipt_sent = True
+    s.add(post)
+    if member is not None:
+        await send_receipt(rt, s, post, member, ds)
+    await queue.drop(s, f"receipt:{post.id}")
+
+
+async def send_receipt(
+    rt: Runtime, s: AsyncSession, post: Post, member: Member, ds: list[Delivery] | None = None
+) -> OutboundMessage | None:
     """The receipt of ``post`` to its author, in the caller's transaction, by the channel the post came by:
-    threaded under the mail that made it, or from the number the member texted."""
+    threaded under the mail that made it, or from the number the member texted. ``ds``: its deliveries, when the
+    caller has just read them."""
     channel: ChannelName = "email" if await _came_by_email(s, post) else "sms"
     if not outbox.address(member, channel):
         return None  # no fallback to the other channel: the member chose this one by writing on it
     assert post.id is not None
-    ds = await post_service.deliveries_of(s, post.id)
+    if ds is None:
+        ds = await post_service.deliveries_of(s, post.id)
     lang = member.language
     body = await receipt_text(s, post, ds, lang)
     to = await outbox.target_of(s, post.source_message_id, channel)
@@ -337,8 +370,8 @@ async def receipt_text(s: AsyncSession, post: Post, ds: list[Delivery], lang: st
 
 
 async def _came_by_email(s: AsyncSession, post: Post) -> bool:
-    if post.source == "email":
-        return True
+    if post.source in ("email", "sms"):
+        return post.source == "email"
     if post.source_message_id is None:
         return False
     msg = await s.get(InboundMessage, post.source_message_id)

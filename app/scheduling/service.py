@@ -216,7 +216,7 @@ async def lock(session: AsyncSession, post_id: int) -> Post | None:
     return (await session.execute(q)).scalar_one_or_none()
 
 
-async def publish_due(session: AsyncSession, *, post_id: int, receipt_deadline: float) -> str:
+async def publish_due(session: AsyncSession, *, post_id: int, receipt_deadline: float, public_url: str = "") -> str:
     """Publish a scheduled post whose time has come, once: a post no longer ``scheduled`` (published already,
     cancelled) is left alone. For a weekly post, schedule the next occurrence. Returns what happened."""
     post = await lock(session, post_id)
@@ -232,7 +232,9 @@ async def publish_due(session: AsyncSession, *, post_id: int, receipt_deadline: 
     post.status = PostStatus.publishing.value
     post.created_at = utcnow()  # the page and the feed date a post by when it went out
     session.add(post)
-    ds = await post_service.fan_out(session, post=post, biz=biz, receipt_deadline=receipt_deadline)
+    ds = await post_service.fan_out(
+        session, post=post, biz=biz, receipt_deadline=receipt_deadline, public_url=public_url
+    )
     await audit.record(
         session,
         actor="scheduler",

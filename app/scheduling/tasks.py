@@ -17,6 +17,9 @@ async def publish(rt: Runtime, job: JobInfo) -> None:
     post_id = int(job.payload["post_id"])
     async with rt.db.write() as s:
         note = await schedule_service.publish_due(
-            s, post_id=post_id, receipt_deadline=rt.settings.receipt_deadline_seconds
+            s,
+            post_id=post_id,
+            receipt_deadline=rt.settings.receipt_deadline_seconds,
+            public_url=rt.settings.public_url,
         )
     log.info("scheduled.publish", post_id=post_id, note=note, attempt=job.attempt)

@@ -146,6 +146,14 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
     return moved
 
 
+async def drop(session: AsyncSession, dedup_key: str) -> bool:
+    """Mark a queued job done without running it, in the caller's transaction (its work was done there)."""
+    res = await session.execute(
+        update(JOBS).where(C.dedup_key == dedup_key, C.state == QUEUED).values(state=DONE, finished_at=utcnow())
+    )
+    return bool(getattr(res, "rowcount", 0))
+
+
 async def requeue_dead(
     session: AsyncSession, *, ids: Sequence[int] | None = None, kind: str | None = None
 ) -> list[int]:

@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from app.models import Job
 from app.runtime import Runtime
 from app.worker.runner import Runner
 from tests.api.support import assert_paginates, assert_problem, key_id
@@ -24,7 +26,7 @@ async def new_business(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[
 
 
 @BOTH_BACKENDS
-async def test_create_post_is_202_and_published_by_the_worker(
+async def test_create_post_is_202_and_on_the_page_at_once(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, runner: Runner[Runtime], operator_key: str
 ) -> None:
     biz = await new_business(client, auth)
@@ -35,24 +37,23 @@ async def test_create_post_is_202_and_published_by_the_worker(
     assert isinstance(post["id"], int)
     assert post["number"] == 1
     assert post["text"] == "Raclette ce soir à 18 h"
-    assert post["status"] == "publishing"
+    # The page is Ardoise's own: written in the post's transaction, no job (a network account would be pending).
+    assert post["status"] == "published"
     assert post["url"] == f"{PUBLIC_URL}/b/cote/p/1"
     [d] = post["deliveries"]
     assert {k: d[k] for k in ("network", "status", "url", "error")} == {
         "network": "page",
-        "status": "pending",
-        "url": None,
+        "status": "published",
+        "url": f"{PUBLIC_URL}/b/cote/p/1",
         "error": None,
     }
+    async with rt.db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Job))).scalar_one() == 0
 
     await drain(runner)
     r = await client.get(f"{base}/{post['id']}", headers=auth)
     assert r.status_code == 200
-    done = r.json()
-    assert done["status"] == "published"
-    assert done["deliveries"][0]["status"] == "published"
-    assert done["deliveries"][0]["url"] == f"{PUBLIC_URL}/b/cote/p/1"
-    assert done["deliveries"][0]["error"] is None
+    assert r.json() == post
 
     audit = (await client.get("/api/v1/audit", headers=auth)).json()["items"]
     create = next(a for a in audit if a["action"] == "post.create")

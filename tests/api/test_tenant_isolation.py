@@ -147,6 +147,8 @@ async def _tenant(
     async with rt.db.write() as s:
         job_id = await queue.enqueue(s, "tests.no_such_task", {}, business_id=biz["id"], max_attempts=1)
         assert job_id is not None
+        # and one that runs to "done" (the console sends SMS in place, and the page needs no job)
+        await queue.enqueue(s, "posts.receipt", {"post_id": post["id"]}, business_id=biz["id"])
         mention = MentionRow(
             business_id=biz["id"], account_id=account_id, network="page", number=1, remote_id=f"m-{slug}", kind="reply"
         )
