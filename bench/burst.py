@@ -60,16 +60,22 @@ from bench.run import (
     versions,
 )
 
-# Counts statements and commits of every SQLAlchemy engine in the process, written to a file every 0.5 s.
+# Counts statements (in all, and by verb and first table) and commits of every SQLAlchemy engine in the process,
+# written to a file every 0.5 s.
 SITECUSTOMIZE = textwrap.dedent(
     """
-    import json, os, threading, time
+    import json, os, re, threading, time
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
-    _C = {"statements": 0, "commits": 0}
+    _C = {"statements": 0, "commits": 0, "kinds": {}}
+    _TABLE = re.compile(r'\\b(?:FROM|INTO|UPDATE)\\s+"?(\\w+)')
     @event.listens_for(Engine, "before_cursor_execute")
-    def _stmt(*_a):
+    def _stmt(_conn, _cursor, statement, *_a):
         _C["statements"] += 1
+        verb = statement.split(None, 1)[0].upper() if statement.strip() else "?"
+        table = _TABLE.search(statement)
+        key = verb + (" " + table.group(1) if table and verb in ("SELECT", "INSERT", "UPDATE", "DELETE") else "")
+        _C["kinds"][key] = _C["kinds"].get(key, 0) + 1
     @event.listens_for(Engine, "commit")
     def _commit(*_a):
         _C["commits"] += 1
@@ -85,8 +91,8 @@ SITECUSTOMIZE = textwrap.dedent(
 )
 
 
-def counts(prefix: Path) -> dict[str, int]:
-    total = {"statements": 0, "commits": 0}
+def counts(prefix: Path) -> dict[str, Any]:
+    total: dict[str, Any] = {"statements": 0, "commits": 0, "kinds": {}}
     for f in prefix.parent.glob(prefix.name + ".*"):
         if f.suffix == ".tmp":
             continue
@@ -94,9 +100,17 @@ def counts(prefix: Path) -> dict[str, int]:
             data = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        for k in total:
+        for k in ("statements", "commits"):
             total[k] += int(data.get(k, 0))
+        for kind, n in data.get("kinds", {}).items():
+            total["kinds"][kind] = total["kinds"].get(kind, 0) + int(n)
     return total
+
+
+def per_sms(c0: dict[str, Any], c1: dict[str, Any], stored: int) -> dict[str, float]:
+    """Statements per SMS by verb and table (``SELECT job``, ``BEGIN``...), most first."""
+    diff = {k: n - c0["kinds"].get(k, 0) for k, n in c1["kinds"].items()}
+    return {k: round(n / stored, 2) for k, n in sorted(diff.items(), key=lambda kv: -kv[1]) if n > 0}
 
 
 def stand_in(tmp: Path, latency: float) -> Server:
@@ -326,6 +340,7 @@ def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
             "cpu_ms_per_sms": round(1000 * cpu / stored, 2),
             "statements_per_sms": round((c1["statements"] - c0["statements"]) / stored, 1),
             "commits_per_sms": round((c1["commits"] - c0["commits"]) / stored, 1),
+            "statements_per_sms_by_kind": per_sms(c0, c1, stored),
             "stand_in_statuses": stats["statuses"],
             "stand_in_duplicate_texts": stats["duplicate_texts"],
         }
@@ -337,6 +352,8 @@ def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
             f"{e2e['commits_per_sms']} commits per SMS; stored {e2e['stored']}, posts {e2e['posts']}, "
             f"statuses {e2e['published']}, receipts {e2e['receipts']}, duplicates {e2e['stand_in_duplicate_texts']}"
         )
+        kinds = e2e["statements_per_sms_by_kind"]
+        say("  statements per SMS: " + ", ".join(f"{k} {v}" for k, v in list(kinds.items())[:14]))
         return out
     finally:
         for p in reversed(procs):
