@@ -1,8 +1,8 @@
 """An idle server does not load what only some requests need (docs/performance.md, "Idle memory").
 
 Pillow and the HEIC codec load with the first image, dkimpy and dnspython with the first mail to check,
-cryptography with the first credential, and the extras structlog and httpx pick up when installed (rich, pygments,
-httpx's command line) never. Each of them costs every process megabytes; this fails if one comes back at start.
+cryptography with the first credential, SQLAlchemy's PostgreSQL dialect with a PostgreSQL engine, and the extras
+structlog and httpx pick up when installed (rich, pygments, httpx's command line) never. Each of them costs every process megabytes; this fails if one comes back at start.
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ from pathlib import Path
 
 from app import migrate
 
-IDLE_FREE = ("PIL", "pillow_heif", "rich", "pygments", "dkim", "dns", "cryptography", "alembic", "httpx._main")
+IDLE_FREE = (
+    "PIL",
+    "pillow_heif",
+    "rich",
+    "pygments",
+    "dkim",
+    "dns",
+    "cryptography",
+    "alembic",
+    "httpx._main",
+    "sqlalchemy.dialects.postgresql",
+)
 
 # What `ardoise serve` does on a migrated SQLite database (app/cli/lifecycle.py), short of listening: the command
 # line, the start-up migration check, the app with the worker, the scheduler and SMTP started, one /healthz.
