@@ -35,21 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import ARDOISE, free_port, rss_mb, say, start  # noqa: E402
+from tests.test_imports import IDLE_FREE  # noqa: E402
 
-WATCHED = (
-    "PIL",
-    "pillow_heif",
-    "rich",
-    "pygments",
-    "dkim",
-    "dns",
-    "cryptography",
-    "alembic",
-    "typer",
-    "click",
-    "jinja2",
-    "prometheus_client",
-)
+WATCHED = (*IDLE_FREE, "typer", "click", "jinja2", "prometheus_client", "regex")
+"""Packages worth knowing about in an idle server: what tests/test_imports.py keeps out, and what is still in."""
 
 _SITECUSTOMIZE = """\
 import os, signal, sys
