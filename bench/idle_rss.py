@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.run import ARDOISE, free_port, rss_mb, say, start  # noqa: E402
 from tests.test_imports import IDLE_FREE  # noqa: E402
 
-WATCHED = (*IDLE_FREE, "typer", "click", "jinja2", "prometheus_client", "regex")
+WATCHED = (*IDLE_FREE, "typer", "click", "jinja2", "prometheus_client")
 """Packages worth knowing about in an idle server: what tests/test_imports.py keeps out, and what is still in."""
 
 _SITECUSTOMIZE = """\

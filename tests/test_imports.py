@@ -1,8 +1,9 @@
 """An idle server does not load what only some requests need (docs/performance.md, "Idle memory").
 
 Pillow and the HEIC codec load with the first image, dkimpy and dnspython with the first mail to check,
-cryptography with the first credential, SQLAlchemy's PostgreSQL dialect with a PostgreSQL engine, and the extras
-structlog and httpx pick up when installed (rich, pygments, httpx's command line) never. Each of them costs every process megabytes; this fails if one comes back at start.
+cryptography with the first credential, SQLAlchemy's PostgreSQL dialect with a PostgreSQL engine, ``regex`` with
+the first word too long to fit a post, and the extras structlog and httpx pick up when installed (rich, pygments,
+httpx's command line) never. Each of them costs every process megabytes; this fails if one comes back at start.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ IDLE_FREE = (
     "alembic",
     "httpx._main",
     "sqlalchemy.dialects.postgresql",
+    "regex",
 )
 
 # What `ardoise serve` does on a migrated SQLite database (app/cli/lifecycle.py), short of listening: the command
