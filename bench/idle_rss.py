@@ -13,7 +13,8 @@ base commit: ``PYTHONPATH=DIR`` goes ahead of the editable install. With several
     .venv/bin/python bench/idle_rss.py --app-root /tmp/base --app-root . --runs 3
 
 ``--modules`` also lists the heavy third-party packages that the idle server has imported (read through a
-``sitecustomize`` hook that writes ``sys.modules`` on SIGUSR1).
+``sitecustomize`` hook that writes ``sys.modules`` on SIGUSR1). ``--set VAR=VALUE`` adds to the environment, e.g.
+``--set ARDOISE_LOG_FORMAT=json`` for the production log format.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Reading:
     modules: int = 0  # len(sys.modules) (with --modules)
 
 
-def measure(app_root: Path, tmp: Path, settle: float, modules: bool) -> Reading:
+def measure(app_root: Path, tmp: Path, settle: float, modules: bool, extra: dict[str, str]) -> Reading:
     """One run: a migrated database, a started server, its RSS ``settle`` seconds after /healthz answers."""
     port, smtp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")}
@@ -71,6 +72,7 @@ def measure(app_root: Path, tmp: Path, settle: float, modules: bool) -> Reading:
         ARDOISE_MEDIA_DIR=str(tmp / "media"),
         PYTHONPATH=str(app_root),  # ahead of the editable install: measure exactly this app/
     )
+    env.update(extra)
     dump = tmp / "modules.txt"
     if modules:
         site = tmp / "site"
@@ -102,15 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--settle", type=float, default=3.0, help="seconds between /healthz and the reading")
     ap.add_argument("--modules", action="store_true", help="also list the heavy packages imported")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="extra environment, e.g. ARDOISE_LOG_FORMAT=json",
+    )
     args = ap.parse_args(argv)
+    extra = dict(kv.split("=", 1) for kv in args.set)
     roots = [r.resolve() for r in (args.app_root or [ROOT])]
     results: dict[str, list[Reading]] = {str(r): [] for r in roots}
     for i in range(args.runs):
         for root in roots:
             with tempfile.TemporaryDirectory(prefix="idle-rss-") as d:
-                r = measure(root, Path(d), args.settle, args.modules)
+                r = measure(root, Path(d), args.settle, args.modules, extra)
             results[str(root)].append(r)
-            say(f"run {i + 1} {root}: {json.dumps(asdict(r))}")
+            say(f"run {i + 1} {root}: " + (json.dumps(asdict(r)) if args.modules else f"{r.rss_mb} MB"))
     for root, rs in results.items():
         values = [r.rss_mb for r in rs]
         say(f"{root}: median {statistics.median(values):.1f} MB (runs {', '.join(f'{v:.1f}' for v in values)})")
