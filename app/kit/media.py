@@ -63,7 +63,7 @@ class ImageRefused(ValueError):
 def load_codecs() -> None:
     """Import Pillow and register the HEIC codec with it, once. Pillow and ``pillow_heif`` are imported by the
     functions that decode (here, in ``kit.variants`` and ``businesses.service``), not at start: together they
-    are 6.6 MB of every idle server that has not seen an image yet (docs/performance.md, "Idle memory")."""
+    are about 6 MB of every idle server that has not seen an image yet (docs/performance.md, "Idle memory")."""
     import PIL.Image  # noqa: F401
 
     try:  # HEIC (iPhone photos): optional codec; without it HEIC files are reported unreadable
