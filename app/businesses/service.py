@@ -7,7 +7,6 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -145,6 +144,9 @@ LOGO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 def _check_image(data: bytes) -> None:
+    from PIL import Image, UnidentifiedImageError  # imported with the first logo, not at start (kit/media.py)
+
+    media_store.load_codecs()
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.verify()

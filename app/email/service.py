@@ -47,14 +47,6 @@ from app.runtime import Runtime
 
 log = structlog.get_logger("ardoise.email")
 
-try:  # HEIC (iPhone photos): optional codec; without it HEIC files are reported unreadable
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    HEIC = True
-except ImportError:  # pragma: no cover
-    HEIC = False
-
 IMAGE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/heic", "image/heif"})
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".heic", ".heif")
 LOGO_BYTES = 15_000  # inline images smaller than this are signature logos, not photos

@@ -8,13 +8,16 @@ re-encrypt, drop the old one" (docs/security.md).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 
 def _fernet_key(secret: str) -> bytes:
@@ -26,9 +29,17 @@ class Vault:
     def __init__(self, secrets_: Sequence[str]) -> None:
         if not secrets_:
             raise ValueError("at least one secret key is needed")
-        self._fernet = MultiFernet([Fernet(_fernet_key(s)) for s in secrets_])
+        self._secrets = list(secrets_)
         self._hmac_key = hashlib.sha256(b"ardoise-hmac:" + secrets_[0].encode()).digest()
         self._hmac_keys = [hashlib.sha256(b"ardoise-hmac:" + s.encode()).digest() for s in secrets_]
+
+    @functools.cached_property
+    def _fernet(self) -> MultiFernet:
+        # cryptography (its Rust core and OpenSSL, about 7 MB) loads with the first credential encrypted or
+        # decrypted, not at start: a server whose businesses have linked no account never needs it.
+        from cryptography.fernet import Fernet, MultiFernet
+
+        return MultiFernet([Fernet(_fernet_key(s)) for s in self._secrets])
 
     def encrypt(self, data: Mapping[str, str]) -> str:
         return self._fernet.encrypt(json.dumps(dict(data), sort_keys=True).encode()).decode()
@@ -36,6 +47,8 @@ class Vault:
     def decrypt(self, token: str) -> dict[str, str]:
         if not token:
             return {}
+        from cryptography.fernet import InvalidToken
+
         try:
             raw = self._fernet.decrypt(token.encode())
         except InvalidToken as exc:

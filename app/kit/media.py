@@ -9,19 +9,15 @@ per image) and refuses decompression bombs from the header, before any pixel is 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps
-
-try:  # HEIC (iPhone photos): optional codec; without it HEIC files are reported unreadable
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover
-    pass
+if TYPE_CHECKING:
+    from PIL import Image
 
 IMAGE_TYPES = {
     "image/jpeg": ".jpg",
@@ -63,6 +59,21 @@ class ImageRefused(ValueError):
     """Not an image Ardoise can read, or one over MAX_PIXELS or MAX_DECODED_BYTES."""
 
 
+@functools.cache
+def load_codecs() -> None:
+    """Import Pillow and register the HEIC codec with it, once. Pillow and ``pillow_heif`` are imported by the
+    functions that decode (here, in ``kit.variants`` and ``businesses.service``), not at start: together they
+    are about 6 MB of every idle server that has not seen an image yet (docs/performance.md, "Idle memory")."""
+    import PIL.Image  # noqa: F401
+
+    try:  # HEIC (iPhone photos): optional codec; without it HEIC files are reported unreadable
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def reencode(data: bytes, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
     """A JPEG of ``data``: upright (EXIF orientation applied), no metadata (EXIF, GPS, ICC comments dropped),
     at most ``max_side`` pixels on its longest side and at most ``max_bytes`` long. Transparency goes on
@@ -70,6 +81,9 @@ def reencode(data: bytes, *, max_side: int = MAX_SIDE, max_bytes: int = MAX_IMAG
 
     Raises ImageRefused for anything unreadable, for more than MAX_PIXELS and for more than MAX_DECODED_BYTES
     (both judged from the header, before a pixel is decoded)."""
+    from PIL import Image, ImageOps
+
+    load_codecs()
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:

@@ -13,8 +13,12 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from app.kit.media import load_codecs
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 WIDTHS = (400, 800)  # a 390 px phone at 1x takes 400 (about 30–60 KB), at 2–3x 800 (about 80–110 KB)
 QUALITY = 70
@@ -59,6 +63,8 @@ def _size(img: Image.Image) -> tuple[int, int]:
 
 
 def _write(original: Path, target: Path, width: int, height: int) -> None:
+    from PIL import Image, ImageOps
+
     with Image.open(original) as img:
         side = max(width, height)  # either orientation: draft works on the stored (unrotated) pixels
         img.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster on big photos
@@ -78,6 +84,8 @@ def picture(media_dir: Path, name: str) -> Picture | None:
 
     Blocking (Pillow): call it in a thread from async code.
     """
+    from PIL import Image, UnidentifiedImageError  # with the first picture, not at start (kit/media.py)
+
     key = (str(media_dir), name)
     with _lock:
         if key in _cache:
@@ -85,6 +93,7 @@ def picture(media_dir: Path, name: str) -> Picture | None:
     original = media_dir / name
     if not name or "/" in name or name.startswith(".") or not original.is_file():
         return None
+    load_codecs()
     try:
         with Image.open(original) as img:
             w, h = _size(img)

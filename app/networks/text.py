@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import regex
-
 ELLIPSIS = "…"
 HASHTAG_RE = re.compile(r"(?<![=/)\w&#])#(\w+)")
 _WORD_BREAK_TRIM = " \t\r\n,;:-–—"
@@ -65,6 +63,9 @@ def _cut(text: str, budget: int, measure: Callable[[str], int]) -> str:
             hi = mid - 1
     if best:
         return str(best)
+    # Only a first word longer than the budget gets here; ``regex`` (2 MB) is not loaded by a server at start.
+    import regex
+
     graphemes: list[str] = regex.findall(r"\X", text)
     lo, hi, count = 0, len(graphemes), 0
     while lo <= hi:
