@@ -125,8 +125,10 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
     """Guards, then the handler registered for the result's type; what no handler takes is answered here."""
     if (note := await refused(ctx, cmd)) is not None:
         return note
-    if isinstance(cmd, p.LoneWord) and ctx.media:
-        cmd = p.Unknown(cmd.word)  # a photo with a one-word caption ("Dessert!") is a post to confirm
+    if isinstance(cmd, p.LoneWord) and (ctx.media or ctx.media_error):
+        # A photo with a one-word caption ("Dessert!") is a post to confirm; one that could not be fetched is
+        # refused as such (never answered as an unknown command, the photo silently dropped).
+        cmd = p.Unknown(cmd.word)
     handler = ctx.table.handlers.get(type(cmd))
     if handler is not None:
         return await handler(ctx, cmd)

@@ -591,8 +591,8 @@ async def test_a_photo_that_cannot_be_fetched_is_never_dropped_silently(
 ) -> None:
     with running_stub() as stub:  # answers 401/404 to a media download: a permanent failure
         media = {"NumMedia": "1", "MediaUrl0": f"{stub.base_url}/nope.jpg", "MediaContentType0": "image/jpeg"}
-        # With a keyword or without (the confirmation flow), the answer is the same: nothing is posted.
-        for body in ("PUBLIER Notre terrasse est ouverte", "Notre terrasse est ouverte"):
+        # With a keyword or without (the confirmation flow), even a one-word caption: the same answer, nothing posted.
+        for body in ("PUBLIER Notre terrasse est ouverte", "Notre terrasse est ouverte", "Dessert!"):
             reply = one_sms(await chat.say(body, future=True, fields=media))
             assert reply == "Photo illisible ou trop lourde. Rien n'est publié.", body
     assert one_sms(await chat.say("OUI")) == "Rien à confirmer."
