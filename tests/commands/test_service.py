@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 from twilio.request_validator import RequestValidator
 
 from app.catalogue import MESSAGES, t
@@ -20,7 +21,7 @@ from app.commands.parser import CommandName
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.when_fmt import fmt_time
 from app.mentions import service as mention_service
-from app.models import InboundMessage, Job, Post
+from app.models import InboundMessage, Job, Member, Post
 from app.networks.base import Mention, ReplyTarget
 from app.runtime import Runtime
 from app.worker.runner import Runner
@@ -456,6 +457,34 @@ async def test_non_while_a_pin_is_awaited_drops_the_action(
     assert one_sms(await chat.say("NON")) == "Annulé, rien n'est publié."
     assert one_sms(await chat.say("PIN 4821")) == "Aucune action en attente d'un PIN."
     assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
+
+
+async def test_status_lists_posts_going_out_but_never_an_answers_number(
+    rt: Runtime, chat: Chat, biz: dict[str, Any]
+) -> None:
+    """Answers to mentions (R n) are numbered -1, -2... and owners never see those numbers: ETAT lists the posts."""
+    async with rt.db.write() as s:
+        for number, reply_to in ((1, None), (-1, 7), (2, None)):
+            s.add(Post(business_id=biz["id"], number=number, text="x", reply_to_mention_id=reply_to))
+    assert one_sms(await chat.say("ETAT")) == "État: Page OK. En cours: #1, #2."
+
+
+async def test_undo_without_a_number_never_takes_an_answer_to_a_mention(
+    rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    async with rt.db.write() as s:
+        member = (await s.execute(select(Member).where(col(Member.business_id) == biz["id"]))).scalar_one()
+        for number in (-1, -2):
+            s.add(
+                Post(
+                    business_id=biz["id"],
+                    number=number,
+                    text="Merci!",
+                    reply_to_mention_id=7,
+                    author_member_id=member.id,
+                )
+            )
+    assert one_sms(await chat.say("ANNULER")) == "Aucune publication à retirer."
 
 
 async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_command(
