@@ -56,6 +56,7 @@ WORDS = {
         "gone": "Cette publication a été retirée.",
         "missing": "Cette publication n'existe pas.",
         "bad": "Adresse invalide.",
+        "photo": "Photo de {name}",
     },
     "en": {
         "address": "Address",
@@ -71,6 +72,7 @@ WORDS = {
         "gone": "This post was removed.",
         "missing": "There is no such post.",
         "bad": "Bad address.",
+        "photo": "Photo from {name}",
     },
 }
 PAGE_CACHE = "public, max-age=60"
@@ -166,7 +168,9 @@ async def _render(
     for post, shown in rows:
         images = []
         for m, pic in await _pictures(rt, post):
-            alt = html_safe(m.get("alt") or m.get("caption") or cut(post.text, 125))
+            # The owner's caption or the text read from the photo; a photo posted alone is still described.
+            described = m.get("alt") or m.get("caption") or cut(html_safe(post.text), 125)
+            alt = html_safe(described or w["photo"].format(name=biz.name))
             images.append(
                 {
                     "src": f"{root}media/{pic.src.name}",
