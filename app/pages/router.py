@@ -28,6 +28,7 @@ from app.kit import hours as hours_kit
 from app.kit import media as media_store
 from app.kit import variants
 from app.kit.time import utcnow
+from app.kit.when_fmt import fmt_moment
 from app.models import Business, Post
 from app.pages import feed as atom
 from app.pages import service
@@ -37,10 +38,6 @@ from app.pages.text import cut, html_safe, linkify
 router = APIRouter(tags=["page"])
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
-MONTHS = {
-    "fr": ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-}
 WORDS = {
     "fr": {
         "address": "Adresse",
@@ -85,14 +82,11 @@ def _words(biz: Business) -> dict[str, str]:
 
 
 def _when(dt: datetime, biz: Business) -> str:
-    local = dt.astimezone(ZoneInfo(biz.timezone))
-    same_year = local.year == utcnow().astimezone(ZoneInfo(biz.timezone)).year
-    if biz.language == "fr":
-        day = f"{local.day} {MONTHS['fr'][local.month - 1]}" + ("" if same_year else f" {local.year}")
-        return f"{day}, {local.hour} h {local.minute:02d}"
-    day = f"{MONTHS['en'][local.month - 1]} {local.day}" + ("" if same_year else f", {local.year}")
-    hour = local.hour % 12 or 12
-    return f"{day}, {hour}:{local.minute:02d} {'am' if local.hour < 12 else 'pm'}"
+    """When a post was shown, in the business's time zone and language (``3 déc., 14 h 05`` / ``Dec 3, 2:05 pm``)."""
+    zone = ZoneInfo(biz.timezone)
+    local = dt.astimezone(zone)
+    lang = "fr" if biz.language == "fr" else "en"
+    return fmt_moment(local.replace(tzinfo=None), lang, with_year=local.year != utcnow().astimezone(zone).year)
 
 
 def _region(biz: Business) -> str:
