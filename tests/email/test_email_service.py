@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import aiosmtplib
+import pytest
 from PIL import Image
 from sqlalchemy import select
 from sqlmodel import col
@@ -152,6 +154,22 @@ async def test_stranger_gets_nothing(
     assert (row.status, row.note) == ("ignored", "not a member: no reply")
     assert sink.received == []
     assert await posts(ert) == []
+
+
+async def test_over_the_hourly_limit_one_mail_says_when_to_try_again(
+    ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As by SMS: the first command over the limit is answered once with when to try again, then silence."""
+    monkeypatch.setattr(ert.settings, "sms_commands_per_hour", 2)
+    for n in range(4):
+        await deliver(smtp, sign(compose(f"ANNULER {n + 1}", subject="Question")))
+        await drain(erunner)
+    rows = await inbound(ert)
+    assert [r.status for r in rows] == ["processed", "processed", "ignored", "ignored"]
+    answers = [text_of(m).removeprefix(MARKER).strip().splitlines()[0] for m in sink.messages()]
+    assert answers[:2] == ["Publication #1 introuvable.", "Publication #2 introuvable."]
+    assert len(answers) == 3
+    assert re.fullmatch(r"Trop de messages\. Réessayez à \d{1,2} h( \d{2})?\.", answers[2]), answers[2]
 
 
 async def test_auto_reply_and_bounce_are_never_answered(
