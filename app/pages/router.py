@@ -338,6 +338,15 @@ async def media_file(name: str, request: Request, rt: RuntimeDep) -> Response:
     return FileResponse(path, headers=headers)
 
 
+async def elsewhere(rest: str, request: Request) -> Response:
+    """Any other address under ``/b/``: ``/b/{slug}/`` goes to the page (its links are relative to it), the rest
+    is the small HTML 404 a customer can read, never the API's JSON."""
+    slug = rest.removesuffix("/")
+    if rest.endswith("/") and slug and "/" not in slug:
+        return Response(status_code=308, headers={"Location": f"../{slug}"})
+    return _error(request, 404, None)
+
+
 for _path, _fn in (
     ("/b/{slug}", page),
     ("/b/{slug}/p/{number}", one_post),
@@ -346,3 +355,5 @@ for _path, _fn in (
 ):
     router.add_api_route(_path, _fn, methods=["GET"], response_class=HTMLResponse if "/b/" in _path else Response)
     router.add_api_route(_path, _fn, methods=["HEAD"], include_in_schema=False)
+# Last: only what no route above takes (no API to document there).
+router.add_api_route("/b/{rest:path}", elsewhere, methods=["GET", "HEAD"], include_in_schema=False)
