@@ -214,6 +214,13 @@ def command_text(mail: ParsedEmail, body: str, *, by_token: bool) -> str:
     return body
 
 
+def asks_for_mentions(mail: ParsedEmail, *, by_token: bool) -> bool:
+    """Whether the mail's command is ``M``: its business's accounts are then polled first, outside the write
+    transaction, as for an SMS ``M`` (``CommandTable.before_mentions``)."""
+    text = command_text(mail, reply_mod.extract(mail.text).text, by_token=by_token)
+    return isinstance(p.parse(strip_control(text)), p.Mentions)
+
+
 def _is_digest_answer(body: str, purpose: str) -> bool:
     lines = [x for x in body.splitlines() if x.strip()]
     if not lines:

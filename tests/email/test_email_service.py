@@ -15,6 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.email.reply import MARKER
 from app.email.security import make_token, read_token
 from app.kit.time import utcnow
@@ -25,6 +26,7 @@ from app.worker.runner import Runner
 from tests.email.conftest import DOMAIN, MEMBER_EMAIL, Seeded, Sink
 from tests.email.dkimkeys import sign
 from tests.helpers import drain
+from tests.mentions.test_flow import FakeNet
 
 BIZ = f"bistro@{DOMAIN}"
 
@@ -220,6 +222,32 @@ async def test_other_attachments_are_refused_with_a_clear_answer(
     [answer] = sink.messages()
     assert "menu.pdf: seules les photos JPEG, PNG ou HEIC" in text_of(answer)
     assert answer["Auto-Submitted"] == "auto-replied"
+
+
+async def test_m_by_email_polls_the_accounts_first(
+    ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime]
+) -> None:
+    """As by SMS: ``M`` right after a fan's mention shows it, not "no new mentions" until the next scheduled poll."""
+    net = FakeNet()
+    ert.networks[net.name] = net
+    async with ert.db.write() as s:
+        await account_service.link(
+            s,
+            business_id=seeded.biz_id,
+            network=net.name,
+            handle="bistro-bsky",
+            credentials={"handle": "bistro-bsky"},
+            settings={},
+            vault=ert.vault,
+            actor="test",
+        )
+    await drain(erunner)
+    net.say("Vous ouvrez dimanche?", author="marie.bsky.social")
+    await deliver(smtp, sign(compose("M", subject="Mentions")))
+    await drain(erunner)
+    [answer] = sink.messages()
+    assert "#1 Bsky marie: Vous ouvrez dimanche?" in text_of(answer)
+    assert net.fetches == 1
 
 
 async def test_digest_answer_lines_answer_their_mentions(
