@@ -61,6 +61,17 @@ def simulate_sms(
         to = normalize_e164(to) if to else DEMO_NUMBER
     except InvalidPhone as exc:
         raise typer.BadParameter(str(exc)) from None
+    local = [m for m in media or [] if not m.startswith(("http://", "https://"))]
+    if local and remote:
+        raise OpsError(f"--media {local[0]}: {base} is another host, which cannot fetch a file served here: give a URL")
+    if local and not settings.allow_private_networks:
+        # The file is served on 127.0.0.1, an address the egress guard refuses: the owner would be told
+        # "Photo illisible" for a photo that is fine.
+        raise OpsError(
+            f"--media {local[0]}: the file is served on 127.0.0.1, which Ardoise fetches only with "
+            "ARDOISE_ALLOW_PRIVATE_NETWORKS=1 (set it for the service and this command, in development), or give "
+            "an https URL"
+        )
     server, media_urls = _serve_media(media or [])
     try:
         reader = _ApiReplies(base, key, to, sender) if key else _DbReplies(sender)

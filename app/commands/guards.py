@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.commands import parser as p
-from app.commands.context import Ctx
+from app.commands.context import Ctx, local_time
 from app.kit.time import utcnow
-from app.models import InboundMessage, InboundStatus, Member
+from app.messages import outbox
+from app.models import InboundMessage, InboundStatus, Member, OutboundMessage
 from app.runtime import Runtime
 
 ALWAYS = (p.Help, p.Stop, p.Start)
@@ -58,6 +59,40 @@ async def rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: In
     # One slot frees when the (len - limit + 1)-th oldest leaves the hour; round up to the next minute.
     free = times[len(times) - limit] + timedelta(hours=1, minutes=1)
     return free.replace(second=0, microsecond=0)
+
+
+async def over_limit(ctx: Ctx) -> str | None:
+    """When the member is over the hourly limit (:func:`rate_limited`): the message is ignored and, once an hour
+    whichever channel it came by, answered with when to try again in the business's time zone and the owner's
+    conventions (``Réessayez à 14 h 05`` / ``try again at 2:05 pm``); a note, else None."""
+    retry_at = await rate_limited(ctx.rt, ctx.s, ctx.member, ctx.inbound)
+    if retry_at is None:
+        return None
+    ctx.inbound.status = InboundStatus.ignored.value
+    told = (
+        await ctx.s.execute(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                col(OutboundMessage.member_id) == ctx.member.id,
+                col(OutboundMessage.kind) == "rate_limited",
+                col(OutboundMessage.created_at) >= utcnow() - timedelta(hours=1),
+            )
+        )
+    ).scalar_one()
+    if not told:
+        ctx.replied = True
+        await outbox.say(
+            ctx.s,
+            ctx.rt.settings,
+            ctx.member,
+            "rate_limited",
+            to=ctx.target,
+            kind="rate_limited",
+            business_id=ctx.biz.id,
+            time=local_time(ctx.biz, retry_at, ctx.lang),
+        )
+    return "rate limited"
 
 
 async def refused(ctx: Ctx, cmd: p.ParseResult) -> str | None:

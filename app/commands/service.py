@@ -8,21 +8,17 @@ The handlers live in their features and are handed in as a :class:`~app.commands
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.audit import service as audit
 from app.catalogue import t
 from app.commands import parser as p
-from app.commands.context import CommandTable, Ctx, ask, local_time
-from app.commands.guards import ALWAYS, note_seen, rate_limited, refused
+from app.commands.context import CommandTable, Ctx, ask
+from app.commands.guards import ALWAYS, note_seen, over_limit, refused
 from app.commands.routing import answer_stranger, answer_to, choose, route
-from app.kit.time import utcnow
-from app.messages import outbox
-from app.models import Business, InboundMessage, InboundStatus, Member, OutboundMessage
+from app.models import Business, InboundMessage, InboundStatus, Member
 from app.runtime import Runtime
 
 STRANGER_KEYWORDS = ((p.Help, "help"), (p.Stop, "stop"), (p.Start, "start"))
@@ -89,26 +85,8 @@ async def handle_member(
     ctx = Ctx(rt, s, inbound, biz, member, media, table, to, inbound.body or "", media_error)
     ctx.unseen = note_seen(rt, member)
     s.add(member)
-    retry_at = None if isinstance(parsed, ALWAYS) else await rate_limited(rt, s, member, inbound)
-    if retry_at is not None:
-        inbound.status = InboundStatus.ignored.value
-        told = (
-            await s.execute(
-                select(func.count())
-                .select_from(OutboundMessage)
-                .where(
-                    col(OutboundMessage.member_id) == member.id,
-                    col(OutboundMessage.kind) == "rate_limited",
-                    col(OutboundMessage.created_at) >= utcnow() - timedelta(hours=1),
-                )
-            )
-        ).scalar_one()
-        if not told:
-            when = local_time(biz, retry_at, member.language)
-            await outbox.say(
-                s, rt.settings, member, "rate_limited", to=to, kind="rate_limited", business_id=biz.id, time=when
-            )
-        return "rate limited"
+    if not isinstance(parsed, ALWAYS) and (limited := await over_limit(ctx)) is not None:
+        return limited
     note = await dispatch(ctx, parsed)
     await audit.record(
         s,
@@ -125,8 +103,10 @@ async def dispatch(ctx: Ctx, cmd: p.ParseResult) -> str:
     """Guards, then the handler registered for the result's type; what no handler takes is answered here."""
     if (note := await refused(ctx, cmd)) is not None:
         return note
-    if isinstance(cmd, p.LoneWord) and ctx.media:
-        cmd = p.Unknown(cmd.word)  # a photo with a one-word caption ("Dessert!") is a post to confirm
+    if isinstance(cmd, p.LoneWord) and (ctx.media or ctx.media_error):
+        # A photo with a one-word caption ("Dessert!") is a post to confirm; one that could not be fetched is
+        # refused as such (never answered as an unknown command, the photo silently dropped).
+        cmd = p.Unknown(cmd.word)
     handler = ctx.table.handlers.get(type(cmd))
     if handler is not None:
         return await handler(ctx, cmd)

@@ -34,7 +34,7 @@ from app.audit import service as audit
 from app.catalogue import t
 from app.commands import parser as p
 from app.commands.context import CommandTable, Ctx, ask
-from app.commands.guards import note_seen, rate_limited
+from app.commands.guards import note_seen, over_limit
 from app.email import reply as reply_mod
 from app.email import security
 from app.email.parse import Attachment, ParsedEmail, parse_email, raw_bytes
@@ -206,6 +206,13 @@ def command_text(mail: ParsedEmail, body: str, *, by_token: bool) -> str:
     return body
 
 
+def asks_for_mentions(mail: ParsedEmail, *, by_token: bool) -> bool:
+    """Whether the mail's command is ``M``: its business's accounts are then polled first, outside the write
+    transaction, as for an SMS ``M`` (``CommandTable.before_mentions``)."""
+    text = command_text(mail, reply_mod.extract(mail.text).text, by_token=by_token)
+    return isinstance(p.parse(strip_control(text)), p.Mentions)
+
+
 def _is_digest_answer(body: str, purpose: str) -> bool:
     lines = [x for x in body.splitlines() if x.strip()]
     if not lines:
@@ -259,9 +266,8 @@ async def handle_member_mail(
     body = extracted.text
     text = strip_control(command_text(mail, body, by_token=by_token))  # stored in pending actions and posts
     ctx = Ctx(rt, s, inbound, biz, member, list(media.items), table, answer_to(inbound, mail), text)
-    if await rate_limited(rt, s, member, inbound) is not None:
-        inbound.status = InboundStatus.ignored.value
-        return "rate limited"
+    if (limited := await over_limit(ctx)) is not None:
+        return limited  # one mail an hour says when to try again, as by SMS
     if media.refused or media.unreadable:
         names = ", ".join((media.refused + media.unreadable)[:4])[:80]
         await ctx.reply("email_bad_attachment" if media.refused else "email_bad_image", names=names)

@@ -82,6 +82,10 @@ async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> Non
         await _finish(rt, inbound_id, InboundStatus.ignored, f"{who.note or 'unknown sender'}: no reply")
         return
     auth = await _authenticate(rt, raw, mail, by_token=who.by_token)
+    trusted = who.by_token or auth.aligned  # an unverified mail acts on nothing: no poll for it either
+    business_id = who.business.id if who.business is not None else None
+    if business_id is not None and trusted and email_service.asks_for_mentions(mail, by_token=who.by_token):
+        await table.before_mentions(rt, business_id)  # "M" shows the mention a fan just wrote
     media = await asyncio.to_thread(
         email_service.prepare_media,
         mail.attachments,

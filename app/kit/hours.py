@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import time
+
+from app.kit.when_fmt import fmt_time
 
 DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 SCHEMA_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -87,15 +90,7 @@ def normalize(rules: list[str]) -> list[str]:
 
 def _clock(minutes: int, lang: str) -> str:
     h, m = divmod(minutes % 1440, 60)
-    if lang == "fr":
-        return f"{h} h" if m == 0 else f"{h} h {m:02d}"
-    if (h, m) == (12, 0):
-        return "noon"
-    if (h, m) == (0, 0):
-        return "midnight"
-    suffix = "am" if h < 12 else "pm"
-    h12 = h % 12 or 12
-    return f"{h12} {suffix}" if m == 0 else f"{h12}:{m:02d} {suffix}"
+    return fmt_time(time(h, m), "fr" if lang == "fr" else "en")
 
 
 def display(rule: str, lang: str) -> str:

@@ -1,5 +1,6 @@
 """Times and dates as an owner writes them: ``12 h 30`` and ``10 déc.`` in French, ``12:30 pm`` and ``Dec 10`` in
-English (``noon``, ``midnight`` for the round hours that have a name).
+English (``noon``, ``midnight`` for the round hours that have a name). The SMS to owners, the opening hours and
+the post times on the public page all use these.
 
 Full French is returned (``août``, ``févr.``): the SMS path transliterates what GSM-7 lacks (``aout``), email
 keeps it. Pure and domain-free: no I/O, no app imports; any language other than ``en`` gets French.
@@ -8,10 +9,10 @@ keeps it. Pure and domain-free: no I/O, no app imports; any language other than 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Final
 
-__all__ = ["fmt_date", "fmt_time", "fmt_times"]
+__all__ = ["fmt_date", "fmt_moment", "fmt_time", "fmt_times"]
 
 _FR_MONTHS: Final = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 _EN_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -39,3 +40,12 @@ def fmt_date(value: date, lang: str) -> str:
         return f"{_EN_MONTHS[value.month - 1]} {value.day}"
     day = "1er" if value.day == 1 else str(value.day)
     return f"{day} {_FR_MONTHS[value.month - 1]}"
+
+
+def fmt_moment(value: datetime, lang: str, *, with_year: bool = False) -> str:
+    """A local date and time: ``3 déc., 14 h 05``, ``1er mai 2025, 9 h`` (fr); ``Dec 3, 2:05 pm``,
+    ``May 1, 2025, 9 am`` (en). The year only when asked (a moment of another year)."""
+    day = fmt_date(value.date(), lang)
+    if with_year:
+        day += f", {value.year}" if lang == "en" else f" {value.year}"
+    return f"{day}, {fmt_time(value.time(), lang)}"

@@ -28,6 +28,7 @@ from app.kit import hours as hours_kit
 from app.kit import media as media_store
 from app.kit import variants
 from app.kit.time import utcnow
+from app.kit.when_fmt import fmt_moment
 from app.models import Business, Post
 from app.pages import feed as atom
 from app.pages import service
@@ -37,10 +38,6 @@ from app.pages.text import cut, html_safe, linkify
 router = APIRouter(tags=["page"])
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
-MONTHS = {
-    "fr": ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-}
 WORDS = {
     "fr": {
         "address": "Adresse",
@@ -56,6 +53,7 @@ WORDS = {
         "gone": "Cette publication a été retirée.",
         "missing": "Cette publication n'existe pas.",
         "bad": "Adresse invalide.",
+        "photo": "Photo de {name}",
     },
     "en": {
         "address": "Address",
@@ -71,6 +69,7 @@ WORDS = {
         "gone": "This post was removed.",
         "missing": "There is no such post.",
         "bad": "Bad address.",
+        "photo": "Photo from {name}",
     },
 }
 PAGE_CACHE = "public, max-age=60"
@@ -83,14 +82,11 @@ def _words(biz: Business) -> dict[str, str]:
 
 
 def _when(dt: datetime, biz: Business) -> str:
-    local = dt.astimezone(ZoneInfo(biz.timezone))
-    same_year = local.year == utcnow().astimezone(ZoneInfo(biz.timezone)).year
-    if biz.language == "fr":
-        day = f"{local.day} {MONTHS['fr'][local.month - 1]}" + ("" if same_year else f" {local.year}")
-        return f"{day}, {local.hour} h {local.minute:02d}"
-    day = f"{MONTHS['en'][local.month - 1]} {local.day}" + ("" if same_year else f", {local.year}")
-    hour = local.hour % 12 or 12
-    return f"{day}, {hour}:{local.minute:02d} {'am' if local.hour < 12 else 'pm'}"
+    """When a post was shown, in the business's time zone and language (``3 déc., 14 h 05`` / ``Dec 3, 2:05 pm``)."""
+    zone = ZoneInfo(biz.timezone)
+    local = dt.astimezone(zone)
+    lang = "fr" if biz.language == "fr" else "en"
+    return fmt_moment(local.replace(tzinfo=None), lang, with_year=local.year != utcnow().astimezone(zone).year)
 
 
 def _region(biz: Business) -> str:
@@ -166,7 +162,9 @@ async def _render(
     for post, shown in rows:
         images = []
         for m, pic in await _pictures(rt, post):
-            alt = html_safe(m.get("alt") or m.get("caption") or cut(post.text, 125))
+            # The owner's caption or the text read from the photo; a photo posted alone is still described.
+            described = m.get("alt") or m.get("caption") or cut(html_safe(post.text), 125)
+            alt = html_safe(described or w["photo"].format(name=biz.name))
             images.append(
                 {
                     "src": f"{root}media/{pic.src.name}",
@@ -340,6 +338,15 @@ async def media_file(name: str, request: Request, rt: RuntimeDep) -> Response:
     return FileResponse(path, headers=headers)
 
 
+async def elsewhere(rest: str, request: Request) -> Response:
+    """Any other address under ``/b/``: ``/b/{slug}/`` goes to the page (its links are relative to it), the rest
+    is the small HTML 404 a customer can read, never the API's JSON."""
+    slug = rest.removesuffix("/")
+    if rest.endswith("/") and slug and "/" not in slug:
+        return Response(status_code=308, headers={"Location": f"../{slug}"})
+    return _error(request, 404, None)
+
+
 for _path, _fn in (
     ("/b/{slug}", page),
     ("/b/{slug}/p/{number}", one_post),
@@ -348,3 +355,5 @@ for _path, _fn in (
 ):
     router.add_api_route(_path, _fn, methods=["GET"], response_class=HTMLResponse if "/b/" in _path else Response)
     router.add_api_route(_path, _fn, methods=["HEAD"], include_in_schema=False)
+# Last: only what no route above takes (no API to document there).
+router.add_api_route("/b/{rest:path}", elsewhere, methods=["GET", "HEAD"], include_in_schema=False)

@@ -96,9 +96,11 @@ async def undo(ctx: Ctx, cmd: p.Undo) -> str:
     if number is not None:
         q = q.where(col(Post.number) == number)
     else:
-        # "your last post": a colleague's post (or the operator's) is removed only by its number
+        # "your last post": a colleague's post (or the operator's) is removed only by its number, and an answer
+        # to a mention (numbered -1, -2...: owners never see those numbers) is no post of the page
         q = q.where(
             col(Post.author_member_id) == ctx.member.id,
+            col(Post.number) > 0,
             col(Post.status).notin_(
                 [
                     PostStatus.deleting.value,
@@ -153,7 +155,11 @@ async def status(ctx: Ctx, cmd: p.Status) -> str:
         (
             await ctx.s.execute(
                 select(col(Post.number))
-                .where(col(Post.business_id) == ctx.biz.id, col(Post.status) == PostStatus.publishing.value)
+                .where(
+                    col(Post.business_id) == ctx.biz.id,
+                    col(Post.status) == PostStatus.publishing.value,
+                    col(Post.number) > 0,  # answers to mentions have their own receipts and no post number
+                )
                 .order_by(col(Post.number))
                 .limit(5)
             )

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 from twilio.request_validator import RequestValidator
 
 from app.catalogue import MESSAGES, t
@@ -20,7 +21,7 @@ from app.commands.parser import CommandName
 from app.kit.sms_text import is_gsm7, segment_info
 from app.kit.when_fmt import fmt_time
 from app.mentions import service as mention_service
-from app.models import InboundMessage, Job, Post
+from app.models import InboundMessage, Job, Member, Post
 from app.networks.base import Mention, ReplyTarget
 from app.runtime import Runtime
 from app.worker.runner import Runner
@@ -458,6 +459,34 @@ async def test_non_while_a_pin_is_awaited_drops_the_action(
     assert [p["status"] for p in await posts(client, auth, biz["id"])] == ["published"]
 
 
+async def test_status_lists_posts_going_out_but_never_an_answers_number(
+    rt: Runtime, chat: Chat, biz: dict[str, Any]
+) -> None:
+    """Answers to mentions (R n) are numbered -1, -2... and owners never see those numbers: ETAT lists the posts."""
+    async with rt.db.write() as s:
+        for number, reply_to in ((1, None), (-1, 7), (2, None)):
+            s.add(Post(business_id=biz["id"], number=number, text="x", reply_to_mention_id=reply_to))
+    assert one_sms(await chat.say("ETAT")) == "État: Page OK. En cours: #1, #2."
+
+
+async def test_undo_without_a_number_never_takes_an_answer_to_a_mention(
+    rt: Runtime, chat: Chat, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
+) -> None:
+    async with rt.db.write() as s:
+        member = (await s.execute(select(Member).where(col(Member.business_id) == biz["id"]))).scalar_one()
+        for number in (-1, -2):
+            s.add(
+                Post(
+                    business_id=biz["id"],
+                    number=number,
+                    text="Merci!",
+                    reply_to_mention_id=7,
+                    author_member_id=member.id,
+                )
+            )
+    assert one_sms(await chat.say("ANNULER")) == "Aucune publication à retirer."
+
+
 async def test_an_unseen_phone_stays_unseen_until_its_pin_even_after_a_harmless_command(
     chat: Chat, clock: Clock, client: httpx.AsyncClient, auth: dict[str, str], biz: dict[str, Any]
 ) -> None:
@@ -591,8 +620,8 @@ async def test_a_photo_that_cannot_be_fetched_is_never_dropped_silently(
 ) -> None:
     with running_stub() as stub:  # answers 401/404 to a media download: a permanent failure
         media = {"NumMedia": "1", "MediaUrl0": f"{stub.base_url}/nope.jpg", "MediaContentType0": "image/jpeg"}
-        # With a keyword or without (the confirmation flow), the answer is the same: nothing is posted.
-        for body in ("PUBLIER Notre terrasse est ouverte", "Notre terrasse est ouverte"):
+        # With a keyword or without (the confirmation flow), even a one-word caption: the same answer, nothing posted.
+        for body in ("PUBLIER Notre terrasse est ouverte", "Notre terrasse est ouverte", "Dessert!"):
             reply = one_sms(await chat.say(body, future=True, fields=media))
             assert reply == "Photo illisible ou trop lourde. Rien n'est publié.", body
     assert one_sms(await chat.say("OUI")) == "Rien à confirmer."

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import aiosmtplib
+import pytest
 from PIL import Image
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.accounts import service as account_service
 from app.email.reply import MARKER
 from app.email.security import make_token, read_token
 from app.kit.time import utcnow
@@ -22,6 +25,7 @@ from app.worker.runner import Runner
 from tests.email.conftest import DOMAIN, MEMBER_EMAIL, Seeded, Sink
 from tests.email.dkimkeys import sign
 from tests.helpers import drain
+from tests.mentions.test_flow import FakeNet
 
 BIZ = f"bistro@{DOMAIN}"
 
@@ -147,6 +151,22 @@ async def test_stranger_gets_nothing(
     assert await posts(ert) == []
 
 
+async def test_over_the_hourly_limit_one_mail_says_when_to_try_again(
+    ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As by SMS: the first command over the limit is answered once with when to try again, then silence."""
+    monkeypatch.setattr(ert.settings, "sms_commands_per_hour", 2)
+    for n in range(4):
+        await deliver(smtp, sign(compose(f"ANNULER {n + 1}", subject="Question")))
+        await drain(erunner)
+    rows = await inbound(ert)
+    assert [r.status for r in rows] == ["processed", "processed", "ignored", "ignored"]
+    answers = [text_of(m).removeprefix(MARKER).strip().splitlines()[0] for m in sink.messages()]
+    assert answers[:2] == ["Publication #1 introuvable.", "Publication #2 introuvable."]
+    assert len(answers) == 3
+    assert re.fullmatch(r"Trop de messages\. Réessayez à \d{1,2} h( \d{2})?\.", answers[2]), answers[2]
+
+
 async def test_auto_reply_and_bounce_are_never_answered(
     ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime]
 ) -> None:
@@ -195,6 +215,32 @@ async def test_other_attachments_are_refused_with_a_clear_answer(
     [answer] = sink.messages()
     assert "menu.pdf: seules les photos JPEG, PNG ou HEIC" in text_of(answer)
     assert answer["Auto-Submitted"] == "auto-replied"
+
+
+async def test_m_by_email_polls_the_accounts_first(
+    ert: Runtime, smtp: int, seeded: Seeded, sink: Sink, erunner: Runner[Runtime]
+) -> None:
+    """As by SMS: ``M`` right after a fan's mention shows it, not "no new mentions" until the next scheduled poll."""
+    net = FakeNet()
+    ert.networks[net.name] = net
+    async with ert.db.write() as s:
+        await account_service.link(
+            s,
+            business_id=seeded.biz_id,
+            network=net.name,
+            handle="bistro-bsky",
+            credentials={"handle": "bistro-bsky"},
+            settings={},
+            vault=ert.vault,
+            actor="test",
+        )
+    await drain(erunner)
+    net.say("Vous ouvrez dimanche?", author="marie.bsky.social")
+    await deliver(smtp, sign(compose("M", subject="Mentions")))
+    await drain(erunner)
+    [answer] = sink.messages()
+    assert "#1 Bsky marie: Vous ouvrez dimanche?" in text_of(answer)
+    assert net.fetches == 1
 
 
 async def test_digest_answer_lines_answer_their_mentions(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 
 import pytest
 
-from app.kit.when_fmt import fmt_date, fmt_time, fmt_times
+from app.kit.when_fmt import fmt_date, fmt_moment, fmt_time, fmt_times
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,16 @@ def test_fmt_times_sorts_and_joins() -> None:
 
 def test_unknown_language_gets_french() -> None:
     assert fmt_time(time(9, 15), "de") == "9 h 15"
+
+
+@pytest.mark.parametrize(
+    ("value", "with_year", "fr", "en"),
+    [
+        pytest.param(datetime(2026, 12, 3, 14, 5), False, "3 déc., 14 h 05", "Dec 3, 2:05 pm", id="minutes"),
+        pytest.param(datetime(2026, 12, 3, 12, 0), False, "3 déc., 12 h", "Dec 3, noon", id="noon"),
+        pytest.param(datetime(2025, 5, 1, 9, 0), True, "1er mai 2025, 9 h", "May 1, 2025, 9 am", id="other-year"),
+    ],
+)
+def test_fmt_moment(value: datetime, with_year: bool, fr: str, en: str) -> None:
+    """The time of a post on the public page, in the business's conventions."""
+    assert (fmt_moment(value, "fr", with_year=with_year), fmt_moment(value, "en", with_year=with_year)) == (fr, en)

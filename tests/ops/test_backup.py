@@ -46,8 +46,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(database_url: str, tmp: Path) -> Iterator[str]:
-    """``ardoise serve`` on ``database_url`` (uvicorn in a subprocess); yields its base URL; SIGTERM at the end."""
+def serving(database_url: str, tmp: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``ardoise serve`` on ``database_url`` (uvicorn in a subprocess, more settings in ``env``); yields its base
+    URL; SIGTERM at the end."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ARDOISE_")},
@@ -57,6 +58,7 @@ def serving(database_url: str, tmp: Path) -> Iterator[str]:
         "ARDOISE_SMS_PROVIDER": "console",
         "ARDOISE_MEDIA_DIR": str(tmp / "media"),
         "ARDOISE_LOG_FORMAT": "json",
+        **(env or {}),
     }
     log = (tmp / f"serve-{port}.log").open("wb")
     proc = subprocess.Popen(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -197,13 +198,9 @@ def test_simulate_sms_reads_replies_through_the_api(tmp_path: Path) -> None:
     assert ardoise("migrate", database_url=url, cwd=tmp_path).returncode == 0
     key = ardoise("apikey", "create", "--name", "sim", database_url=url, cwd=tmp_path).stdout.strip().splitlines()[-1]
     photo = tmp_path / "menu.png"
-    photo.write_bytes(
-        bytes.fromhex(
-            "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-            "0000000d4944415478da63f8cfc0f01f0005000201a5dd9a6a0000000049454e44ae426082"
-        )
-    )
-    with serving(url, tmp_path) as base:
+    Image.new("RGB", (64, 48), (163, 64, 42)).save(photo, "PNG")  # a photo the service can read
+    # The photo is served on 127.0.0.1: the service fetches it only with private networks allowed (development).
+    with serving(url, tmp_path, {"ARDOISE_ALLOW_PRIVATE_NETWORKS": "true"}) as base:
         auth = {"Authorization": f"Bearer {key}"}
         r = httpx.post(
             base + "/api/v1/businesses",
@@ -224,11 +221,24 @@ def test_simulate_sms_reads_replies_through_the_api(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "waiting up to 60 s" in done.stdout
         assert any(line.startswith("< ") for line in done.stdout.splitlines()), done.stdout
-        done = ardoise(*sim, "--wait", "60", "--media", str(photo), "Menu", database_url=url, cwd=tmp_path, env=env)
+        # Where this command's settings refuse loopback addresses, it says so before sending anything (the owner
+        # would otherwise get "Photo illisible" for a good photo).
+        refused = ardoise(*sim, "--media", str(photo), "PUBLIER Menu", database_url=url, cwd=tmp_path, env=env)
+        assert "ARDOISE_ALLOW_PRIVATE_NETWORKS=1" in one_line_error(refused)
+        env["ARDOISE_ALLOW_PRIVATE_NETWORKS"] = "true"
+        done = ardoise(
+            *sim, "--wait", "60", "--media", str(photo), "PUBLIER Menu", database_url=url, cwd=tmp_path, env=env
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "serving " in done.stdout
         assert "after the photo is fetched" in done.stdout
-        assert any(line.startswith("< ") for line in done.stdout.splitlines()), done.stdout
+        assert "photo fetched by the service: GET /" in done.stdout
+        assert "< Publié #1: Page OK  [GSM-7, 1 segment]" in done.stdout.splitlines(), done.stdout
+        assert '<img src="../media/' in httpx.get(base + "/b/sim").text  # the photo is on the page
+        other_host = ["--url", "https://ardoise.example", "--key", key, "--media", str(photo), "AIDE"]
+        assert "cannot fetch a file served here" in one_line_error(
+            ardoise("simulate", "sms", *other_host, database_url=url, cwd=tmp_path, env=env)
+        )
 
     far = ardoise("simulate", "sms", "--url", "https://ardoise.example", "AIDE", database_url=url, cwd=tmp_path)
     assert "pass --key" in one_line_error(far)

@@ -221,13 +221,25 @@ async def test_single_post_page(client: httpx.AsyncClient, auth: dict[str, str],
     assert (await client.get("/b/bistro/p/abc")).status_code in (404, 422)
 
 
-@pytest.mark.parametrize("path", ["/b/nobody", "/b/nobody/feed.atom", "/b/nobody/p/1"])
+@pytest.mark.parametrize(
+    "path", ["/b/nobody", "/b/nobody/feed.atom", "/b/nobody/p/1", "/b/", "/b/nobody/menu", "/b/nobody/p/1/x"]
+)
 async def test_unknown_slug_is_a_small_html_404(client: httpx.AsyncClient, path: str) -> None:
     r = await client.get(path)
     assert r.status_code == 404
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert "Page introuvable" in r.text
     assert len(r.content) < 1024
+    assert (await client.head(path)).status_code == 404
+
+
+async def test_a_page_address_with_a_trailing_slash_goes_to_the_page(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await business(client, auth)
+    r = await client.get("/b/bistro/", follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (308, "../bistro")
+    assert str((await client.get("/b/bistro/", follow_redirects=True)).url) == f"{PUBLIC_URL}/b/bistro"
 
 
 # --- headless Chromium on a real server -----------------------------------------------------------------------

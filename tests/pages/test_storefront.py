@@ -222,6 +222,19 @@ async def test_photo_is_served_as_sized_lazy_variants_with_alt_text(
     assert post_page.meta["og:description"] == "Tarte au sucre maison, tout juste sortie du four"
 
 
+@pytest.mark.parametrize(("lang", "alt"), [("fr", "Photo de Bistro Démo"), ("en", "Photo from Bistro Démo")])
+async def test_a_photo_posted_without_text_still_has_alt_text(
+    client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime], rt: Runtime, lang: str, alt: str
+) -> None:
+    """A photo alone (an MMS without caption that OCR did not read) is content, not decoration: never alt=""."""
+    await business(client, auth, lang=lang)
+    await photo_post(rt, "bistro", "", photo())
+    await drain(runner)
+    html = (await client.get("/b/bistro")).text
+    assert [i.get("alt") for i in strict(html).iter(f"{HTML_NS}img")] == [alt]
+    assert parse((await client.get("/b/bistro/p/1")).text).meta["og:image:alt"] == alt
+
+
 @BOTH_BACKENDS
 async def test_older_posts_through_keyset_links(
     client: httpx.AsyncClient, auth: dict[str, str], runner: Runner[Runtime]
