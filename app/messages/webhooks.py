@@ -23,6 +23,7 @@ from app.deps import RuntimeDep
 from app.errors import Forbidden, Unprocessable
 from app.kit.phone import InvalidPhone, normalize_e164
 from app.kit.textclean import strip_control
+from app.kit.time import utcnow
 from app.messages import service as sms_service
 from app.models import Channel, InboundMessage, InboundStatus, Member, StatusEvent
 from app.runtime import Runtime
@@ -92,8 +93,6 @@ async def store_inbound(
         raw = {k: (masked if k == "Body" else v) for k, v in raw.items()}
     async with rt.db.write() as s:
         ins = insert_for(s, InboundMessage)
-        from app.kit.time import utcnow
-
         stmt = ins.values(
             channel=Channel.sms.value,
             provider_id=sid,
@@ -154,8 +153,6 @@ async def status_callback(form: FormDep, rt: RuntimeDep) -> Response:
         update = type(update)(provider_id=update.provider_id, status=update.status, error_code=None)
     async with rt.db.write() as s:
         ins = insert_for(s, StatusEvent)
-        from app.kit.time import utcnow
-
         stmt = ins.values(
             provider_id=update.provider_id, status=update.status, error_code=update.error_code, created_at=utcnow()
         ).on_conflict_do_nothing(index_elements=["provider_id", "status"])

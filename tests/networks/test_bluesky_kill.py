@@ -2,7 +2,8 @@
 new one is started, and every post ends up on the network exactly once.
 
 Five posts, created one at a time, one Bluesky delivery each. For each, the test waits until the
-delivery's ``attempts`` is committed (the first thing ``deliver`` does, before any network call), waits
+delivery's job is claimed (committed before the task runs; ``deliver`` itself writes nothing before its network
+call, its idempotency key being fixed with the delivery), waits
 0, 20, 50, 100 or 200 ms and SIGKILLs the worker, then starts a new one and waits until it has finished
 the job (it gets it back when the lease expires). The next post goes to that worker, already up and
 holding a session, so its first attempt reaches ``createRecord`` within milliseconds, as in production:
@@ -174,7 +175,11 @@ async def test_worker_killed_while_publishing_to_bluesky_posts_each_text_exactly
             posted = time.monotonic()
 
             async def attempt_started(target: int = target) -> bool:
-                return (await _delivery(rt, target)).attempts >= 1
+                async with rt.db.read() as s:
+                    job = (
+                        await s.execute(select(Job).where(col(Job.dedup_key) == f"deliver:{target}"))
+                    ).scalar_one_or_none()
+                return job is not None and job.state == JobState.running.value and job.attempts >= 1
 
             await wait_for(attempt_started, f"delivery {target} to start", log, WORKER_START, proc, 0.005)
             reached = time.monotonic() - posted
@@ -236,7 +241,11 @@ async def test_worker_killed_while_publishing_to_bluesky_posts_each_text_exactly
             verdict = f"delivery {k.in_flight} already recorded as published"
         else:
             d = next(x for x in deliveries if x.id == k.in_flight)
-            assert d.attempts >= 2, f"delivery {d.id} was interrupted yet ran {d.attempts} time(s)"
+            async with rt.db.read() as s:
+                runs = (
+                    await s.execute(select(col(Job.attempts)).where(col(Job.dedup_key) == f"deliver:{d.id}"))
+                ).scalar_one()
+            assert runs >= 2, f"delivery {d.id} was interrupted yet its job ran {runs} time(s)"
             assert d.remote_id is not None
             if _created_at(by_uri[d.remote_id]) < k.at:
                 found += 1
