@@ -20,16 +20,16 @@ from app.worker.runner import JobInfo, TaskFn
 log = structlog.get_logger("ardoise.commands")
 
 
-async def _fetch_media(rt: Runtime, inbound: InboundMessage) -> tuple[list[dict[str, str]], bool]:
+async def _fetch_media(rt: Runtime, refs: list[dict[str, str]]) -> tuple[list[dict[str, str]], bool]:
     """Download the MMS images (egress guard, Twilio credentials to Twilio only, size limit) and re-encode them,
     before the write transaction opens."""
     out: list[dict[str, str]] = []
     failed = False
-    for m in inbound.media[: rt.settings.sms_max_media + 1]:
+    for m in refs[: rt.settings.sms_max_media + 1]:
         ctype = m.get("content_type", "")
         if not ctype.startswith("image/"):
             continue  # vCards, audio...: not something to post
-        if len(inbound.media) > rt.settings.sms_max_media:
+        if len(refs) > rt.settings.sms_max_media:
             out.append({"source_url": m["source_url"], "content_type": ctype})
             continue  # refused anyway; do not download
         try:
@@ -60,28 +60,29 @@ def inbound_task(table: CommandTable) -> TaskFn:
 
 async def _handle_inbound(rt: Runtime, job: JobInfo, table: CommandTable) -> None:
     inbound_id = int(job.payload["inbound_id"])
-    async with rt.db.read() as s:
-        inbound = await s.get(InboundMessage, inbound_id)
-        if inbound is None or inbound.status != InboundStatus.received.value:
-            return
-        # Work before the write transaction only for a photo to fetch or an "M" to poll for: ask who sent it then.
-        prepare = bool(inbound.media) or isinstance(parse(inbound.body or ""), Mentions)
-        member, poll_first = await _is_member(s, inbound) if prepare else (False, None)
+    member, poll_first, media_refs, caption = False, None, [], ""
+    if job.payload.get("prepare", True):  # a photo to fetch or an "M" to poll for (the webhook says which)
+        async with rt.db.read() as s:
+            inbound = await s.get(InboundMessage, inbound_id)
+            if inbound is None or inbound.status != InboundStatus.received.value:
+                return
+            member, poll_first = await _is_member(s, inbound)
+            media_refs, caption = inbound.media, inbound.body or ""
     if poll_first is not None:
         # "M" right after a fan's mention must show it: poll the business's accounts (bounded) before composing,
         # outside the write transaction (network calls, and the polls write what they find).
         await table.before_mentions(rt, poll_first)
     media: list[dict[str, str]] = []
     failed = False
-    if inbound.media and member:  # a stranger's attachments are never downloaded
+    if media_refs and member:  # a stranger's attachments are never downloaded
         try:
-            media, failed = await _fetch_media(rt, inbound)
+            media, failed = await _fetch_media(rt, media_refs)
         except RetryableError:
             if not job.last_attempt:
                 raise
             failed = True
     if media and len(media) <= rt.settings.sms_max_media:
-        log.info("sms.ocr", inbound_id=inbound_id, note=await ocr_flow.read_photos(rt, inbound.body or "", media))
+        log.info("sms.ocr", inbound_id=inbound_id, note=await ocr_flow.read_photos(rt, caption, media))
     async with rt.db.write() as s:
         inbound = await s.get(InboundMessage, inbound_id)
         if inbound is None or inbound.status != InboundStatus.received.value:

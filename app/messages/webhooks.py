@@ -110,10 +110,13 @@ async def store_inbound(
         )
         new_id = (await s.execute(returning)).scalar_one_or_none()
         if new_id is not None:
+            # "prepare": work the command job does before its write transaction (a photo to fetch, an "M" to
+            # poll for); without it the job goes straight to that transaction.
+            prepare = bool(media) or isinstance(command_parser.parse(body), command_parser.Mentions)
             await queue.enqueue(
                 s,
                 "commands.handle_inbound",
-                {"inbound_id": new_id, **payload},
+                {"inbound_id": new_id, "prepare": prepare, **payload},
                 dedup_key=f"in:sms:{sid}",
                 max_attempts=6,
             )
