@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -119,17 +119,35 @@ class PriorityLock:
             self.release()
 
 
-def insert_for(session: AsyncSession, model: type[Any] | Table) -> Any:
-    """``INSERT`` for ``model`` (or a Core table) in the session's dialect (PostgreSQL or SQLite), so that
-    ``on_conflict_do_nothing`` and ``on_conflict_do_update`` are available: every "store once" and upsert goes
-    through here."""
+_PREPARED: dict[tuple[str, str], Any] = {}
+
+
+def prepared(session: AsyncSession, name: str, build: Callable[[str], Any]) -> Any:
+    """The statement ``name``, built once per dialect by ``build(dialect_name)`` and reused. A hot statement whose
+    values all travel as execution parameters (``bindparam``, or an ``INSERT`` given a dict) then costs neither
+    construction nor cache-key generation on each call: SQLAlchemy memoizes the key on the statement object."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    stmt = _PREPARED.get((dialect, name))
+    if stmt is None:
+        stmt = _PREPARED[(dialect, name)] = build(dialect)
+    return stmt
+
+
+def insert_in(dialect: str, model: type[Any] | Table) -> Any:
+    """``INSERT`` for ``model`` in ``dialect`` (``postgresql`` or ``sqlite``), with ``on_conflict_*``."""
     if dialect == "postgresql":
         # Loaded by the PostgreSQL engine already; on SQLite, importing it at start would cost 2.3 MB for nothing.
         from sqlalchemy.dialects import postgresql
 
         return postgresql.insert(model)
     return sqlite.insert(model)
+
+
+def insert_for(session: AsyncSession, model: type[Any] | Table) -> Any:
+    """``INSERT`` for ``model`` (or a Core table) in the session's dialect (PostgreSQL or SQLite), so that
+    ``on_conflict_do_nothing`` and ``on_conflict_do_update`` are available: every "store once" and upsert goes
+    through here (or through :func:`insert_in`)."""
+    return insert_in(session.bind.dialect.name if session.bind is not None else "sqlite", model)
 
 
 class Database:

@@ -159,7 +159,9 @@ def create_app(
         large_paths={"/webhooks/mailgun/": 2 * settings.email_max_bytes},
     )
 
+    # Twilio's webhook first: routes are matched in order, and it is the busiest path.
     for r in (
+        webhooks_router,
         health_router,
         metrics_router,
         mentions_router,
@@ -173,7 +175,6 @@ def create_app(
         messages_router,
         jobs_router,
         audit_router,
-        webhooks_router,
         pages_router,
     ):
         app.include_router(r)
