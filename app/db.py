@@ -74,6 +74,8 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 # Set while serving an HTTP request (or an SMTP conversation): those writes answer someone who is waiting
 # (Twilio gives up after 15 s), so on SQLite they go before the worker's writes, which can wait.
 URGENT: ContextVar[bool] = ContextVar("ardoise_urgent_write", default=False)
+# Set while this task holds one of the PostgreSQL pool's places kept for background work (Database._background).
+_HOLDS_PLACE: ContextVar[bool] = ContextVar("ardoise_holds_place", default=False)
 
 
 class PriorityLock:
@@ -181,11 +183,27 @@ class Database:
         # SQLite has one writer; inside one process we queue writers here rather than in SQLite's busy
         # handler, which sleeps with backoff and makes the latency tail long.
         self._write_lock = PriorityLock() if self.is_sqlite else None
+        # PostgreSQL: background work (the worker's jobs, which may run by the hundred) holds at most half the
+        # connection pool at once, so a request (URGENT) never queues behind it for a connection. A task that holds
+        # a place keeps it for the sessions it opens inside (no deadlock on nested sessions).
+        self._background = None if self.is_sqlite else asyncio.Semaphore(max(1, pool_size // 2))
+
+    @asynccontextmanager
+    async def _place(self) -> AsyncIterator[None]:
+        if self._background is None or URGENT.get() or _HOLDS_PLACE.get():
+            yield
+            return
+        async with self._background:
+            token = _HOLDS_PLACE.set(True)
+            try:
+                yield
+            finally:
+                _HOLDS_PLACE.reset(token)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reads. It is rolled back at the end."""
-        async with self._read() as session:
+        async with self._place(), self._read() as session:
             yield session
 
     @asynccontextmanager
@@ -199,7 +217,7 @@ class Database:
             async with self._write_lock.hold(URGENT.get()), maker() as session, session.begin():
                 yield session
         else:
-            async with maker() as session, session.begin():
+            async with self._place(), maker() as session, session.begin():
                 yield session
 
     async def dispose(self) -> None:

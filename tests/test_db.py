@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
-from app.db import PriorityLock
+import pytest
+from sqlalchemy import text
+
+from app.db import URGENT, Database, PriorityLock
 
 
 async def test_priority_lock_serves_urgent_waiters_first_and_fifo_within_a_class() -> None:
@@ -32,3 +35,44 @@ async def test_priority_lock_cancelled_waiter_does_not_keep_the_lock() -> None:
     async with asyncio.timeout(1):
         await lock.acquire(urgent=False)  # free again
     lock.release()
+
+
+@pytest.mark.postgres
+async def test_background_work_leaves_half_the_postgres_pool_to_requests(pg_url: str) -> None:
+    """The worker may run a hundred jobs at once: they hold at most half the pool, so a request (URGENT) still
+    gets a connection at once; a background task's nested session does not wait for a second place."""
+    db = Database(pg_url, pool_size=4)  # two places for background work
+    try:
+        inside, release = asyncio.Event(), asyncio.Event()
+        holding = 0
+
+        async def job() -> None:
+            nonlocal holding
+            async with db.read() as s:
+                await s.execute(text("SELECT 1"))
+                async with db.write() as nested:  # same task: no second place needed
+                    await nested.execute(text("SELECT 1"))
+                holding += 1
+                if holding == 2:
+                    inside.set()
+                await release.wait()
+
+        jobs = [asyncio.create_task(job()) for _ in range(5)]
+        async with asyncio.timeout(10):
+            await inside.wait()
+        await asyncio.sleep(0.05)
+        assert holding == 2  # the other three wait for a place
+
+        async def request() -> int:
+            URGENT.set(True)
+            async with db.write() as s:
+                return int((await s.execute(text("SELECT 41 + 1"))).scalar_one())
+
+        async with asyncio.timeout(5):
+            assert await asyncio.create_task(request()) == 42
+        release.set()
+        async with asyncio.timeout(10):
+            await asyncio.gather(*jobs)
+        assert holding == 5
+    finally:
+        await db.dispose()
