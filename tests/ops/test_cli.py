@@ -4,6 +4,7 @@ traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -42,19 +43,24 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 
 @BOTH_BACKENDS
 async def test_apikey_list_revoke_rotate(db_url: str, client: httpx.AsyncClient, tmp_path: Path) -> None:
-    made = ardoise("apikey", "create", "--name", "caisse", database_url=db_url, cwd=tmp_path)
+    # In a thread: the app in this event loop keeps running meanwhile (it records a key's use in a task of its
+    # own, whose SQLite write would otherwise wait, lock held, for the blocked loop while the CLI waits for it).
+    async def run(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(ardoise, *args, database_url=database_url, cwd=cwd)
+
+    made = await run("apikey", "create", "--name", "caisse", database_url=db_url, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     auth = {"Authorization": f"Bearer {key}"}
     assert (await client.get("/api/v1/businesses", headers=auth)).status_code == 200
 
-    listed = ardoise("apikey", "list", database_url=db_url, cwd=tmp_path)
+    listed = await run("apikey", "list", database_url=db_url, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "caisse" in listed.stdout
     assert key[:10] in listed.stdout  # the prefix names it
     assert key not in listed.stdout  # never the key
 
-    rotated = ardoise("apikey", "rotate", "caisse", database_url=db_url, cwd=tmp_path)
+    rotated = await run("apikey", "rotate", "caisse", database_url=db_url, cwd=tmp_path)
     assert rotated.returncode == 0, rotated.stderr
     new = rotated.stdout.strip().splitlines()[-1]
     assert new != key
@@ -62,13 +68,13 @@ async def test_apikey_list_revoke_rotate(db_url: str, client: httpx.AsyncClient,
     new_auth = {"Authorization": f"Bearer {new}"}
     assert (await client.get("/api/v1/businesses", headers=new_auth)).status_code == 200
 
-    revoked = ardoise("apikey", "revoke", new[:10], database_url=db_url, cwd=tmp_path)  # by prefix
+    revoked = await run("apikey", "revoke", new[:10], database_url=db_url, cwd=tmp_path)  # by prefix
     assert revoked.returncode == 0, revoked.stderr
     assert (await client.get("/api/v1/businesses", headers=new_auth)).status_code == 401
-    assert "caisse" not in ardoise("apikey", "list", database_url=db_url, cwd=tmp_path).stdout
-    assert "revoked" in ardoise("apikey", "list", "--all", database_url=db_url, cwd=tmp_path).stdout
+    assert "caisse" not in (await run("apikey", "list", database_url=db_url, cwd=tmp_path)).stdout
+    assert "revoked" in (await run("apikey", "list", "--all", database_url=db_url, cwd=tmp_path)).stdout
     assert "no active API key" in one_line_error(
-        ardoise("apikey", "revoke", "caisse", database_url=db_url, cwd=tmp_path)
+        await run("apikey", "revoke", "caisse", database_url=db_url, cwd=tmp_path)
     )
 
 
