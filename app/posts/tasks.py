@@ -190,8 +190,11 @@ async def deliver(rt: Runtime, job: JobInfo) -> None:
 async def _after_change(rt: Runtime, s: AsyncSession, post: Post) -> None:
     if s.bind is not None and s.bind.dialect.name == "postgresql":
         # Two deliveries of one post finishing at once would each see the other still pending (write skew
-        # under READ COMMITTED) and leave the post "publishing": serialise them on the post's row.
-        await s.execute(select(col(Post.id)).where(col(Post.id) == post.id).with_for_update())
+        # under READ COMMITTED) and leave the post "publishing": serialise them on the post's row, and read it
+        # again once locked (the other may have just sent the receipt: receipt_sent must not be stale).
+        await s.execute(
+            select(Post).where(col(Post.id) == post.id).with_for_update().execution_options(populate_existing=True)
+        )
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         await post_service.refresh_status(s, post)
         if post.status == PostStatus.deleted.value:

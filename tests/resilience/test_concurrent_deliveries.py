@@ -33,7 +33,7 @@ from tests.resilience.mastodon_stub import FaultyMastodon
 pytestmark = [pytest.mark.resilience, pytest.mark.slow, pytest.mark.postgres]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def pg_rt() -> AsyncIterator[Runtime]:
     url = create_database()
     workdir = Path(tempfile.mkdtemp(prefix="ardoise-race-"))
@@ -103,6 +103,50 @@ async def test_two_deliveries_finishing_at_once_leave_the_post_published(pg_rt: 
     assert post_status == "published", f"every delivery is published but the post says {post_status!r}"
     # The last transaction to finish wrote the receipt itself and dropped the job waiting for the deadline.
     assert receipt_job == "done", "every delivery is done but the receipt still waits for its deadline"
+    assert receipts == 1
+
+
+async def test_a_delivery_finishing_after_the_receipt_went_sends_no_second_one(pg_rt: Runtime) -> None:
+    """Worker A has read the post (receipt not sent) and marked its delivery; meanwhile worker B finishes the last
+    other delivery, sends the receipt and commits. A then takes the post's lock: it must read the post again, or
+    its stale copy says "no receipt yet" and the owner gets two."""
+    rt = pg_rt
+    (shop,) = await seed_shops(rt, FaultyMastodon(base_url="http://127.0.0.1:9"), 1, "stale")
+    async with rt.db.write() as s:
+        biz = await s.get(Business, shop.business_id)
+        assert biz is not None
+        owner = (await s.execute(select(Member).where(col(Member.business_id) == biz.id))).scalar_one()
+        post, deliveries = await post_service.create(
+            s, biz=biz, text="Le recu une seule fois", source="sms", actor="test", author_member_id=owner.id
+        )
+        post_id = post.id
+        page_id, masto_id = (d.id for d in deliveries)  # the page (already published in place), then Mastodon
+    a_marked, b_done = asyncio.Event(), asyncio.Event()
+
+    async def worker_a() -> None:  # a late re-run of the page delivery: its post copy is read before B commits
+        async with rt.db.write() as s:
+            post = await _mark(s, page_id, "page-again")
+            a_marked.set()
+            await asyncio.wait_for(b_done.wait(), 30)
+            await _after_change(rt, s, post)
+
+    async def worker_b() -> None:
+        await asyncio.wait_for(a_marked.wait(), 30)
+        async with rt.db.write() as s:
+            await _after_change(rt, s, await _mark(s, masto_id, "masto-remote"))
+        b_done.set()
+
+    await asyncio.wait_for(asyncio.gather(worker_a(), worker_b()), 60)
+    async with rt.db.read() as s:
+        receipts = (
+            await s.execute(
+                select(func.count())
+                .select_from(OutboundMessage)
+                .where(col(OutboundMessage.kind) == "receipt", col(OutboundMessage.business_id) == shop.business_id)
+            )
+        ).scalar_one()
+        sent = (await s.execute(select(col(Post.receipt_sent)).where(col(Post.id) == post_id))).scalar_one()
+    assert sent
     assert receipts == 1
 
 
