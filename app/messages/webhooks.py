@@ -69,9 +69,9 @@ async def verified_form(request: Request, rt: RuntimeDep) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(verified_form)]
 
 
-def mask_pin(body: str) -> str | None:
-    """``PIN ****`` when ``body`` is a PIN answer, even a mistyped one (its keyword kept, the code hidden)."""
-    parsed = command_parser.parse(body)
+def mask_pin(body: str, parsed: command_parser.ParseResult) -> str | None:
+    """``PIN ****`` when ``body`` (parsed as ``parsed``) is a PIN answer, even a mistyped one (its keyword kept, the
+    code hidden)."""
     mistyped = isinstance(parsed, command_parser.Invalid) and parsed.reason == "bad_pin"
     if not isinstance(parsed, command_parser.Pin) and not mistyped:
         return None
@@ -88,7 +88,8 @@ async def store_inbound(
     Returns the new row's id, or None when this MessageSid was already stored (a retry or the fallback URL).
     """
     payload: dict[str, Any] = {}
-    masked = mask_pin(body)
+    parsed = command_parser.parse(body)
+    masked = mask_pin(body, parsed)
     if masked is not None:
         payload["secret_body"] = rt.vault.encrypt({"body": body})
         body = masked
@@ -119,7 +120,7 @@ async def store_inbound(
         if new_id is not None:
             # "prepare": work the command job does before its write transaction (a photo to fetch, an "M" to
             # poll for); without it the job goes straight to that transaction.
-            prepare = bool(media) or isinstance(command_parser.parse(body), command_parser.Mentions)
+            prepare = bool(media) or isinstance(parsed, command_parser.Mentions)
             await queue.enqueue(
                 s,
                 "commands.handle_inbound",
