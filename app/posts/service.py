@@ -216,21 +216,22 @@ async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
     return list(rows.scalars())
 
 
-async def refresh_status(session: AsyncSession, post: Post) -> bool:
-    """Recompute the post's status from its deliveries. Returns True when every delivery has finished."""
+async def refresh_status(session: AsyncSession, post: Post) -> tuple[bool, list[Delivery]]:
+    """Recompute the post's status from its deliveries. Returns whether every delivery has finished (been
+    removed, for a post being removed), and the deliveries it read."""
     assert post.id is not None
     if post.status in (PostStatus.scheduled.value, PostStatus.cancelled.value):
-        return False  # not out yet (or never): no delivery to look at
+        return False, []  # not out yet (or never): no delivery to look at
     ds = await deliveries_of(session, post.id)
     if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
         done = all(d.status in REMOVED for d in ds)
         if done and post.status == PostStatus.deleting.value:
             post.status = PostStatus.deleted.value
             session.add(post)
-        return done
+        return done, ds
     done = finish_status(post, ds)
     session.add(post)
-    return done
+    return done, ds
 
 
 def finish_status(post: Post, ds: Sequence[Delivery]) -> bool:

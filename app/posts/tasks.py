@@ -195,19 +195,12 @@ async def _after_change(rt: Runtime, s: AsyncSession, post: Post) -> None:
         await s.execute(
             select(Post).where(col(Post.id) == post.id).with_for_update().execution_options(populate_existing=True)
         )
-    if post.status in (PostStatus.deleting.value, PostStatus.deleted.value):
-        await post_service.refresh_status(s, post)
-        if post.status == PostStatus.deleted.value:
-            await queue.reschedule(s, f"undo-receipt:{post.id}", utcnow())
-        return
-    if post.status in (PostStatus.scheduled.value, PostStatus.cancelled.value):
-        return  # not out (or never): no delivery to look at
-    assert post.id is not None
-    ds = await post_service.deliveries_of(s, post.id)
-    done = post_service.finish_status(post, ds)
-    s.add(post)
-    if done:
-        await _receipt_now(rt, s, post, ds)
+    done, ds = await post_service.refresh_status(s, post)
+    if post.status == PostStatus.deleted.value:
+        await queue.reschedule(s, f"undo-receipt:{post.id}", utcnow())
+    elif done and await _receipt_once(rt, s, post, ds):
+        # Every delivery finished: the receipt went in this transaction; the job waiting for its deadline goes.
+        await queue.drop(s, f"receipt:{post.id}")
 
 
 async def _failed(rt: Runtime, delivery_id: int, reason: str, *, code: str = "", broken_account: bool = False) -> None:
@@ -301,28 +294,23 @@ async def receipt(rt: Runtime, job: JobInfo) -> None:
     """The one message per publish command: when every delivery finished, or at the deadline with what is known."""
     post_id = int(job.payload["post_id"])
     async with rt.db.write() as s:
-        # Locked (PostgreSQL): the last delivery may be sending it at this very moment (_receipt_now).
+        # Locked (PostgreSQL): the last delivery may be sending it at this very moment (_after_change).
         post = await s.get(Post, post_id, with_for_update=True)
-        if post is None or post.receipt_sent or post.author_member_id is None:
-            return
-        member = await s.get(Member, post.author_member_id)
-        post.receipt_sent = True
-        s.add(post)
-        if member is not None:
-            await send_receipt(rt, s, post, member)
+        if post is not None:
+            await _receipt_once(rt, s, post)
 
 
-async def _receipt_now(rt: Runtime, s: AsyncSession, post: Post, ds: list[Delivery]) -> None:
-    """Every delivery of ``post`` finished: its receipt goes in this transaction (the one that wrote the last
-    result), and the receipt job waiting for its deadline is dropped. The post's row is locked by the caller."""
+async def _receipt_once(rt: Runtime, s: AsyncSession, post: Post, ds: list[Delivery] | None = None) -> bool:
+    """Send ``post``'s receipt to its author in this transaction unless it went already (the caller holds the
+    post's row: the deadline job or the last delivery). Returns whether this call marked it sent."""
     if post.receipt_sent or post.author_member_id is None:
-        return
+        return False
     member = await s.get(Member, post.author_member_id)
     post.receipt_sent = True
     s.add(post)
     if member is not None:
         await send_receipt(rt, s, post, member, ds)
-    await queue.drop(s, f"receipt:{post.id}")
+    return True
 
 
 async def send_receipt(
