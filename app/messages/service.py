@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.channels import console
+from app.channels.base import SendResult
 from app.config import Settings
 from app.kit.sms_text import fit_owner_text, segment_info, to_gsm7
 from app.kit.time import utcnow
@@ -134,11 +135,8 @@ async def queue_sms(
         # The console provider records and logs: done here, in the transaction that writes the message. (A
         # message sent at most once per key, a digest slot, still goes through its job: the key is the job's.)
         msg = await record("console")
-        sent = console.deliver(to, msg.sender, body)
-        msg.provider_id, msg.status, msg.sent_at = sent.provider_id, sent.status, utcnow()
-        msg.status_rank = STATUS_RANK.get(sent.status, 0)
-        SMS_SENT.labels(kind=kind).inc()
-        SMS_SEGMENTS.labels(kind=kind).inc(msg.segments)
+        mark_sent(msg, console.deliver(to, msg.sender, body))
+        count_sent(msg)
         return msg
     msg = await record("twilio")
     await session.flush()
@@ -152,6 +150,20 @@ async def queue_sms(
         lane="sms",  # the SMS provider: if it hangs, other work keeps its slots
     )
     return msg
+
+
+def mark_sent(msg: OutboundMessage, result: SendResult) -> None:
+    """Record the provider's answer on ``msg``: its id, its status (``sent`` unless it said queued or accepted)."""
+    msg.provider_id = result.provider_id
+    msg.status = result.status if result.status in {"sent", "queued", "accepted"} else "sent"
+    msg.status_rank = STATUS_RANK.get(msg.status, 0)
+    msg.sent_at = utcnow()
+
+
+def count_sent(msg: OutboundMessage) -> None:
+    """The metrics of one SMS handed to the provider."""
+    SMS_SENT.labels(kind=msg.kind).inc()
+    SMS_SEGMENTS.labels(kind=msg.kind).inc(msg.segments)
 
 
 async def apply_status(session: AsyncSession, provider_id: str, status: str, error_code: str | None) -> bool:
@@ -174,7 +186,16 @@ async def opt_out_number(session: AsyncSession, phone: str, opted_out: bool = Tr
     return int(getattr(res, "rowcount", 0) or 0)
 
 
-__all__ = ["OutboundStatus", "apply_status", "compose_sms", "opt_out_number", "queue_sms", "sender_for"]
+__all__ = [
+    "OutboundStatus",
+    "apply_status",
+    "compose_sms",
+    "count_sent",
+    "mark_sent",
+    "opt_out_number",
+    "queue_sms",
+    "sender_for",
+]
 
 
 async def list_inbound(

@@ -13,7 +13,7 @@ from app.kit.errors import PermanentError, RetryableError
 from app.kit.time import utcnow
 from app.messages import service as sms_service
 from app.messages.webhooks import store_inbound
-from app.metrics import SMS_FAILURES, SMS_SEGMENTS, SMS_SENT
+from app.metrics import SMS_FAILURES
 from app.models import BusinessNumber, OutboundMessage, OutboundStatus, StatusEvent
 from app.runtime import Runtime
 from app.worker.runner import JobInfo
@@ -66,10 +66,7 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
     async with rt.db.write() as s:
         m = await s.get(OutboundMessage, message_id)
         if m is not None:
-            m.provider_id = result.provider_id
-            m.status = result.status if result.status in {"sent", "queued", "accepted"} else "sent"
-            m.status_rank = sms_service.STATUS_RANK.get(m.status, 0)
-            m.sent_at = utcnow()
+            sms_service.mark_sent(m, result)
             s.add(m)
             # A status callback may have beaten this bookkeeping: apply what arrived for this sid.
             early = await s.execute(select(StatusEvent).where(col(StatusEvent.provider_id) == result.provider_id))
@@ -79,8 +76,7 @@ async def send_sms(rt: Runtime, job: JobInfo) -> None:
                     m.error_code = ev.error_code or m.error_code
                 if ev.error_code == "21610":
                     await sms_service.opt_out_number(s, m.peer)
-    SMS_SENT.labels(kind=msg.kind).inc()
-    SMS_SEGMENTS.labels(kind=msg.kind).inc(msg.segments)
+    sms_service.count_sent(msg)
     log.info("sms.sent", message_id=message_id, provider=rt.sms.name, segments=msg.segments)
 
 
