@@ -51,17 +51,7 @@ async def pg_rt() -> AsyncIterator[Runtime]:
 
 async def test_two_deliveries_finishing_at_once_leave_the_post_published(pg_rt: Runtime) -> None:
     rt = pg_rt
-    (shop,) = await seed_shops(rt, FaultyMastodon(base_url="http://127.0.0.1:9"), 1, "race")
-    async with rt.db.write() as s:
-        biz = await s.get(Business, shop.business_id)
-        assert biz is not None
-        owner = (await s.execute(select(Member).where(col(Member.business_id) == biz.id))).scalar_one()
-        post, deliveries = await post_service.create(
-            s, biz=biz, text="Deux reseaux en meme temps", source="sms", actor="test", author_member_id=owner.id
-        )
-        post_id = post.id
-        delivery_ids = [d.id for d in deliveries]
-    assert len(delivery_ids) == 2  # the page and Mastodon
+    business_id, post_id, delivery_ids = await _owner_post(rt, "Deux reseaux en meme temps")
 
     # Worker A (page) and worker B (Mastodon) run deliver()'s last transaction at the same time: both mark
     # their own delivery before either recomputes the post from all of them (the write-skew window). With the
@@ -96,7 +86,7 @@ async def test_two_deliveries_finishing_at_once_leave_the_post_published(pg_rt: 
             await s.execute(
                 select(func.count())
                 .select_from(OutboundMessage)
-                .where(col(OutboundMessage.kind) == "receipt", col(OutboundMessage.business_id) == shop.business_id)
+                .where(col(OutboundMessage.kind) == "receipt", col(OutboundMessage.business_id) == business_id)
             )
         ).scalar_one()
     assert statuses == ["published", "published"]
@@ -111,16 +101,7 @@ async def test_a_delivery_finishing_after_the_receipt_went_sends_no_second_one(p
     other delivery, sends the receipt and commits. A then takes the post's lock: it must read the post again, or
     its stale copy says "no receipt yet" and the owner gets two."""
     rt = pg_rt
-    (shop,) = await seed_shops(rt, FaultyMastodon(base_url="http://127.0.0.1:9"), 1, "stale")
-    async with rt.db.write() as s:
-        biz = await s.get(Business, shop.business_id)
-        assert biz is not None
-        owner = (await s.execute(select(Member).where(col(Member.business_id) == biz.id))).scalar_one()
-        post, deliveries = await post_service.create(
-            s, biz=biz, text="Le recu une seule fois", source="sms", actor="test", author_member_id=owner.id
-        )
-        post_id = post.id
-        page_id, masto_id = (d.id for d in deliveries)  # the page (already published in place), then Mastodon
+    business_id, post_id, (page_id, masto_id) = await _owner_post(rt, "Le recu une seule fois")
     a_marked, b_done = asyncio.Event(), asyncio.Event()
 
     async def worker_a() -> None:  # a late re-run of the page delivery: its post copy is read before B commits
@@ -142,12 +123,29 @@ async def test_a_delivery_finishing_after_the_receipt_went_sends_no_second_one(p
             await s.execute(
                 select(func.count())
                 .select_from(OutboundMessage)
-                .where(col(OutboundMessage.kind) == "receipt", col(OutboundMessage.business_id) == shop.business_id)
+                .where(col(OutboundMessage.kind) == "receipt", col(OutboundMessage.business_id) == business_id)
             )
         ).scalar_one()
         sent = (await s.execute(select(col(Post.receipt_sent)).where(col(Post.id) == post_id))).scalar_one()
     assert sent
     assert receipts == 1
+
+
+async def _owner_post(rt: Runtime, text: str) -> tuple[int, int, list[int]]:
+    """A business with the page and a Mastodon account, and its owner's post: (business, post, [page delivery,
+    Mastodon delivery]); the page's is already published (in place), Mastodon's pending."""
+    (shop,) = await seed_shops(rt, FaultyMastodon(base_url="http://127.0.0.1:9"), 1, "shop")
+    async with rt.db.write() as s:
+        biz = await s.get(Business, shop.business_id)
+        assert biz is not None
+        owner = (await s.execute(select(Member).where(col(Member.business_id) == biz.id))).scalar_one()
+        post, deliveries = await post_service.create(
+            s, biz=biz, text=text, source="sms", actor="test", author_member_id=owner.id
+        )
+    ids = [d.id for d in deliveries if d.id is not None]
+    assert len(ids) == 2  # the page and Mastodon
+    assert post.id is not None
+    return shop.business_id, post.id, ids
 
 
 async def _mark(s: AsyncSession, delivery_id: int | None, remote_id: str) -> Post:
