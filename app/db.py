@@ -2,19 +2,23 @@
 
 SQLite: WAL, ``synchronous=FULL`` (we acknowledge Twilio only after a durable write), a long busy timeout,
 and explicit ``BEGIN IMMEDIATE`` for transactions that write, so two writers queue on the lock instead of
-failing on a stale snapshot. PostgreSQL: psycopg 3, READ COMMITTED, row locks with SKIP LOCKED in the queue.
+failing on a stale snapshot. Statements that cannot wait (reads in WAL, writes under a held write lock) run on
+the event loop's thread; only what may wait for the lock or the disk goes to aiosqlite's thread
+(:class:`InlineSQLite`). PostgreSQL: psycopg 3, READ COMMITTED, row locks with SKIP LOCKED in the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
@@ -40,6 +44,64 @@ def sync_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+# Statements that may wait for SQLite's write lock (the busy handler sleeps up to 30 s) or for the disk (a commit
+# with synchronous=FULL, a checkpoint): these go to the connection's thread.
+_MAY_WAIT = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT", "END", "VACUUM")
+# Statements that never take the write lock: in WAL mode a reader neither waits for a writer nor blocks one.
+_NEVER_WRITE = ("SELECT", "PRAGMA", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "EXPLAIN")
+_THREADED_CALLS = frozenset({"commit", "close", "executescript", "backup", "iterdump", "load_extension"})
+
+
+class InlineSQLite(aiosqlite.Connection):
+    """aiosqlite's connection, with the statements that cannot wait run in place on the event loop's thread.
+
+    aiosqlite hands every call to its own thread and back, three hand-offs per statement (execute, fetch, close
+    the cursor): measured here at about 90 µs of CPU each (thread wake-ups, the loop's self-pipe), more than the
+    statement itself costs (10–20 µs for a keyed SELECT). In WAL mode a read never waits for a writer, and once
+    ``BEGIN IMMEDIATE`` holds the write lock no write in that transaction waits for another connection either;
+    so only ``BEGIN IMMEDIATE``, ``COMMIT`` (the fsync of ``synchronous=FULL``, an automatic checkpoint) and a
+    write attempted without the lock held go to the thread, where a wait cannot stall the event loop. The
+    sqlite3 connection is opened with ``check_same_thread=False``; its calls never overlap (each is awaited).
+    """
+
+    _writing = False  # this connection holds the write lock (BEGIN IMMEDIATE succeeded, no COMMIT/ROLLBACK yet)
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        name = getattr(fn, "__name__", "")
+        sql = args[0].lstrip()[:16].upper() if args and isinstance(args[0], str) else ""
+        if self._connection is None or not self._running or self._may_wait(name, sql):
+            result = await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        else:
+            result = fn(*args, **kwargs)
+        if name in ("commit", "rollback") or sql.startswith(("COMMIT", "END", "ROLLBACK")):
+            self._writing = sql.startswith("ROLLBACK TO")  # a savepoint's rollback keeps the transaction
+        elif sql.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")):
+            self._writing = True
+        return result
+
+    def _may_wait(self, name: str, sql: str) -> bool:
+        if name in _THREADED_CALLS:
+            return True
+        if not sql:
+            return False  # fetches, cursor close, create_function...
+        if sql.startswith(_MAY_WAIT):
+            return True
+        return not self._writing and not sql.startswith(_NEVER_WRITE)
+
+
+def _connect_inline(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> InlineSQLite:
+    """``aiosqlite.connect`` with :class:`InlineSQLite` (SQLAlchemy's ``async_creator_fn`` hook: the dialect still
+    turns the URL into the file name and options)."""
+
+    def connector() -> sqlite3.Connection:
+        conn: sqlite3.Connection = sqlite3.connect(database, **(kwargs | {"check_same_thread": False}))
+        return conn
+
+    conn = InlineSQLite(connector, iter_chunk_size)
+    conn._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    return conn
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
@@ -160,7 +222,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": 30, "async_creator_fn": _connect_inline}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine = create_async_engine(self.url, **kwargs)

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,27 @@ def progress(be: Backend, tag: str) -> dict[str, int]:
     }
 
 
+def spy(server: Server, folder: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record`` (not a project dependency: ``pip install py-spy``) on one Ardoise process from the burst's
+    start to the end of the drain; collapsed stacks with their thread names, GIL holders only, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{server.name}.txt"
+    cmd = [
+        str(Path(sys.executable).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(server.proc.pid),
+        "--format",
+        "raw",
+        "--rate",
+        "250",
+        "--gil",
+        "-o",
+        str(out),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
     apis, workers = (1, 0) if be.name == "sqlite" else tuple(int(x) for x in args.procs.split("+"))
     out: dict[str, Any] = {"db": be.name, "apis": apis, "workers": workers, "latency_s": args.latency}
@@ -294,6 +316,7 @@ def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
             conns = max(1, args.connections // apis)
             results.append(run_wrk(url, shares[i], FORM, "-", conns, 2 if conns > 1 else 1, args.duration, tmp))
 
+        spies = [spy(p, args.py_spy) for p in procs] if args.py_spy else []
         t0 = time.monotonic()
         threads = [threading.Thread(target=fire, args=(i,)) for i in range(apis)]
         for t in threads:
@@ -315,6 +338,9 @@ def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
             time.sleep(0.5)
         end = drained or time.monotonic()
         cpu = sum(cpu_seconds(p.proc.pid) for p in procs) - cpu0
+        for s in spies:
+            s.send_signal(signal.SIGINT)
+            s.wait(timeout=60)
         c1 = counts(cprefix)
         stats = httpx.get(masto.base + "/_bench/stats", timeout=30).json()
         stored = last["inbound"] or 1
@@ -376,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--app-root", type=Path, default=ROOT)
+    ap.add_argument("--py-spy", type=Path, metavar="DIR", help="profile each Ardoise process (GIL holders) into DIR")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args(argv)
     args.app_root = str(Path(args.app_root).resolve())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -74,5 +75,92 @@ async def test_background_work_leaves_half_the_postgres_pool_to_requests(pg_url:
         async with asyncio.timeout(10):
             await asyncio.gather(*jobs)
         assert holding == 5
+    finally:
+        await db.dispose()
+
+
+def _threads_of(db: Database) -> tuple[list[tuple[str, int]], object]:
+    """Record, for every statement SQLite runs on ``db``'s connections, the statement and the thread it ran on."""
+    import threading
+
+    from sqlalchemy import event
+
+    seen: list[tuple[str, int]] = []
+
+    def on_connect(dbapi_conn: object, _record: object) -> None:
+        raw = dbapi_conn.driver_connection._conn  # type: ignore[attr-defined]
+        raw.set_trace_callback(lambda sql: seen.append((sql.split()[0].upper(), threading.get_ident())))
+
+    event.listen(db.engine.sync_engine, "connect", on_connect)
+    return seen, on_connect
+
+
+async def test_sqlite_statements_that_cannot_wait_run_on_the_loop_thread_and_the_rest_off_it(tmp_path: Path) -> None:
+    """Reads, and writes under a held write lock, run in place (no thread hand-off); BEGIN IMMEDIATE and COMMIT,
+    which may wait for the lock or the disk, run on the connection's thread."""
+    import threading
+
+    db = Database(f"sqlite:///{tmp_path}/t.db")
+    seen, _ = _threads_of(db)
+    try:
+        async with db.write() as s:
+            await s.execute(text("CREATE TABLE t (x INTEGER)"))
+        seen.clear()
+        async with db.write() as s:
+            await s.execute(text("INSERT INTO t VALUES (1)"))
+            await s.execute(text("UPDATE t SET x = 2"))
+        async with db.read() as s:
+            assert (await s.execute(text("SELECT x FROM t"))).scalar_one() == 2
+        loop_thread = threading.get_ident()
+        where = {(verb, ident == loop_thread) for verb, ident in seen}
+        assert ("INSERT", True) in where
+        assert ("UPDATE", True) in where
+        assert ("SELECT", True) in where
+        assert ("BEGIN", False) in where  # BEGIN IMMEDIATE
+        assert ("COMMIT", False) in where
+        assert ("INSERT", False) not in where
+        assert ("SELECT", False) not in where
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_a_wait_for_another_process_s_write_lock_does_not_stall_the_event_loop(tmp_path: Path) -> None:
+    """Another process (here a plain sqlite3 connection) holds the write lock: a write transaction waiting for it,
+    and a write attempted in a read session, wait on the connection's thread while the loop keeps running."""
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        async with db.write() as s:
+            await s.execute(text("CREATE TABLE t (x INTEGER)"))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES (7)")
+
+        async def write() -> None:
+            async with db.write() as s:
+                await s.execute(text("INSERT INTO t VALUES (1)"))
+
+        async def write_in_a_read_session() -> None:
+            async with db.read() as s:
+                await s.execute(text("DELETE FROM t WHERE x = 7"))
+
+        waiting = [asyncio.create_task(write()), asyncio.create_task(write_in_a_read_session())]
+        ticks = 0
+        for _ in range(10):  # the loop is free while both wait for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 10
+        assert not any(t.done() for t in waiting)
+        async with db.read() as s:  # and a read goes through meanwhile (WAL: readers never wait)
+            assert (await s.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+        other.execute("COMMIT")
+        other.close()
+        async with asyncio.timeout(10):
+            await asyncio.gather(*waiting)
+        async with db.read() as s:
+            # the read session's DELETE went through, then was rolled back with the session, as reads are
+            assert sorted((await s.execute(text("SELECT x FROM t"))).scalars()) == [1, 7]
     finally:
         await db.dispose()
