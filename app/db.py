@@ -71,21 +71,22 @@ class InlineSQLite(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         name = getattr(fn, "__name__", "")
         sql = args[0].lstrip()[:16].upper() if args and isinstance(args[0], str) else ""
-        if self._connection is None or not self._running or self._may_wait(name, sql):
+        own = getattr(fn, "__self__", None) is self._connection  # the connection's method, not a cursor's
+        if self._connection is None or not self._running or self._may_wait(name if own else "", sql):
             result = await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         else:
             result = fn(*args, **kwargs)
-        if name in ("commit", "rollback") or sql.startswith(("COMMIT", "END", "ROLLBACK")):
+        if (own and name in ("commit", "rollback")) or sql.startswith(("COMMIT", "END", "ROLLBACK")):
             self._writing = sql.startswith("ROLLBACK TO")  # a savepoint's rollback keeps the transaction
         elif sql.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")):
             self._writing = True
         return result
 
     def _may_wait(self, name: str, sql: str) -> bool:
-        if name in _THREADED_CALLS:
+        if name in _THREADED_CALLS:  # the connection's commit, close...
             return True
         if not sql:
-            return False  # fetches, cursor close, create_function...
+            return False  # fetches, a cursor's close, create_function...
         if sql.startswith(_MAY_WAIT):
             return True
         return not self._writing and not sql.startswith(_NEVER_WRITE)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -162,5 +163,36 @@ async def test_sqlite_a_wait_for_another_process_s_write_lock_does_not_stall_the
         async with db.read() as s:
             # the read session's DELETE went through, then was rolled back with the session, as reads are
             assert sorted((await s.execute(text("SELECT x FROM t"))).scalars()) == [1, 7]
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_hand_offs_to_the_connection_thread_per_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read session makes no thread hand-off at all (a cursor's close included); a write transaction makes two:
+    BEGIN IMMEDIATE and COMMIT."""
+    import aiosqlite
+
+    hand_offs: list[str] = []
+    threaded = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(str(args[0]).split()[0] if args else getattr(fn, "__name__", "?"))
+        return await threaded(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    db = Database(f"sqlite:///{tmp_path}/t.db")
+    try:
+        async with db.write() as s:
+            await s.execute(text("CREATE TABLE t (x INTEGER)"))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+        async with db.read() as s:
+            await s.execute(text("SELECT count(*) FROM t"))
+            await s.execute(text("SELECT x FROM t"))
+        assert hand_offs == []
+        async with db.write() as s:
+            await s.execute(text("INSERT INTO t VALUES (1)"))
+            await s.execute(text("SELECT x FROM t"))
+        assert hand_offs == ["BEGIN", "commit"]
     finally:
         await db.dispose()
