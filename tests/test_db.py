@@ -196,3 +196,45 @@ async def test_sqlite_hand_offs_to_the_connection_thread_per_transaction(
         assert hand_offs == ["BEGIN", "commit"]
     finally:
         await db.dispose()
+
+
+async def test_sqlite_many_concurrent_reads_share_one_connection(tmp_path: Path) -> None:
+    """A read session neither waits on its connection nor holds it past its block (closed in place): fifty jobs
+    reading at once open no new connection (SQLAlchemy's own exit held each connection across a hand-over of the
+    loop, and a burst opened and closed dozens)."""
+    from sqlalchemy import event
+
+    db = Database(f"sqlite:///{tmp_path}/t.db")
+    opened = 0
+    in_use = most = 0
+
+    def on_connect(*_a: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    def on_checkout(*_a: object) -> None:
+        nonlocal in_use, most
+        in_use += 1
+        most = max(most, in_use)
+
+    def on_checkin(*_a: object) -> None:
+        nonlocal in_use
+        in_use -= 1
+
+    try:
+        async with db.read() as s:
+            await s.execute(text("SELECT 1"))
+        event.listen(db.engine.sync_engine.pool, "connect", on_connect)
+        event.listen(db.engine.sync_engine.pool, "checkout", on_checkout)
+        event.listen(db.engine.sync_engine.pool, "checkin", on_checkin)
+
+        async def job() -> None:
+            await asyncio.sleep(0)
+            async with db.read() as s:
+                await s.execute(text("SELECT 1"))
+
+        await asyncio.gather(*(job() for _ in range(50)))
+        assert opened == 0
+        assert most == 1
+    finally:
+        await db.dispose()
