@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, Table, case, event, func, literal, or_, select, text, update
+from sqlalchemy import Select, Table, bindparam, case, event, func, literal, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from app.db import Database, insert_for
+from app.db import Database, insert_in, prepared
 from app.kit.time import utcnow
 from app.models.job import Job, JobState
 
@@ -125,14 +125,19 @@ async def enqueue(
         "lane": lane[:40],
         "created_at": now,
     }
-    stmt = insert_for(session, JOBS).values(**values)
-    if dedup_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
-    result = await session.execute(stmt.returning(C.id))
-    job_id = result.scalar_one_or_none()
+    once = dedup_key is not None
+    stmt = prepared(session, f"jobs.enqueue.{once}", lambda d: _insert_stmt(d, once))
+    job_id = (await (await session.connection()).execute(stmt, values)).scalar_one_or_none()
     if job_id is not None and (run_at is None or run_at <= now):
         await _announce(session)
     return job_id
+
+
+def _insert_stmt(dialect: str, once: bool) -> Any:
+    stmt = insert_in(dialect, JOBS)
+    if once:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+    return stmt.returning(C.id)
 
 
 async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) -> bool:
@@ -148,10 +153,17 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
 
 async def drop(session: AsyncSession, dedup_key: str) -> bool:
     """Mark a queued job done without running it, in the caller's transaction (its work was done there)."""
-    res = await session.execute(
-        update(JOBS).where(C.dedup_key == dedup_key, C.state == QUEUED).values(state=DONE, finished_at=utcnow())
+    stmt = prepared(
+        session,
+        "jobs.drop",
+        lambda _d: (
+            update(JOBS)
+            .where(C.dedup_key == bindparam("b_key"), C.state == QUEUED)
+            .values(state=DONE, finished_at=bindparam("b_now"))
+        ),
     )
-    return bool(getattr(res, "rowcount", 0))
+    res = await (await session.connection()).execute(stmt, {"b_key": dedup_key, "b_now": utcnow()})
+    return bool(res.rowcount)
 
 
 async def requeue_dead(
@@ -291,15 +303,22 @@ class LeaseLost(Exception):
     """The job is no longer this run's (its lease expired and it was claimed again): its effects must not commit."""
 
 
+def _complete_stmt(fenced: bool) -> Any:
+    """:func:`_done_stmt` for one job, its values as parameters (built once: see ``app.db.prepared``)."""
+    stmt = update(JOBS).where(C.id == bindparam("b_id"), C.locked_by == bindparam("b_worker"), C.state == RUNNING)
+    if fenced:
+        stmt = stmt.where(C.attempts == bindparam("b_attempt"))
+    return stmt.values(state=DONE, finished_at=bindparam("b_now"), locked_until=None, last_error=None)
+
+
 async def complete_in(session: AsyncSession, job_id: int, worker_id: str, attempt: int | None = None) -> None:
     """Mark a job done in the caller's transaction, the one that writes the job's effects: they commit together,
     so a crash can neither lose the completion of committed work nor re-run it. With ``attempt``, fenced: a run
     whose lease expired and whose job was claimed again (even by this worker) raises :class:`LeaseLost`, which
     rolls its transaction back, so only one run's effects ever commit."""
-    stmt = _done_stmt([job_id], worker_id)
-    if attempt is not None:
-        stmt = stmt.where(C.attempts == attempt)
-    res = await (await session.connection()).execute(stmt)
+    stmt = prepared(session, f"jobs.complete.{attempt is not None}", lambda _d: _complete_stmt(attempt is not None))
+    params = {"b_id": job_id, "b_worker": worker_id, "b_now": utcnow(), "b_attempt": attempt}
+    res = await (await session.connection()).execute(stmt, params)
     if attempt is not None and not res.rowcount:
         raise LeaseLost(f"job {job_id} attempt {attempt} is no longer leased to {worker_id}")
 
