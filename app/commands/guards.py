@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.commands import parser as p
 from app.commands.context import Ctx, local_time
+from app.db import prepared
 from app.kit.time import utcnow
 from app.messages import outbox
 from app.models import InboundMessage, InboundStatus, Member, OutboundMessage
@@ -40,20 +41,22 @@ async def rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: In
     (ignored) do not count, so an owner who keeps writing is not locked out for longer."""
     limit = rt.settings.sms_commands_per_hour
     since = utcnow() - timedelta(hours=1)
-    times = list(
-        (
-            await s.execute(
-                select(col(InboundMessage.created_at))
-                .where(
-                    col(InboundMessage.member_id) == member.id,
-                    col(InboundMessage.created_at) >= since,
-                    col(InboundMessage.id) != inbound.id,
-                    col(InboundMessage.status) != InboundStatus.ignored.value,
-                )
-                .order_by(col(InboundMessage.created_at))
+    stmt = prepared(
+        s,
+        "guards.recent_commands",
+        lambda _d: (
+            select(col(InboundMessage.created_at))
+            .where(
+                col(InboundMessage.member_id) == bindparam("b_member"),
+                col(InboundMessage.created_at) >= bindparam("b_since"),
+                col(InboundMessage.id) != bindparam("b_inbound"),
+                col(InboundMessage.status) != InboundStatus.ignored.value,
             )
-        ).scalars()
+            .order_by(col(InboundMessage.created_at))
+        ),
     )
+    params = {"b_member": member.id, "b_since": since, "b_inbound": inbound.id}
+    times: list[datetime] = list((await (await s.connection()).execute(stmt, params)).scalars())
     if len(times) < limit:
         return None
     # One slot frees when the (len - limit + 1)-th oldest leaves the hour; round up to the next minute.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy import text as text_sql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -13,6 +13,7 @@ from sqlmodel import col
 from app.channels import console
 from app.channels.base import SendResult
 from app.config import Settings
+from app.db import prepared
 from app.kit.sms_text import fit_owner_text, segment_info, to_gsm7
 from app.kit.time import utcnow
 from app.metrics import SMS_SEGMENTS, SMS_SENT
@@ -42,15 +43,18 @@ async def sender_for(session: AsyncSession, business_id: int | None, preferred: 
         return preferred
     if business_id is None:
         return ""
-    row = (
-        await session.execute(
+    stmt = prepared(
+        session,
+        "messages.sender_for",
+        lambda _d: (
             select(col(BusinessNumber.number))
-            .where(col(BusinessNumber.business_id) == business_id)
+            .where(col(BusinessNumber.business_id) == bindparam("b_business"))
             .order_by(col(BusinessNumber.id))
             .limit(1)
-        )
-    ).first()
-    return row[0] if row else ""
+        ),
+    )
+    row = (await (await session.connection()).execute(stmt, {"b_business": business_id})).first()
+    return str(row[0]) if row else ""
 
 
 def compose_sms(text: str, *, owner_text: bool = False) -> str:
@@ -115,18 +119,22 @@ async def queue_sms(
         # The loop guard counts recent rows: serialise senders to one number until this transaction ends.
         await session.execute(text_sql("SELECT pg_advisory_xact_lock(hashtext(:peer))"), {"peer": to})
     since = utcnow() - timedelta(minutes=settings.sms_loop_guard_minutes)
-    same = (
-        await session.execute(
+    stmt = prepared(
+        session,
+        "messages.loop_guard",
+        lambda _d: (
             select(func.count())
             .select_from(OutboundMessage)
             .where(
-                col(OutboundMessage.peer) == to,
-                col(OutboundMessage.body) == body,
-                col(OutboundMessage.created_at) >= since,
+                col(OutboundMessage.peer) == bindparam("b_peer"),
+                col(OutboundMessage.body) == bindparam("b_body"),
+                col(OutboundMessage.created_at) >= bindparam("b_since"),
                 col(OutboundMessage.status) != OutboundStatus.suppressed.value,
             )
-        )
-    ).scalar_one()
+        ),
+    )
+    params = {"b_peer": to, "b_body": body, "b_since": since}
+    same = (await (await session.connection()).execute(stmt, params)).scalar_one()
     if same >= settings.sms_loop_guard_count:
         log.warning("sms.suppressed", reason="loop_guard", to_suffix=to[-4:], kind=kind)
         await record("none", OutboundStatus.suppressed.value, "loop_guard")

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
+from app.db import prepared
 from app.kit import media as media_store
 from app.kit.errors import PermanentError
 from app.kit.textclean import strip_control
@@ -35,6 +36,7 @@ from app.runtime import Runtime
 from app.worker import queue
 
 log = structlog.get_logger("ardoise.posts")
+BUSINESS: Table = Business.__table__  # type: ignore[attr-defined]  # Core: the post counter's UPDATE
 
 FINISHED = {DeliveryStatus.published.value, DeliveryStatus.failed.value, DeliveryStatus.skipped.value}
 REMOVED = {
@@ -76,13 +78,17 @@ def permalink(public_url: str, biz: Business, number: int) -> str:
 
 async def next_number(session: AsyncSession, biz: Business) -> int:
     """The business's next post number, taken under the row's write lock (no two posts share one)."""
-    res = await session.execute(
-        update(Business)
-        .where(col(Business.id) == biz.id)
-        .values(post_seq=col(Business.post_seq) + 1)
-        .returning(col(Business.post_seq))
+    stmt = prepared(
+        session,
+        "posts.next_number",
+        lambda _d: (
+            update(BUSINESS)
+            .where(BUSINESS.c.id == bindparam("b_business"))
+            .values(post_seq=BUSINESS.c.post_seq + 1)
+            .returning(BUSINESS.c.post_seq)
+        ),
     )
-    return int(res.scalar_one())
+    return int((await (await session.connection()).execute(stmt, {"b_business": biz.id})).scalar_one())
 
 
 async def next_reply_number(session: AsyncSession, biz: Business) -> int:
@@ -212,8 +218,12 @@ async def fan_out(
 
 
 async def deliveries_of(session: AsyncSession, post_id: int) -> list[Delivery]:
-    rows = await session.execute(select(Delivery).where(col(Delivery.post_id) == post_id).order_by(col(Delivery.id)))
-    return list(rows.scalars())
+    stmt = prepared(
+        session,
+        "posts.deliveries_of",
+        lambda _d: select(Delivery).where(col(Delivery.post_id) == bindparam("b_post")).order_by(col(Delivery.id)),
+    )
+    return list((await session.execute(stmt, {"b_post": post_id})).scalars())
 
 
 async def refresh_status(session: AsyncSession, post: Post) -> tuple[bool, list[Delivery]]:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import httpx
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.accounts.credentials import account_credentials, mark_account_broken
 from app.catalogue import label, t
+from app.db import prepared
 from app.kit import media as media_store
 from app.kit.errors import AdapterError, AuthError, PermanentError, RetryableError, within
 from app.kit.time import utcnow
@@ -102,15 +103,18 @@ async def _reply_target(rt: Runtime, post: Post) -> ReplyTarget | None:
 
 async def _load(session: AsyncSession, delivery_id: int) -> tuple[Delivery, Post, NetworkAccount, Business] | None:
     """A delivery with its post, account and business, in one statement."""
-    row = (
-        await session.execute(
+    stmt = prepared(
+        session,
+        "posts.load_delivery",
+        lambda _d: (
             select(Delivery, Post, NetworkAccount, Business)
             .join(Post, col(Post.id) == col(Delivery.post_id))
             .join(NetworkAccount, col(NetworkAccount.id) == col(Delivery.account_id))
             .join(Business, col(Business.id) == col(Post.business_id))
-            .where(col(Delivery.id) == delivery_id)
-        )
-    ).first()
+            .where(col(Delivery.id) == bindparam("b_delivery"))
+        ),
+    )
+    row = (await session.execute(stmt, {"b_delivery": delivery_id})).first()
     if row is None:
         return None
     d, post, acct, biz = row
