@@ -21,7 +21,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -206,6 +206,15 @@ def prepared(session: AsyncSession, name: str, build: Callable[[str], Any]) -> A
     if stmt is None:
         stmt = _PREPARED[(dialect, name)] = build(dialect)
     return stmt
+
+
+async def run_prepared(
+    session: AsyncSession, name: str, build: Callable[[str], Any], params: dict[str, Any]
+) -> CursorResult[Any]:
+    """Run the statement ``name`` (built once by :func:`prepared`) with ``params`` on the session's connection, in
+    its transaction, past the ORM: for hot Core statements whose rows the session need not track."""
+    result: CursorResult[Any] = await (await session.connection()).execute(prepared(session, name, build), params)
+    return result
 
 
 def insert_in(dialect: str, model: type[Any] | Table) -> Any:

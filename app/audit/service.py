@@ -4,7 +4,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import prepared
+from app.db import run_prepared
 from app.kit.time import utcnow
 from app.models import AuditEvent
 
@@ -22,7 +22,6 @@ async def record(
 ) -> None:
     """Add an audit row in the caller's transaction (it commits with the write it describes). A Core INSERT built
     once (``app.db.prepared``): two rows per SMS command, written once and never read back by the writer."""
-    stmt = prepared(session, "audit.record", lambda _d: insert(AUDIT))
     values = {
         "at": utcnow(),
         "actor": actor[:64],
@@ -31,7 +30,7 @@ async def record(
         "target": target[:128],
         "detail": detail[:2000],
     }
-    await (await session.connection()).execute(stmt, values)
+    await run_prepared(session, "audit.record", lambda _d: insert(AUDIT), values)
 
 
 async def list_events(

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from app.commands import parser as p
 from app.commands.context import Ctx, local_time
-from app.db import prepared
+from app.db import run_prepared
 from app.kit.time import utcnow
 from app.messages import outbox
 from app.models import InboundMessage, InboundStatus, Member, OutboundMessage
@@ -41,7 +41,8 @@ async def rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: In
     (ignored) do not count, so an owner who keeps writing is not locked out for longer."""
     limit = rt.settings.sms_commands_per_hour
     since = utcnow() - timedelta(hours=1)
-    stmt = prepared(
+    params = {"b_member": member.id, "b_since": since, "b_inbound": inbound.id}
+    result = await run_prepared(
         s,
         "guards.recent_commands",
         lambda _d: (
@@ -54,9 +55,9 @@ async def rate_limited(rt: Runtime, s: AsyncSession, member: Member, inbound: In
             )
             .order_by(col(InboundMessage.created_at))
         ),
+        params,
     )
-    params = {"b_member": member.id, "b_since": since, "b_inbound": inbound.id}
-    times: list[datetime] = list((await (await s.connection()).execute(stmt, params)).scalars())
+    times: list[datetime] = list(result.scalars())
     if len(times) < limit:
         return None
     # One slot frees when the (len - limit + 1)-th oldest leaves the hour; round up to the next minute.

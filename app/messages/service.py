@@ -13,7 +13,7 @@ from sqlmodel import col
 from app.channels import console
 from app.channels.base import SendResult
 from app.config import Settings
-from app.db import prepared
+from app.db import run_prepared
 from app.kit.sms_text import fit_owner_text, segment_info, to_gsm7
 from app.kit.time import utcnow
 from app.metrics import SMS_SEGMENTS, SMS_SENT
@@ -43,7 +43,7 @@ async def sender_for(session: AsyncSession, business_id: int | None, preferred: 
         return preferred
     if business_id is None:
         return ""
-    stmt = prepared(
+    result = await run_prepared(
         session,
         "messages.sender_for",
         lambda _d: (
@@ -52,8 +52,9 @@ async def sender_for(session: AsyncSession, business_id: int | None, preferred: 
             .order_by(col(BusinessNumber.id))
             .limit(1)
         ),
+        {"b_business": business_id},
     )
-    row = (await (await session.connection()).execute(stmt, {"b_business": business_id})).first()
+    row = result.first()
     return str(row[0]) if row else ""
 
 
@@ -119,7 +120,8 @@ async def queue_sms(
         # The loop guard counts recent rows: serialise senders to one number until this transaction ends.
         await session.execute(text_sql("SELECT pg_advisory_xact_lock(hashtext(:peer))"), {"peer": to})
     since = utcnow() - timedelta(minutes=settings.sms_loop_guard_minutes)
-    stmt = prepared(
+    params = {"b_peer": to, "b_body": body, "b_since": since}
+    result = await run_prepared(
         session,
         "messages.loop_guard",
         lambda _d: (
@@ -132,9 +134,9 @@ async def queue_sms(
                 col(OutboundMessage.status) != OutboundStatus.suppressed.value,
             )
         ),
+        params,
     )
-    params = {"b_peer": to, "b_body": body, "b_since": since}
-    same = (await (await session.connection()).execute(stmt, params)).scalar_one()
+    same = result.scalar_one()
     if same >= settings.sms_loop_guard_count:
         log.warning("sms.suppressed", reason="loop_guard", to_suffix=to[-4:], kind=kind)
         await record("none", OutboundStatus.suppressed.value, "loop_guard")

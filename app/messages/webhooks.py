@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from app.channels.twilio import provider as twilio
 from app.commands import parser as command_parser
-from app.db import insert_for, insert_in, prepared
+from app.db import insert_for, insert_in, run_prepared
 from app.deps import RuntimeDep
 from app.errors import Forbidden, Unprocessable
 from app.kit.phone import InvalidPhone, normalize_e164
@@ -95,15 +95,6 @@ async def store_inbound(
         body = masked
         raw = {k: (masked if k == "Body" else v) for k, v in raw.items()}
     async with rt.db.write() as s:
-        stmt = prepared(
-            s,
-            "inbound.store_once",
-            lambda d: (
-                insert_in(d, INBOUND)
-                .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
-                .returning(INBOUND.c.id)
-            ),
-        )
         values = {
             "channel": Channel.sms.value,
             "provider_id": sid,
@@ -116,7 +107,17 @@ async def store_inbound(
             "note": "",
             "created_at": utcnow(),
         }
-        new_id = (await (await s.connection()).execute(stmt, values)).scalar_one_or_none()
+        result = await run_prepared(
+            s,
+            "inbound.store_once",
+            lambda d: (
+                insert_in(d, INBOUND)
+                .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
+                .returning(INBOUND.c.id)
+            ),
+            values,
+        )
+        new_id = result.scalar_one_or_none()
         if new_id is not None:
             # "prepare": work the command job does before its write transaction (a photo to fetch, an "M" to
             # poll for); without it the job goes straight to that transaction.

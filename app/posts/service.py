@@ -10,12 +10,13 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from app.accounts import service as account_service
 from app.audit import service as audit
 from app.catalogue import label, t
-from app.db import prepared
+from app.db import prepared, run_prepared
 from app.kit import media as media_store
 from app.kit.errors import PermanentError
 from app.kit.textclean import strip_control
@@ -78,7 +79,7 @@ def permalink(public_url: str, biz: Business, number: int) -> str:
 
 async def next_number(session: AsyncSession, biz: Business) -> int:
     """The business's next post number, taken under the row's write lock (no two posts share one)."""
-    stmt = prepared(
+    result = await run_prepared(
         session,
         "posts.next_number",
         lambda _d: (
@@ -87,8 +88,11 @@ async def next_number(session: AsyncSession, biz: Business) -> int:
             .values(post_seq=BUSINESS.c.post_seq + 1)
             .returning(BUSINESS.c.post_seq)
         ),
+        {"b_business": biz.id},
     )
-    return int((await (await session.connection()).execute(stmt, {"b_business": biz.id})).scalar_one())
+    number = int(result.scalar_one())
+    set_committed_value(biz, "post_seq", number)  # as the ORM's UPDATE did: the session's copy stays true
+    return number
 
 
 async def next_reply_number(session: AsyncSession, biz: Business) -> int:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from app.db import Database, insert_in, prepared
+from app.db import Database, insert_in, run_prepared
 from app.kit.time import utcnow
 from app.models.job import Job, JobState
 
@@ -126,8 +126,9 @@ async def enqueue(
         "created_at": now,
     }
     once = dedup_key is not None
-    stmt = prepared(session, f"jobs.enqueue.{once}", lambda d: _insert_stmt(d, once))
-    job_id = (await (await session.connection()).execute(stmt, values)).scalar_one_or_none()
+    job_id = (
+        await run_prepared(session, f"jobs.enqueue.{once}", lambda d: _insert_stmt(d, once), values)
+    ).scalar_one_or_none()
     if job_id is not None and (run_at is None or run_at <= now):
         await _announce(session)
     return job_id
@@ -153,7 +154,7 @@ async def reschedule(session: AsyncSession, dedup_key: str, run_at: datetime) ->
 
 async def drop(session: AsyncSession, dedup_key: str) -> bool:
     """Mark a queued job done without running it, in the caller's transaction (its work was done there)."""
-    stmt = prepared(
+    res = await run_prepared(
         session,
         "jobs.drop",
         lambda _d: (
@@ -161,8 +162,8 @@ async def drop(session: AsyncSession, dedup_key: str) -> bool:
             .where(C.dedup_key == bindparam("b_key"), C.state == QUEUED)
             .values(state=DONE, finished_at=bindparam("b_now"))
         ),
+        {"b_key": dedup_key, "b_now": utcnow()},
     )
-    res = await (await session.connection()).execute(stmt, {"b_key": dedup_key, "b_now": utcnow()})
     return bool(res.rowcount)
 
 
@@ -316,9 +317,9 @@ async def complete_in(session: AsyncSession, job_id: int, worker_id: str, attemp
     so a crash can neither lose the completion of committed work nor re-run it. With ``attempt``, fenced: a run
     whose lease expired and whose job was claimed again (even by this worker) raises :class:`LeaseLost`, which
     rolls its transaction back, so only one run's effects ever commit."""
-    stmt = prepared(session, f"jobs.complete.{attempt is not None}", lambda _d: _complete_stmt(attempt is not None))
     params = {"b_id": job_id, "b_worker": worker_id, "b_now": utcnow(), "b_attempt": attempt}
-    res = await (await session.connection()).execute(stmt, params)
+    fenced = attempt is not None
+    res = await run_prepared(session, f"jobs.complete.{fenced}", lambda _d: _complete_stmt(fenced), params)
     if attempt is not None and not res.rowcount:
         raise LeaseLost(f"job {job_id} attempt {attempt} is no longer leased to {worker_id}")
 
