@@ -246,7 +246,7 @@ def progress(be: Backend, tag: str) -> dict[str, int]:
 
 def spy(server: Server, folder: Path) -> subprocess.Popen[bytes]:
     """``py-spy record`` (not a project dependency: ``pip install py-spy``) on one Ardoise process from the burst's
-    start to the end of the drain; collapsed stacks with their thread names, GIL holders only, in ``folder``."""
+    start to the end of the drain; collapsed stacks of the thread holding the GIL, in ``folder/<process>.txt``."""
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{server.name}.txt"
     cmd = [
@@ -346,7 +346,8 @@ def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
                 break
             time.sleep(0.5)
         end = drained or time.monotonic()
-        cpu = sum(cpu_seconds(p.proc.pid) for p in procs) - cpu0
+        cpu_end = sum(cpu_seconds(p.proc.pid) for p in procs)
+        cpu = cpu_end - cpu0
         for s in spies:
             s.send_signal(signal.SIGINT)
             s.wait(timeout=60)
@@ -377,7 +378,7 @@ def run(args: argparse.Namespace, be: Backend, tmp: Path) -> dict[str, Any]:
             # the worker alone (what was left of the pipeline, per SMS it had left).
             "cpu_ms_per_ack_during_burst": round(1000 * (cpu_mid - cpu0) / max(1, acked), 2),
             "cpu_ms_per_sms_left_at_burst_end": round(
-                1000 * (cpu0 + cpu - cpu_mid) / max(1, stored - during["published"]), 2
+                1000 * (cpu_end - cpu_mid) / max(1, stored - during["published"]), 2
             ),
             "statements_per_sms": round((c1["statements"] - c0["statements"]) / stored, 1),
             "commits_per_sms": round((c1["commits"] - c0["commits"]) / stored, 1),
